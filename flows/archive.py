@@ -1,0 +1,233 @@
+"""The archive under <data_dir>/archive: the source of truth that DuckDB is derived from.
+
+Per pull, three kinds of file, Hive-partitioned by license, provider and the pull's UTC date:
+  raw/     the exact response body (gzip), whenever the server answered with one;
+  models/  the validated catalog as typed Parquet, for successful pulls;
+  pulls/   the pull record (JSON): every attempt, failures included. It is written last, so
+           it is the commit point: a pull without a record never reached DuckDB.
+Files are written to a temporary name and hard-linked into place, which is atomic and refuses
+to overwrite an existing file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flows import __version__
+from flows.catalog import Catalog
+from flows.client import FetchResult
+from flows.config import NAME_PATTERN
+from flows.errors import ArchiveError
+
+MODELS_SCHEMA = pa.schema(
+    [
+        ("pull_id", pa.string()),
+        ("observed_at", pa.timestamp("us", tz="UTC")),
+        ("model_id", pa.string()),
+        ("name", pa.string()),
+        ("input_cost_per_micro_credit", pa.float64()),
+        ("output_cost_per_micro_credit", pa.float64()),
+        ("context_window", pa.int64()),
+        ("max_output_tokens", pa.int64()),
+        ("extra", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class PullRecord:
+    """What the pull log says about one pull; DuckDB's `pulls` row is derived from it."""
+
+    pull_id: str
+    license: str
+    provider: str
+    observed_at: datetime
+    status: str
+    http_status: int | None
+    attempts: int
+    model_count: int | None
+    content_sha256: str | None
+    error: str | None
+    warnings: tuple[str, ...] = ()
+    raw_file: str | None = None
+    models_file: str | None = None
+    attempt_log: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+
+    def to_json(self) -> bytes:
+        document = asdict(self)
+        document["observed_at"] = self.observed_at.isoformat()
+        document["qcat_version"] = __version__
+        return json.dumps(document, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, text: bytes, where: Path) -> PullRecord:
+        try:
+            document = json.loads(text)
+            document.pop("qcat_version", None)
+            document["observed_at"] = datetime.fromisoformat(document["observed_at"])
+            document["warnings"] = tuple(document.get("warnings", ()))
+            document["attempt_log"] = tuple(document.get("attempt_log", ()))
+            return cls(**document)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArchiveError(f"pull record {where} is unreadable: {exc}") from None
+
+
+def archive_root(data_dir: Path) -> Path:
+    return data_dir / "archive"
+
+
+def new_pull_id(observed_at: datetime) -> str:
+    """Sortable by time, unique without coordination between concurrent runs."""
+    return f"{observed_at.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}"
+
+
+def partition(data_dir: Path, kind: str, license: str, provider: str, day: date) -> Path:
+    """The folder for one catalog and day; refuses any name that could leave the archive."""
+    for label, value in (("license", license), ("provider", provider)):
+        if not NAME_PATTERN.fullmatch(value):
+            raise ArchiveError(f"{label} name {value!r} is not a safe path segment")
+    root = archive_root(data_dir).resolve()
+    folder = (root / kind / f"license={license}" / f"provider={provider}" / f"date={day.isoformat()}").resolve()
+    if root not in folder.parents:
+        raise ArchiveError(f"archive path for license {license!r} escapes {root}")
+    return folder
+
+
+def archive_pull(
+    data_dir: Path,
+    license: str,
+    provider: str,
+    observed_at: datetime,
+    result: FetchResult,
+) -> PullRecord:
+    observed_at = observed_at.astimezone(timezone.utc)
+    pull_id = new_pull_id(observed_at)
+    day = observed_at.date()
+    root = archive_root(data_dir)
+    raw_file = models_file = None
+    sha = None
+    if result.body is not None:
+        sha = hashlib.sha256(result.body).hexdigest()
+        raw_path = partition(data_dir, "raw", license, provider, day) / f"{pull_id}.body.gz"
+        write_new(raw_path, gzip.compress(result.body, compresslevel=6, mtime=0))
+        raw_file = raw_path.relative_to(root.resolve()).as_posix()
+    if result.catalog is not None:
+        models_path = partition(data_dir, "models", license, provider, day) / f"{pull_id}.parquet"
+        write_new_parquet(models_path, models_table(pull_id, observed_at, result.catalog))
+        models_file = models_path.relative_to(root.resolve()).as_posix()
+    record = PullRecord(
+        pull_id=pull_id,
+        license=license,
+        provider=provider,
+        observed_at=observed_at,
+        status=result.status,
+        http_status=result.http_status,
+        attempts=len(result.attempts),
+        model_count=len(result.catalog.models) if result.catalog is not None else None,
+        content_sha256=sha,
+        error=result.error,
+        warnings=result.catalog.warnings if result.catalog is not None else (),
+        raw_file=raw_file,
+        models_file=models_file,
+        attempt_log=tuple(asdict(attempt) for attempt in result.attempts),
+    )
+    write_record(data_dir, record)
+    return record
+
+
+def archive_failure(data_dir: Path, license: str, provider: str, observed_at: datetime, status: str, error: str) -> PullRecord:
+    """A pull that never reached the API (e.g. its key is missing) is logged like any other."""
+    observed_at = observed_at.astimezone(timezone.utc)
+    record = PullRecord(new_pull_id(observed_at), license, provider, observed_at, status, None, 0, None, None, error)
+    write_record(data_dir, record)
+    return record
+
+
+def write_record(data_dir: Path, record: PullRecord) -> None:
+    folder = partition(data_dir, "pulls", record.license, record.provider, record.observed_at.date())
+    write_new(folder / f"{record.pull_id}.json", record.to_json())
+
+
+def models_table(pull_id: str, observed_at: datetime, catalog: Catalog) -> pa.Table:
+    models = catalog.models
+    count = len(models)
+    return pa.Table.from_arrays(
+        [
+            pa.array([pull_id] * count, pa.string()),
+            pa.array([observed_at] * count, pa.timestamp("us", tz="UTC")),
+            pa.array([m.model_id for m in models], pa.string()),
+            pa.array([m.name for m in models], pa.string()),
+            pa.array([m.input_cost for m in models], pa.float64()),
+            pa.array([m.output_cost for m in models], pa.float64()),
+            pa.array([m.context_window for m in models], pa.int64()),
+            pa.array([m.max_output_tokens for m in models], pa.int64()),
+            pa.array([m.extra_json for m in models], pa.string()),
+        ],
+        schema=MODELS_SCHEMA,
+    )
+
+
+def write_new(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _publish(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_new_parquet(path: Path, table: pa.Table) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        pq.write_table(table, temporary, compression="zstd")
+        _publish(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _publish(temporary: Path, path: Path) -> None:
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise ArchiveError(f"{path} already exists; archive files are never overwritten") from None
+
+
+def read_records(data_dir: Path, since: dict[tuple[str, str], date] | None = None) -> list[PullRecord]:
+    """Pull records in load order; `since` skips day folders older than a catalog's watermark."""
+    pulls_root = archive_root(data_dir) / "pulls"
+    records: list[PullRecord] = []
+    if not pulls_root.is_dir():
+        return records
+    for license_dir in sorted(pulls_root.glob("license=*")):
+        for provider_dir in sorted(license_dir.glob("provider=*")):
+            key = (license_dir.name.split("=", 1)[1], provider_dir.name.split("=", 1)[1])
+            cutoff = (since or {}).get(key)
+            for day_dir in provider_dir.glob("date=*"):
+                if cutoff is not None and day_dir.name < f"date={cutoff.isoformat()}":
+                    continue
+                for path in day_dir.glob("*.json"):
+                    records.append(PullRecord.from_json(path.read_bytes(), path))
+    records.sort(key=lambda record: (record.observed_at, record.pull_id))
+    return records
+
+
+def read_raw(data_dir: Path, record: PullRecord) -> bytes | None:
+    if record.raw_file is None:
+        return None
+    return gzip.decompress((archive_root(data_dir) / record.raw_file).read_bytes())

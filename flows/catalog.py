@@ -1,0 +1,128 @@
+"""Validate a /v1/models response body into a catalog, all or nothing.
+
+A partially accepted catalog would look like removals downstream, so any invalid model makes
+the whole pull invalid; the raw body is archived regardless.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+KNOWN_FIELDS = frozenset({"id", "name", "cost", "context_window", "max_output_tokens"})
+KNOWN_COST_FIELDS = frozenset({"input_cost_per_micro_credit", "output_cost_per_micro_credit"})
+
+
+class InvalidCatalog(ValueError):
+    """The body is not a catalog we can trust; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Model:
+    model_id: str
+    name: str | None
+    input_cost: float
+    output_cost: float
+    context_window: int | None
+    max_output_tokens: int | None
+    extra_json: str | None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: tuple[Model, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def parse_catalog(body: bytes) -> Catalog:
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError:
+        raise InvalidCatalog("response body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidCatalog(f"response body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}){_looks_like(body)}") from None
+    if isinstance(document, dict) and "data" in document:
+        document = document["data"]
+    if not isinstance(document, list):
+        raise InvalidCatalog(f"response JSON is a {type(document).__name__}, expected a list of models or {{\"data\": [...]}}")
+    by_id: dict[str, tuple[Any, Model]] = {}
+    warnings: list[str] = []
+    for position, item in enumerate(document):
+        model = _model(item, position)
+        seen = by_id.get(model.model_id)
+        if seen is None:
+            by_id[model.model_id] = (item, model)
+        elif seen[0] == item:
+            warnings.append(f"model {model.model_id!r} is listed twice with identical content; kept once")
+        else:
+            raise InvalidCatalog(f"model {model.model_id!r} is listed twice with different content")
+    return Catalog(tuple(model for _, model in by_id.values()), tuple(warnings))
+
+
+def _model(item: Any, position: int) -> Model:
+    where = f"model #{position}"
+    if not isinstance(item, dict):
+        raise InvalidCatalog(f"{where} is a {type(item).__name__}, expected an object")
+    model_id = item.get("id")
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise InvalidCatalog(f"{where} has no non-empty string id")
+    where = f"model {model_id!r}"
+    name = item.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InvalidCatalog(f"{where}: name must be a string, got {_kind(name)}")
+    cost = item.get("cost")
+    if not isinstance(cost, dict):
+        raise InvalidCatalog(f"{where}: cost must be an object with input and output rates")
+    extra = {key: value for key, value in item.items() if key not in KNOWN_FIELDS}
+    cost_extra = {key: value for key, value in cost.items() if key not in KNOWN_COST_FIELDS}
+    if cost_extra:
+        extra["cost"] = cost_extra
+    return Model(
+        model_id=model_id,
+        name=name,
+        input_cost=_rate(cost, "input_cost_per_micro_credit", where),
+        output_cost=_rate(cost, "output_cost_per_micro_credit", where),
+        context_window=_limit(item, "context_window", where),
+        max_output_tokens=_limit(item, "max_output_tokens", where),
+        extra_json=json.dumps(extra, sort_keys=True, separators=(",", ":")) if extra else None,
+    )
+
+
+def _rate(cost: dict[str, Any], key: str, where: str) -> float:
+    value = cost.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidCatalog(f"{where}: cost.{key} must be a number, got {_kind(value)}")
+    try:
+        rate = float(value)
+    except OverflowError:
+        rate = math.inf
+    if not math.isfinite(rate) or rate < 0:
+        raise InvalidCatalog(f"{where}: cost.{key} must be finite and non-negative, got {value}")
+    return rate
+
+
+def _limit(item: dict[str, Any], key: str, where: str) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidCatalog(f"{where}: {key} must be a non-negative integer or null, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = json.dumps(value) if isinstance(value, int | float | str | bool) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _looks_like(body: bytes) -> str:
+    head = body[:200].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "; it looks like an HTML page"
+    if not body.strip():
+        return "; the body is empty"
+    return ""

@@ -1,0 +1,144 @@
+"""Pull one catalog from the Quantized API with bounded, polite retries.
+
+A pull never raises for anything the server or the network does: it returns a typed result so
+that one broken catalog is recorded (and archived) instead of stopping the others.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+
+import httpx
+
+from flows.catalog import Catalog, InvalidCatalog, parse_catalog
+from flows.config import ApiConfig
+
+FetchStatus = Literal["ok", "auth_error", "unavailable", "invalid"]
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = "qcat/0.1 (+catalog snapshots)"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    http_status: int | None
+    error: str | None
+    elapsed_ms: int
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    status: FetchStatus
+    http_status: int | None
+    attempts: tuple[Attempt, ...]
+    body: bytes | None
+    catalog: Catalog | None
+    error: str | None
+
+
+def make_http_client(api: ApiConfig) -> httpx.Client:
+    """One client per run so that connections are reused across catalogs of the same host."""
+    timeout = httpx.Timeout(api.timeout_seconds, connect=min(10.0, api.timeout_seconds))
+    limits = httpx.Limits(max_connections=api.max_concurrency, max_keepalive_connections=api.max_concurrency)
+    return httpx.Client(timeout=timeout, limits=limits, headers={"User-Agent": USER_AGENT})
+
+
+def fetch_catalog(
+    client: httpx.Client,
+    api: ApiConfig,
+    api_key: str,
+    provider: str,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> FetchResult:
+    url = f"{api.base_url}/models"
+    headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+    if provider != "default":
+        headers["X-Quantized-Provider"] = provider
+    jitter = rng or random.Random()
+    attempts: list[Attempt] = []
+    body: bytes | None = None
+    for number in range(1, api.max_attempts + 1):
+        started = time.monotonic()
+        try:
+            response = client.get(url, headers=headers)
+        except httpx.TransportError as exc:
+            error = _redact(f"{type(exc).__name__} calling {url}: {exc}", api_key)
+            attempts.append(Attempt(number, None, error, _ms(started)))
+            delay = _backoff(api, number, jitter)
+            if number == api.max_attempts:
+                break
+            sleep(delay)
+            continue
+        body = response.content
+        status = response.status_code
+        if status in (401, 403):
+            error = f"HTTP {status}: the API key was rejected (invalid, expired or lacking access)"
+            attempts.append(Attempt(number, status, error, _ms(started)))
+            return FetchResult("auth_error", status, tuple(attempts), body, None, error)
+        if status in RETRYABLE_STATUS:
+            error = f"HTTP {status}" + (": catalog provider unavailable" if status == 503 else "")
+            attempts.append(Attempt(number, status, error, _ms(started)))
+            delay = _backoff(api, number, jitter)
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                if retry_after > api.max_backoff_seconds:
+                    error += f" and asked to retry after {retry_after:.0f} s, beyond api.max_backoff_seconds"
+                    attempts[-1] = Attempt(number, status, error, attempts[-1].elapsed_ms)
+                    break
+                delay = max(delay, retry_after)
+            if number == api.max_attempts:
+                break
+            sleep(delay)
+            continue
+        if status != 200:
+            error = f"HTTP {status} from {url}: not a catalog (check api.base_url)"
+            attempts.append(Attempt(number, status, error, _ms(started)))
+            return FetchResult("invalid", status, tuple(attempts), body, None, error)
+        try:
+            catalog = parse_catalog(body)
+        except InvalidCatalog as exc:
+            error = _redact(str(exc), api_key)
+            attempts.append(Attempt(number, status, error, _ms(started)))
+            return FetchResult("invalid", status, tuple(attempts), body, None, error)
+        attempts.append(Attempt(number, status, None, _ms(started)))
+        return FetchResult("ok", status, tuple(attempts), body, catalog, None)
+    last = attempts[-1]
+    error = f"gave up after {len(attempts)} attempt(s); last: {last.error}"
+    return FetchResult("unavailable", last.http_status, tuple(attempts), body, None, error)
+
+
+def _backoff(api: ApiConfig, attempt: int, rng: random.Random) -> float:
+    """Exponential backoff with jitter, so that many catalogs failing together do not retry in step."""
+    ceiling = min(api.max_backoff_seconds, api.backoff_seconds * 2 ** (attempt - 1))
+    return ceiling * (0.5 + rng.random() / 2)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _redact(text: str, secret: str) -> str:
+    """Belt and braces: the key travels in a header, but no message may ever carry it."""
+    return text.replace(secret, "***") if secret else text
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,258 @@
+"""Load and validate qcat.toml.
+
+Scripts and other tools write these files, so key names are fixed and every error names the
+offending key in dotted form (`licenses[1].name`), the way a person would look for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flows.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.quantized.us/v1"
+DEFAULT_CONFIG_NAME = "qcat.toml"
+CONFIG_ENV = "QCAT_CONFIG"
+# Names become path segments (Hive partitions), so only characters that cannot escape a folder.
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+KNOWN_PROVIDERS = ("default", "openrouter", "anthropic")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    base_url: str = DEFAULT_BASE_URL
+    timeout_seconds: float = 30.0
+    max_concurrency: int = 8
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    cron: str = "0 3 * * *"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    max_removed_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class LicenseConfig:
+    name: str
+    providers: tuple[str, ...]
+    api_key_env: str | None = None
+    api_key_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    licenses: tuple[LicenseConfig, ...]
+    api: ApiConfig = field(default_factory=ApiConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    lock_timeout_seconds: float = 600.0
+    source: Path | None = None
+
+    @property
+    def catalogs(self) -> list[tuple[LicenseConfig, str]]:
+        return [(lic, provider) for lic in self.licenses for provider in lic.providers]
+
+
+def resolve_config_path(explicit: str | Path | None) -> Path:
+    """--config wins over QCAT_CONFIG, which wins over ./qcat.toml."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    config_path = resolve_config_path(path)
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {config_path} not found (use --config PATH or QCAT_CONFIG; "
+            "see qcat.example.toml)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"configuration file {config_path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {config_path} is not valid TOML: {exc}") from None
+    return parse_config(raw, base_dir=config_path.resolve().parent, source=config_path)
+
+
+def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
+    """Validate a parsed TOML document; relative paths are resolved against base_dir."""
+    _only_keys(raw, "", {"api", "storage", "schedule", "history", "licenses"})
+    api_raw = _table(raw, "api")
+    _only_keys(api_raw, "api.", set(ApiConfig.__dataclass_fields__))
+    api = ApiConfig(
+        base_url=_url(api_raw, "api.base_url", DEFAULT_BASE_URL),
+        timeout_seconds=_number(api_raw, "api.timeout_seconds", 30.0, minimum=0.1),
+        max_concurrency=_integer(api_raw, "api.max_concurrency", 8, minimum=1, maximum=256),
+        max_attempts=_integer(api_raw, "api.max_attempts", 5, minimum=1, maximum=20),
+        backoff_seconds=_number(api_raw, "api.backoff_seconds", 1.0, minimum=0.0),
+        max_backoff_seconds=_number(api_raw, "api.max_backoff_seconds", 30.0, minimum=0.0),
+    )
+    storage_raw = _table(raw, "storage")
+    _only_keys(storage_raw, "storage.", {"data_dir", "lock_timeout_seconds"})
+    data_dir = Path(_string(storage_raw, "storage.data_dir", "data")).expanduser()
+    if not data_dir.is_absolute():
+        data_dir = base_dir / data_dir
+    schedule_raw = _table(raw, "schedule")
+    _only_keys(schedule_raw, "schedule.", {"cron", "timezone"})
+    schedule = ScheduleConfig(
+        cron=_cron(schedule_raw, "schedule.cron", "0 3 * * *"),
+        timezone=_timezone(schedule_raw, "schedule.timezone", "UTC"),
+    )
+    history_raw = _table(raw, "history")
+    _only_keys(history_raw, "history.", {"max_removed_share"})
+    history = HistoryConfig(
+        max_removed_share=_number(
+            history_raw, "history.max_removed_share", 0.5, minimum=0.0, maximum=1.0
+        )
+    )
+    return Config(
+        data_dir=data_dir.resolve(),
+        licenses=_licenses(raw.get("licenses")),
+        api=api,
+        schedule=schedule,
+        history=history,
+        lock_timeout_seconds=_number(
+            storage_raw, "storage.lock_timeout_seconds", 600.0, minimum=0.0
+        ),
+        source=source,
+    )
+
+
+def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
+    if value is None:
+        raise ConfigError("licenses: at least one [[licenses]] entry is required")
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError("licenses: must be an array of tables ([[licenses]])")
+    licenses: list[LicenseConfig] = []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        where = f"licenses[{index}]."
+        _only_keys(item, where, {"name", "api_key_env", "api_key_secret", "providers"})
+        name = _string(item, where + "name", None)
+        if not NAME_PATTERN.fullmatch(name):
+            raise ConfigError(
+                f"{where}name: {name!r} is not allowed: use 1-64 lowercase letters, digits, "
+                "'-' or '_', starting with a letter or digit"
+            )
+        if name in seen:
+            raise ConfigError(f"{where}name: {name!r} is configured twice")
+        seen.add(name)
+        key_env = item.get("api_key_env")
+        key_secret = item.get("api_key_secret")
+        if (key_env is None) == (key_secret is None):
+            raise ConfigError(f"{where}: set exactly one of api_key_env or api_key_secret")
+        if key_env is not None:
+            key_env = _string(item, where + "api_key_env", None)
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+                raise ConfigError(
+                    f"{where}api_key_env: must name an environment variable, not hold a key"
+                )
+        if key_secret is not None:
+            key_secret = _string(item, where + "api_key_secret", None)
+        providers = item.get("providers", ["default"])
+        if not isinstance(providers, list) or not providers:
+            raise ConfigError(f"{where}providers: must be a non-empty array of provider names")
+        for provider in providers:
+            if provider not in KNOWN_PROVIDERS:
+                raise ConfigError(
+                    f"{where}providers: {provider!r} is not one of {', '.join(KNOWN_PROVIDERS)}"
+                )
+        if len(set(providers)) != len(providers):
+            raise ConfigError(f"{where}providers: lists a provider twice")
+        licenses.append(LicenseConfig(name, tuple(providers), key_env, key_secret))
+    return tuple(licenses)
+
+
+def _only_keys(table: dict[str, Any], prefix: str, allowed: set[str]) -> None:
+    """Unknown keys are usually typos that would silently fall back to a default."""
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(
+                f"{prefix}{key}: unknown key (expected one of {', '.join(sorted(allowed))})"
+            )
+
+
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a table ([{key}])")
+    return value
+
+
+def _string(table: dict[str, Any], key: str, default: str | None) -> str:
+    value = table.get(key.rsplit(".", 1)[-1], default)
+    if value is None:
+        raise ConfigError(f"{key}: is required")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: must be a non-empty string")
+    return value
+
+
+def _number(
+    table: dict[str, Any],
+    key: str,
+    default: float,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    value = table.get(key.rsplit(".", 1)[-1], default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}: must be a number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key}: must be at most {maximum}, got {value}")
+    return float(value)
+
+
+def _integer(table: dict[str, Any], key: str, default: int, minimum: int, maximum: int) -> int:
+    value = table.get(key.rsplit(".", 1)[-1], default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: must be an integer, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{key}: must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _url(table: dict[str, Any], key: str, default: str) -> str:
+    value = _string(table, key, default).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ConfigError(f"{key}: must be an http(s) URL, got {value!r}")
+    if "?" in value or "@" in value:
+        raise ConfigError(f"{key}: must not carry a query string or credentials; keys go in headers")
+    return value
+
+
+def _cron(table: dict[str, Any], key: str, default: str) -> str:
+    value = _string(table, key, default)
+    if len(value.split()) != 5:
+        raise ConfigError(f"{key}: must be a 5-field cron expression, got {value!r}")
+    return value
+
+
+def _timezone(table: dict[str, Any], key: str, default: str) -> str:
+    value = _string(table, key, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{key}: unknown time zone {value!r}") from None
+    return value

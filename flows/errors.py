@@ -1,0 +1,27 @@
+"""Typed errors that the CLI and the flow turn into one-line messages and stable exit codes."""
+
+
+class QcatError(Exception):
+    """Base class: its message is meant for a person and must never contain a secret."""
+
+    exit_code = 1
+
+
+class ConfigError(QcatError):
+    """The configuration file is missing, unreadable or invalid."""
+
+    exit_code = 2
+
+
+class SecretError(QcatError):
+    """An API key could not be resolved for a license (reported as that catalog's failure)."""
+
+
+class ArchiveError(QcatError):
+    """The archive is unreadable or inconsistent, so DuckDB cannot be derived from it."""
+
+
+class LockTimeout(QcatError):
+    """Another qcat process holds the data directory's writer lock for too long."""
+
+    exit_code = 3

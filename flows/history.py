@@ -1,0 +1,312 @@
+"""Derive DuckDB history (pulls, model_versions, catalog_events) from archived pulls.
+
+Pulls are applied in rounds: a round holds at most one pull per catalog, so that each step is
+one set-based statement for all catalogs at once. A nightly run is one round, in one
+transaction. The same code rebuilds the whole database from the archive, which is why replaying
+the archive yields the same rows and the same event ids as the live loads did.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from flows.archive import PullRecord, archive_root, read_records
+from flows.errors import ArchiveError
+from flows.sqlfiles import run
+
+DB_NAME = "catalog.duckdb"
+SCHEMA = ("pulls", "model_versions", "catalog_events", "catalog_state")
+PULL_COLUMNS = pa.schema(
+    [
+        ("pull_id", pa.string()),
+        ("license", pa.string()),
+        ("provider", pa.string()),
+        ("observed_at", pa.timestamp("us", tz="UTC")),
+        ("status", pa.string()),
+        ("http_status", pa.int32()),
+        ("attempts", pa.int32()),
+        ("model_count", pa.int32()),
+        ("content_sha256", pa.string()),
+        ("error", pa.string()),
+        ("resolution", pa.string()),
+        ("removed_count", pa.int32()),
+        ("warnings", pa.list_(pa.string())),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    pulls: int
+    events: int
+    replayed_catalogs: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class _Verdict:
+    record: PullRecord
+    status: str
+    resolution: str | None = None
+    removed_count: int | None = None
+
+
+def db_path(data_dir: Path) -> Path:
+    return data_dir / DB_NAME
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'UTC'")
+    for name in SCHEMA:
+        run(con, name)
+    return con
+
+
+def load_pending(
+    con: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    max_removed_share: float,
+    known_new: Sequence[PullRecord] = (),
+) -> LoadReport:
+    """Load archived pulls that DuckDB lacks, in time order: `known_new` and any found in the
+    day folders from each catalog's latest loaded day on (left behind by a crashed run).
+
+    Whoever holds the writer lock loads everything pending, so two overlapping runs cannot
+    apply their pulls out of order. A pull older than what its catalog already applied (a run
+    that archived late) makes that catalog replay from the archive rather than bend history.
+    """
+    watermarks = {
+        (license, provider): (day, last)
+        for license, provider, day, last in con.execute(
+            "select license, provider, max(observed_at)::date, max(observed_at) from pulls group by all"
+        ).fetchall()
+    }
+    found = read_records(data_dir, {key: day for key, (day, _) in watermarks.items()})
+    candidates = list({record.pull_id: record for record in [*found, *known_new]}.values())
+    if not candidates:
+        return LoadReport(0, 0)
+    known = {
+        row[0]
+        for row in con.execute(
+            "select pull_id from pulls where pull_id in (select unnest($ids))",
+            {"ids": [record.pull_id for record in candidates]},
+        ).fetchall()
+    }
+    pending = [record for record in candidates if record.pull_id not in known]
+    late = sorted(
+        {
+            (record.license, record.provider)
+            for record in pending
+            if (record.license, record.provider) in watermarks
+            and record.observed_at <= watermarks[(record.license, record.provider)][1]
+        }
+    )
+    events_before = _count(con, "catalog_events")
+    con.begin()
+    try:
+        for license, provider in late:
+            for table in ("pulls", "model_versions", "catalog_events"):
+                con.execute(
+                    f"delete from {table} where license = $license and provider = $provider",
+                    {"license": license, "provider": provider},
+                )
+        replay = [record for record in read_records(data_dir) if (record.license, record.provider) in late]
+        todo = sorted(
+            [record for record in pending if (record.license, record.provider) not in late] + replay,
+            key=lambda record: (record.observed_at, record.pull_id),
+        )
+        apply_records(con, data_dir, todo, max_removed_share)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return LoadReport(len(pending), _count(con, "catalog_events") - events_before, tuple(late))
+
+
+def rebuild(data_dir: Path, max_removed_share: float, progress: Callable[[int, int], None] | None = None) -> LoadReport:
+    """Build a fresh database beside the live one from the archive alone, then swap it in.
+
+    Readers keep the old file until the swap; a failed rebuild leaves the live file untouched.
+    The caller holds the writer lock.
+    """
+    target = db_path(data_dir)
+    scratch = target.with_name(target.name + ".rebuild")
+    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    records = read_records(data_dir)
+    con = connect(scratch)
+    try:
+        rounds = _rounds(records)
+        for done, batch in enumerate(_batches(rounds, size=16), start=1):
+            con.begin()
+            for round_records in batch:
+                _apply_round(con, data_dir, round_records, max_removed_share)
+            con.commit()
+            if progress is not None:
+                progress(min(done * 16, len(rounds)), len(rounds))
+        report = LoadReport(len(records), _count(con, "catalog_events"))
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    os.replace(scratch, target)
+    return report
+
+
+def apply_records(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, records: Sequence[PullRecord], max_removed_share: float
+) -> None:
+    for round_records in _rounds(records):
+        _apply_round(con, data_dir, round_records, max_removed_share)
+
+
+def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:
+    """The n-th round holds the n-th pending pull of each catalog, in time order."""
+    per_catalog: dict[tuple[str, str], int] = defaultdict(int)
+    rounds: list[list[PullRecord]] = []
+    for record in sorted(records, key=lambda r: (r.observed_at, r.pull_id)):
+        key = (record.license, record.provider)
+        index = per_catalog[key]
+        per_catalog[key] += 1
+        if index == len(rounds):
+            rounds.append([])
+        rounds[index].append(record)
+    return rounds
+
+
+def _batches(rounds: list[list[PullRecord]], size: int) -> Iterable[list[list[PullRecord]]]:
+    for start in range(0, len(rounds), size):
+        yield rounds[start : start + size]
+
+
+def _apply_round(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], max_removed_share: float) -> None:
+    """Diff every valid pull of the round at once; the shrink guard then holds back the suspects."""
+    verdicts = {record.pull_id: _Verdict(record, record.status) for record in records}
+    valid = [record for record in records if record.status == "ok"]
+    if valid:
+        guard_rows = _diff(con, data_dir, valid)
+        confirmed = [
+            pending
+            for pull_id, current, missing, pending in guard_rows
+            if pending and _trips(verdicts, pull_id, current, missing, max_removed_share)
+        ]
+        if confirmed:
+            _confirm(con, data_dir, confirmed)
+            guard_rows = _diff(con, data_dir, valid)
+        held: list[str] = []
+        for pull_id, current, missing, pending in guard_rows:
+            verdicts[pull_id].removed_count = missing
+            if _trips(verdicts, pull_id, current, missing, max_removed_share):
+                verdicts[pull_id].status, verdicts[pull_id].resolution = "suspect", "pending"
+                held.append(pull_id)
+            elif pending:
+                run(con, "pulls_resolve", {"pull_id": pending, "resolution": "dismissed"})
+        if held:
+            run(con, "changes_discard", {"pull_ids": held})
+        _apply_changes(con)
+    _insert_pulls(con, verdicts.values())
+
+
+def _diff(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord]) -> list[tuple]:
+    _stage(con, data_dir, records)
+    _register(con, "apply_pulls", _round_pulls(records))
+    run(con, "changes")
+    return run(con, "guard_check").fetchall()
+
+
+def _confirm(con: duckdb.DuckDBPyConnection, data_dir: Path, suspect_ids: list[str]) -> None:
+    """The next valid pull tripped the guard too: the suspect pull was right after all.
+
+    It is applied at its own time (the models were first seen missing then), and the new pull
+    is judged afterwards against the state it left.
+    """
+    _diff(con, data_dir, _records_by_id(data_dir, con, suspect_ids))
+    _apply_changes(con)
+    for pull_id in suspect_ids:
+        run(con, "pulls_resolve", {"pull_id": pull_id, "resolution": "confirmed"})
+
+
+def _trips(verdicts: dict[str, _Verdict], pull_id: str, current: int, missing: int, max_removed_share: float) -> bool:
+    """More than the allowed share of current models gone, or an empty catalog replacing a full one."""
+    model_count = verdicts[pull_id].record.model_count or 0
+    return current > 0 and (model_count == 0 or missing / current > max_removed_share)
+
+
+def _apply_changes(con: duckdb.DuckDBPyConnection) -> None:
+    for step in ("catalog_events_insert", "model_versions_close", "model_versions_insert"):
+        run(con, step)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord]) -> None:
+    root = archive_root(data_dir)
+    files = []
+    for record in records:
+        if record.models_file is None:
+            raise ArchiveError(f"pull {record.pull_id} ({record.license}/{record.provider}) is ok but has no models file")
+        files.append(str(root / record.models_file))
+    run(con, "stage_models", {"files": files})
+
+
+def _records_by_id(data_dir: Path, con: duckdb.DuckDBPyConnection, pull_ids: list[str]) -> list[PullRecord]:
+    rows = con.execute(
+        "select pull_id, license, provider, observed_at::date from pulls where pull_id in (select unnest($ids))",
+        {"ids": pull_ids},
+    ).fetchall()
+    records = []
+    for pull_id, license, provider, day in rows:
+        path = archive_root(data_dir) / "pulls" / f"license={license}" / f"provider={provider}" / f"date={day.isoformat()}" / f"{pull_id}.json"
+        records.append(PullRecord.from_json(path.read_bytes(), path))
+    return records
+
+
+def _round_pulls(records: Sequence[PullRecord]) -> pa.Table:
+    return pa.table(
+        {
+            "pull_id": [r.pull_id for r in records],
+            "license": [r.license for r in records],
+            "provider": [r.provider for r in records],
+            "observed_at": pa.array([r.observed_at for r in records], pa.timestamp("us", tz="UTC")),
+            "model_count": pa.array([r.model_count for r in records], pa.int64()),
+        }
+    )
+
+
+def _insert_pulls(con: duckdb.DuckDBPyConnection, verdicts: Iterable[_Verdict]) -> None:
+    rows = list(verdicts)
+    table = pa.table(
+        {
+            "pull_id": [v.record.pull_id for v in rows],
+            "license": [v.record.license for v in rows],
+            "provider": [v.record.provider for v in rows],
+            "observed_at": [v.record.observed_at for v in rows],
+            "status": [v.status for v in rows],
+            "http_status": [v.record.http_status for v in rows],
+            "attempts": [v.record.attempts for v in rows],
+            "model_count": [v.record.model_count for v in rows],
+            "content_sha256": [v.record.content_sha256 for v in rows],
+            "error": [v.record.error for v in rows],
+            "resolution": [v.resolution for v in rows],
+            "removed_count": [v.removed_count for v in rows],
+            "warnings": [list(v.record.warnings) for v in rows],
+        },
+        schema=PULL_COLUMNS,
+    )
+    _register(con, "incoming_pulls", table)
+    run(con, "pulls_insert")
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    con.unregister(name)
+    con.register(name, table)
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"select count(*) from {table}").fetchone()[0]
+

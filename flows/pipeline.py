@@ -1,0 +1,79 @@
+"""The nightly job as plain functions: pull and archive one catalog; load what was archived.
+
+The Prefect flow only wires these together, and tests call them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from flows.archive import PullRecord, archive_failure, archive_pull
+from flows.client import fetch_catalog
+from flows.config import Config, LicenseConfig
+from flows.errors import SecretError
+from flows.history import LoadReport, connect, db_path, load_pending, rebuild
+from flows.lock import writer_lock
+from flows.secrets import resolve_api_key
+from flows.sqlfiles import run
+
+FAILED_STATUSES = frozenset({"auth_error", "unavailable", "invalid", "error"})
+
+
+@dataclass(frozen=True)
+class CatalogSummary:
+    license: str
+    provider: str
+    status: str
+    models: int | None
+    events: int
+    error: str | None
+    pull_id: str | None
+
+
+def pull_one(config: Config, license: LicenseConfig, provider: str, observed_at: datetime, client: httpx.Client) -> PullRecord:
+    """Fetch and archive one catalog; a missing key is archived as that catalog's failed pull."""
+    try:
+        api_key = resolve_api_key(license)
+    except SecretError as exc:
+        return archive_failure(config.data_dir, license.name, provider, observed_at, "auth_error", str(exc))
+    result = fetch_catalog(client, config.api, api_key, provider)
+    return archive_pull(config.data_dir, license.name, provider, observed_at, result)
+
+
+def load_and_summarise(config: Config, records: list[PullRecord]) -> list[CatalogSummary]:
+    """Load everything archived but not yet in DuckDB, then report on this run's pulls."""
+    with writer_lock(config.data_dir, config.lock_timeout_seconds):
+        con = connect(db_path(config.data_dir))
+        try:
+            before = _event_counts(con)
+            load_pending(con, config.data_dir, config.history.max_removed_share, records)
+            after = _event_counts(con)
+            rows = run(con, "run_summary", {"pull_ids": [record.pull_id for record in records]}).fetchall()
+        finally:
+            con.close()
+    by_id = {row[0]: row for row in rows}
+    summaries = []
+    for record in records:
+        _, license, provider, status, models, error, _ = by_id[record.pull_id]
+        key = (license, provider)
+        summaries.append(
+            CatalogSummary(license, provider, status, models, after.get(key, 0) - before.get(key, 0), error, record.pull_id)
+        )
+    return summaries
+
+
+def rebuild_database(config: Config) -> LoadReport:
+    with writer_lock(config.data_dir, config.lock_timeout_seconds):
+        return rebuild(config.data_dir, config.history.max_removed_share)
+
+
+def failed(summaries: list[CatalogSummary]) -> list[CatalogSummary]:
+    """Catalogs that need a person: failed pulls and shrinks held back as suspect."""
+    return [s for s in summaries if s.status in FAILED_STATUSES or s.status == "suspect"]
+
+
+def _event_counts(con) -> dict[tuple[str, str], int]:
+    return {(license, provider): count for license, provider, count in run(con, "event_counts").fetchall()}

@@ -1,0 +1,16 @@
+-- scd type 2: one row per distinct state of a model in a catalog; [valid_from, valid_to)
+create table if not exists model_versions (
+    license varchar not null,
+    provider varchar not null,
+    model_id varchar not null,
+    name varchar,
+    input_cost_per_micro_credit double not null,
+    output_cost_per_micro_credit double not null,
+    context_window bigint,
+    max_output_tokens bigint,
+    valid_from timestamptz not null,
+    valid_to timestamptz,
+    is_current boolean not null,
+    valid_from_pull_id varchar not null,
+    valid_to_pull_id varchar
+);

@@ -1,0 +1,105 @@
+"""Shared fixtures: a real simulator on loopback, real config files, one Prefect harness per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.client import make_http_client
+from flows.config import Config, load_config
+from flows.pipeline import CatalogSummary, load_and_summarise, pull_one
+from flows.simulator import DEMO_LICENSES, CatalogSimulator, SimulatorServer
+
+for _name, _value in {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+KEY_VARS = {lic.name: "QCAT_TEST_KEY_" + lic.name.upper().replace("-", "_") for lic in DEMO_LICENSES}
+API_KEYS = {lic.name: lic.api_key for lic in DEMO_LICENSES}
+T0 = datetime(2026, 3, 1, 3, 0, tzinfo=timezone.utc)
+
+
+def model(model_id: str, inp: float = 0.001, out: float = 0.002, name: str | None = None, ctx: int | None = 128000, max_out: int | None = 8192) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "name": name if name is not None else model_id.upper(),
+        "cost": {"input_cost_per_micro_credit": inp, "output_cost_per_micro_credit": out},
+        "context_window": ctx,
+        "max_output_tokens": max_out,
+    }
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer(CatalogSimulator(max_models=40)) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for license, variable in KEY_VARS.items():
+        monkeypatch.setenv(variable, API_KEYS[license])
+
+
+def write_config(
+    folder: Path,
+    base_url: str,
+    licenses: dict[str, list[str]] | None = None,
+    extra: str = "",
+) -> Path:
+    """A real qcat.toml, as a user would write it; keys come from environment variables."""
+    licenses = licenses or {"acme-prod": ["default"]}
+    lines = [
+        "[api]",
+        f'base_url = "{base_url}"',
+        "timeout_seconds = 5",
+        "max_attempts = 3",
+        "backoff_seconds = 0.01",
+        "max_backoff_seconds = 0.2",
+        "[storage]",
+        'data_dir = "data"',
+        "lock_timeout_seconds = 60",
+        extra,
+    ]
+    for name, providers in licenses.items():
+        providers_toml = ", ".join(f'"{p}"' for p in providers)
+        lines += ["[[licenses]]", f'name = "{name}"', f'api_key_env = "{KEY_VARS.get(name, "QCAT_TEST_MISSING")}"', f"providers = [{providers_toml}]"]
+    path = folder / "qcat.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, simulator: SimulatorServer) -> Config:
+    return load_config(write_config(tmp_path, simulator.base_url))
+
+
+def nightly_plain(config: Config, when: datetime) -> list[CatalogSummary]:
+    """The nightly job without Prefect: the same plain functions the flow wires together."""
+    with make_http_client(config.api) as client:
+        records = [pull_one(config, license, provider, when, client) for license, provider in config.catalogs]
+    return load_and_summarise(config, records)
+
+
+def night(n: int) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for the whole session: starting one costs several seconds."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield

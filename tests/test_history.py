@@ -1,0 +1,278 @@
+"""History semantics over the real pipeline: simulator over HTTP, Parquet archive, DuckDB file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.archive import archive_root, read_raw, read_records
+from flows.config import Config, load_config
+from flows.history import db_path
+from flows.pipeline import rebuild_database
+from flows.simulator import SimulatorServer
+from tests.conftest import model, night, nightly_plain, write_config
+
+TABLES = {
+    "pulls": "pull_id",
+    "model_versions": "license, provider, model_id, valid_from",
+    "catalog_events": "event_id",
+}
+
+
+def serve(simulator: SimulatorServer, models: list[dict]) -> None:
+    simulator.clear_faults()
+    simulator.add_fault("override", count=None, license="acme-prod", provider="default", models=models)
+
+
+def query(config: Config, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def snapshot(config: Config) -> dict[str, list[tuple]]:
+    return {table: query(config, f"select * from {table} order by {order}") for table, order in TABLES.items()}
+
+
+def events(config: Config) -> list[tuple]:
+    return query(config, "select model_id, event_type from catalog_events order by observed_at, model_id, event_type")
+
+
+BASE = [model("m-a"), model("m-b"), model("m-c"), model("m-d")]
+
+
+def test_baseline_creates_versions_and_no_events(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, BASE)
+    [summary] = nightly_plain(config, night(0))
+    assert (summary.status, summary.models, summary.events) == ("ok", 4, 0)
+    assert query(config, "select count(*), count(*) filter (where is_current and valid_to is null) from model_versions") == [(4, 4)]
+    assert events(config) == []
+
+
+def test_every_event_type_with_old_and_new_values(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, [model("m-a", inp=0.0015), model("m-b", ctx=200000), model("m-c", name="Renamed C"), model("m-e")])
+    [summary] = nightly_plain(config, night(1))
+    assert summary.events == 5
+    serve(simulator, [model("m-a", inp=0.0015), model("m-b", ctx=200000), model("m-c", name="Renamed C"), model("m-e"), model("m-d", out=0.003)])
+    nightly_plain(config, night(2))
+    assert events(config) == [
+        ("m-a", "rate_changed"),
+        ("m-b", "limits_changed"),
+        ("m-c", "renamed"),
+        ("m-d", "removed"),
+        ("m-e", "added"),
+        ("m-d", "readded"),
+    ]
+    rate = query(
+        config,
+        "select old_input_cost_per_micro_credit, new_input_cost_per_micro_credit, input_pct_change, output_pct_change, previous_observed_at "
+        "from catalog_events where event_type = 'rate_changed'",
+    )
+    assert rate == [(0.001, 0.0015, pytest.approx(50.0), 0.0, night(0))]
+    assert query(config, "select old_context_window, new_context_window from catalog_events where event_type = 'limits_changed'") == [(128000, 200000)]
+    assert query(config, "select old_name, new_name from catalog_events where event_type = 'renamed'") == [("M-C", "Renamed C")]
+    assert query(config, "select new_output_cost_per_micro_credit from catalog_events where event_type = 'readded'") == [(0.003,)]
+    versions = query(config, "select valid_from, valid_to, is_current from model_versions where model_id = 'm-d' order by valid_from")
+    assert versions == [(night(0), night(1), False), (night(2), None, True)]
+    assert query(config, "select count(*) from model_versions where is_current") == [(5,)]
+
+
+def test_rates_compare_exactly(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, [model("tiny", inp=0.0016), model("free", inp=0.0, out=0.0), model("same", inp=0.1)])
+    nightly_plain(config, night(0))
+    serve(simulator, [model("tiny", inp=0.0016000000000001), model("free", inp=0.0004, out=0.0), model("same", inp=0.1)])
+    nightly_plain(config, night(1))
+    rows = query(
+        config,
+        "select model_id, old_input_cost_per_micro_credit, new_input_cost_per_micro_credit, input_pct_change "
+        "from catalog_events where event_type = 'rate_changed' order by model_id",
+    )
+    assert rows == [("free", 0.0, 0.0004, None), ("tiny", 0.0016, 0.0016000000000001, pytest.approx(6.2e-12, rel=0.1))]
+    assert query(config, "select input_cost_per_micro_credit from model_versions where model_id = 'tiny' and is_current") == [(0.0016000000000001,)]
+
+
+def test_identical_pulls_and_reloads_never_duplicate(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, BASE[:3] + [model("m-d", inp=0.002)])
+    nightly_plain(config, night(1))
+    before = snapshot(config)
+    [summary] = nightly_plain(config, night(2))
+    assert summary.events == 0
+    after = snapshot(config)
+    assert after["model_versions"] == before["model_versions"]
+    assert after["catalog_events"] == before["catalog_events"]
+    assert len(after["pulls"]) == 3
+    from flows.pipeline import load_and_summarise
+
+    again = load_and_summarise(config, read_records(config.data_dir))
+    assert [s.events for s in again] == [0, 0, 0]
+    assert snapshot(config) == after
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "message"),
+    [
+        ("unavailable", "unavailable", "503"),
+        ("malformed_json", "invalid", "not JSON"),
+        ("truncated", "invalid", "not JSON"),
+        ("html_200", "invalid", "HTML"),
+        ("duplicate_conflict", "invalid", "listed twice with different content"),
+        ("empty_list", "suspect", None),
+    ],
+)
+def test_failed_pulls_change_nothing_and_keep_the_body(
+    simulator: SimulatorServer, config: Config, fault: str, status: str, message: str | None
+) -> None:
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    before = snapshot(config)
+    simulator.clear_faults()
+    simulator.add_fault(fault, count=None)
+    [summary] = nightly_plain(config, night(1))
+    assert summary.status == status
+    assert summary.events == 0
+    if message:
+        assert message in summary.error
+        assert "\n" not in summary.error
+    after = snapshot(config)
+    assert after["model_versions"] == before["model_versions"]
+    assert after["catalog_events"] == []
+    [record] = [r for r in read_records(config.data_dir) if r.observed_at == night(1)]
+    body = read_raw(config.data_dir, record)
+    assert body is not None and len(body) > 0
+    if fault == "html_200":
+        assert body.lstrip().lower().startswith(b"<!doctype html")
+
+
+def test_missing_key_fails_only_that_license(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"], "acme-research": ["default"]}))
+    monkeypatch.delenv("QCAT_TEST_KEY_ACME_RESEARCH")
+    summaries = nightly_plain(config, night(0))
+    by_catalog = {(s.license, s.provider): s for s in summaries}
+    assert by_catalog[("acme-prod", "default")].status == "ok"
+    assert by_catalog[("acme-prod", "anthropic")].status == "ok"
+    broken = by_catalog[("acme-research", "default")]
+    assert broken.status == "auth_error"
+    assert "QCAT_TEST_KEY_ACME_RESEARCH" in broken.error
+    assert query(config, "select status, attempts from pulls where license = 'acme-research'") == [("auth_error", 0)]
+
+
+def test_auth_error_is_recorded_without_events(simulator: SimulatorServer, config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    nightly_plain(config, night(0))
+    monkeypatch.setenv("QCAT_TEST_KEY_ACME_PROD", "revoked-key")
+    [summary] = nightly_plain(config, night(1))
+    assert summary.status == "auth_error" and "rejected" in summary.error
+    assert query(config, "select http_status, attempts from pulls where status = 'auth_error'") == [(401, 1)]
+    assert events(config) == []
+
+
+def test_shrink_guard_dismissed_when_models_come_back(simulator: SimulatorServer, config: Config) -> None:
+    full = [model(f"m-{i}") for i in range(10)]
+    serve(simulator, full)
+    nightly_plain(config, night(0))
+    serve(simulator, full[:3])
+    [held] = nightly_plain(config, night(1))
+    assert (held.status, held.events) == ("suspect", 0)
+    assert query(config, "select resolution, removed_count from pulls where status = 'suspect'") == [("pending", 7)]
+    serve(simulator, full)
+    [back] = nightly_plain(config, night(2))
+    assert (back.status, back.events) == ("ok", 0)
+    assert query(config, "select resolution from pulls where status = 'suspect'") == [("dismissed",)]
+    assert query(config, "select count(*) from model_versions where is_current") == [(10,)]
+    assert events(config) == []
+
+
+def test_shrink_guard_confirmed_removes_at_the_suspect_pull(simulator: SimulatorServer, config: Config) -> None:
+    full = [model(f"m-{i}") for i in range(10)]
+    serve(simulator, full)
+    nightly_plain(config, night(0))
+    serve(simulator, full[:3])
+    nightly_plain(config, night(1))
+    [confirming] = nightly_plain(config, night(2))
+    assert confirming.status == "ok"
+    suspect_id = query(config, "select pull_id from pulls where status = 'suspect' and resolution = 'confirmed'")[0][0]
+    removed = query(config, "select pull_id, observed_at, count(*) from catalog_events where event_type = 'removed' group by all")
+    assert removed == [(suspect_id, night(1), 7)]
+    assert query(config, "select count(*) from model_versions where is_current") == [(3,)]
+    assert query(config, "select distinct valid_to from model_versions where not is_current") == [(night(1),)]
+
+
+def test_small_removal_below_the_guard_applies_at_once(simulator: SimulatorServer, config: Config) -> None:
+    full = [model(f"m-{i}") for i in range(10)]
+    serve(simulator, full)
+    nightly_plain(config, night(0))
+    serve(simulator, full[:5])
+    [summary] = nightly_plain(config, night(1))
+    assert (summary.status, summary.events) == ("ok", 5)
+
+
+def test_late_pull_replays_its_catalog(simulator: SimulatorServer, config: Config) -> None:
+    """A run that archived after a newer run loaded must not bend history: its catalog replays."""
+    from flows.archive import archive_pull
+    from flows.client import fetch_catalog, make_http_client
+    from flows.pipeline import load_and_summarise
+
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, [model("m-a", inp=0.005)])
+    with make_http_client(config.api) as client:
+        late_result = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
+    serve(simulator, BASE)
+    nightly_plain(config, night(2))
+    late = archive_pull(config.data_dir, "acme-prod", "default", night(1), late_result)
+    load_and_summarise(config, [late])
+    live = snapshot(config)
+    assert [row[4] for row in live["pulls"]] == ["ok", "suspect", "ok"]
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_rebuild_reproduces_a_long_history(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """25 nights of simulated evolution with outages, broken bodies and both guard outcomes."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"], "acme-research": ["default"]}))
+    faults = {
+        4: ("unavailable", "acme-prod", "default", {}),
+        7: ("malformed_json", "acme-research", "default", {}),
+        9: ("mass_removal", "acme-prod", "default", {"keep_share": 0.2}),
+        14: ("mass_removal", "acme-research", "default", {"keep_share": 0.1}),
+        15: ("mass_removal", "acme-research", "default", {"keep_share": 0.1}),
+        18: ("html_200", "acme-prod", "anthropic", {}),
+    }
+    for n in range(25):
+        simulator.day = n
+        simulator.clear_faults()
+        if n in faults:
+            kind, license, provider, params = faults[n]
+            simulator.add_fault(kind, count=None, license=license, provider=provider, **params)
+        nightly_plain(config, night(n))
+    live = snapshot(config)
+    kinds = {row[4] for row in live["catalog_events"]}
+    assert kinds == {"added", "removed", "readded", "rate_changed", "limits_changed", "renamed"}
+    statuses = {(row[4], row[10]) for row in live["pulls"]}
+    assert {("ok", None), ("unavailable", None), ("invalid", None), ("suspect", "dismissed"), ("suspect", "confirmed")} <= statuses
+    report = rebuild_database(config)
+    assert report.pulls == 75
+    assert snapshot(config) == live
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_archive_layout_and_parquet_rows(simulator: SimulatorServer, config: Config) -> None:
+    simulator.add_fault("extra_fields", count=1)
+    nightly_plain(config, night(0))
+    [record] = read_records(config.data_dir)
+    parquet = archive_root(config.data_dir) / record.models_file
+    assert parquet.parent.relative_to(archive_root(config.data_dir)).as_posix() == "models/license=acme-prod/provider=default/date=2026-03-01"
+    rows = duckdb.sql(f"select pull_id, observed_at, extra, license, provider from read_parquet('{parquet}', hive_partitioning = true)").fetchall()
+    assert {row[0] for row in rows} == {record.pull_id}
+    assert {row[3:] for row in rows} == {("acme-prod", "default")}
+    assert all('"modality"' in row[2] for row in rows)
+    assert (archive_root(config.data_dir) / record.raw_file).name.endswith(".body.gz")
