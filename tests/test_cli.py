@@ -1,0 +1,156 @@
+"""`qcat` as a user runs it: separate processes, exit codes, output, and secrets kept out of everything."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.config import load_config
+from flows.history import db_path
+from flows.simulator import SimulatorServer
+from tests.conftest import API_KEYS, write_config
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def qcat(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in its own process against the session's Prefect API (no second server)."""
+    from prefect.settings import PREFECT_API_URL
+
+    environment = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=240
+    )
+
+
+def snapshot(path: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {table: con.execute(f"select * from {table} order by all").fetchall() for table in ("pulls", "model_versions", "catalog_events")}
+    finally:
+        con.close()
+
+
+def test_run_prints_a_table_and_exits_zero(simulator: SimulatorServer, tmp_path: Path) -> None:
+    write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]})
+    result = qcat("run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "acme-prod" in result.stdout and "anthropic" in result.stdout and "ok" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_run_exits_one_when_a_catalog_fails(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]})
+    simulator.add_fault("html_200", count=None, provider="anthropic")
+    result = qcat("run", "--config", str(path), cwd=tmp_path.parent)
+    assert result.returncode == 1
+    assert "invalid" in result.stdout and "HTML" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[api]\nbase_url = "ftp://x"\n[[licenses]]\nname = "a"\napi_key_env = "K"\n', "api.base_url"),
+        ('[[licenses]]\nname = "../escape"\napi_key_env = "K"\n', "licenses[0].name"),
+        ("[[licenses]\n", "not valid TOML"),
+    ],
+)
+def test_bad_configuration_is_one_line_and_exit_two(tmp_path: Path, toml: str, expected: str) -> None:
+    (tmp_path / "qcat.toml").write_text(toml)
+    result = qcat("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_two_concurrent_runs_serialise_their_loads(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "openrouter"], "acme-research": ["default"]})
+    simulator.day = 2
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: qcat("run", "--config", str(path), cwd=tmp_path), range(2)))
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    database = db_path(load_config(path).data_dir)
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        assert con.execute("select count(*), count(distinct pull_id) from pulls").fetchone() == (6, 6)
+        duplicates = con.execute(
+            "select count(*) from (select license, provider, model_id from model_versions where is_current group by all having count(*) > 1)"
+        ).fetchone()
+        assert duplicates == (0,)
+        assert con.execute("select count(*) from catalog_events").fetchone() == (0,)
+    finally:
+        con.close()
+    live = snapshot(database)
+    rebuilt = qcat("rebuild", "--config", str(path), cwd=tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "6 archived pulls" in rebuilt.stdout
+    assert snapshot(database) == live
+
+
+def test_api_keys_never_leave_the_process(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Keys (good and rejected ones) appear in no file under the data directory, no output, no log."""
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "openrouter"], "acme-research": ["default"]})
+    rejected = "sk-rejected-4f9a1c0e7b"
+    outputs = []
+    for day, env in ((0, {}), (1, {"QCAT_TEST_KEY_ACME_RESEARCH": rejected})):
+        simulator.day = day
+        if day == 1:
+            simulator.add_fault("unavailable", count=1, license="acme-prod", provider="default")
+            simulator.add_fault("malformed_json", count=1, license="acme-prod", provider="openrouter")
+        result = qcat("run", "--config", str(path), cwd=tmp_path, env=env)
+        outputs.append(result.stdout + result.stderr)
+    assert "auth_error" in outputs[1]
+    secrets = [API_KEYS["acme-prod"], API_KEYS["acme-research"], rejected]
+    data_dir = load_config(path).data_dir
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in files) and any(p.name.endswith(".gz") for p in files)
+    for file in files:
+        content = file.read_bytes()
+        if file.name.endswith(".gz"):
+            content += gzip.decompress(content)
+        for secret in secrets:
+            assert secret.encode() not in content, f"{secret} found in {file}"
+    for output in outputs:
+        for secret in secrets:
+            assert secret not in output
+
+
+def test_rebuild_does_not_import_prefect(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url)
+    assert qcat("run", "--config", str(path), cwd=tmp_path).returncode == 0
+    probe = (
+        "import sys\nfrom flows.cli import app\n"
+        f"try:\n    app(['rebuild', '--config', {str(path)!r}])\nexcept SystemExit:\n    pass\n"
+        "print('prefect imported' if any(m == 'prefect' or m.startswith('prefect.') for m in sys.modules) else 'prefect not imported')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "Rebuilt" in result.stdout
+    assert "prefect not imported" in result.stdout
+
+
+def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
+    result = qcat("demo", "--days", "3", "--data-dir", str(tmp_path / "demo"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "What changed, per catalog" in result.stdout
+    con = duckdb.connect(str(tmp_path / "demo" / "catalog.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(distinct observed_at), count(*) from pulls").fetchone() == (3, 18)
+        assert con.execute("select count(*) from catalog_events").fetchone()[0] > 0
+    finally:
+        con.close()
+    again = qcat("demo", "--days", "2", "--data-dir", str(tmp_path / "demo"), cwd=tmp_path)
+    assert again.returncode == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "precious.txt").write_text("keep me")
+    refused = qcat("demo", "--days", "2", "--data-dir", str(tmp_path / "mine"), cwd=tmp_path)
+    assert refused.returncode == 1 and "not made by qcat demo" in refused.stderr
+    assert (tmp_path / "mine" / "precious.txt").exists()

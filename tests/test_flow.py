@@ -1,0 +1,65 @@
+"""The real Prefect flow against the simulator, inside one session-wide Prefect test harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.config import load_config
+from flows.history import db_path
+from flows.simulator import SimulatorServer
+from tests.conftest import night, write_config
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def test_flow_pulls_every_catalog_and_isolates_a_failure(simulator: SimulatorServer, tmp_path: Path) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.nightly import ARTIFACT_KEY, nightly
+
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "openrouter", "anthropic"], "acme-research": ["default"]})
+    simulator.add_fault("unavailable", count=None, license="acme-prod", provider="openrouter")
+    state = nightly(config_path=str(path), observed_at=night(0), return_state=True)
+    assert state.is_failed()
+    assert "acme-prod/openrouter (unavailable)" in state.message
+    summaries = {(s.license, s.provider): s for s in state.result(raise_on_failure=False)}
+    assert summaries[("acme-prod", "openrouter")].status == "unavailable"
+    assert {summaries[key].status for key in summaries if key != ("acme-prod", "openrouter")} == {"ok"}
+    assert all(s.models and s.models > 0 for s in summaries.values() if s.status == "ok")
+    artifact = Artifact.get(ARTIFACT_KEY)
+    assert artifact is not None and "acme-prod" in str(artifact.data) and "unavailable" in str(artifact.data)
+
+    simulator.clear_faults()
+    simulator.day = 3
+    state = nightly(config_path=str(path), observed_at=night(1), return_state=True)
+    assert state.is_completed()
+    summaries = {(s.license, s.provider): s for s in state.result()}
+    assert summaries[("acme-prod", "openrouter")].events == 0, "the first good pull after an outage is the baseline"
+    assert sum(s.events for s in summaries.values()) > 0
+    config = load_config(path)
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    try:
+        assert con.execute("select count(*) from pulls").fetchone() == (8,)
+    finally:
+        con.close()
+
+
+def test_flow_bounds_concurrency(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """With max_concurrency = 2 and 0.3 s per request, four catalogs take two waves, not one."""
+    import time
+
+    from flows.nightly import nightly
+
+    path = write_config(
+        tmp_path, simulator.base_url, {"acme-prod": ["default", "openrouter"], "acme-research": ["default", "openrouter"]}
+    )
+    path.write_text(path.read_text().replace("[api]", "[api]\nmax_concurrency = 2"))
+    simulator.add_fault("latency", count=None, seconds=0.3)
+    started = time.monotonic()
+    summaries = nightly(config_path=str(path), observed_at=night(0))
+    elapsed = time.monotonic() - started
+    assert [s.status for s in summaries] == ["ok"] * 4
+    assert elapsed >= 0.6
