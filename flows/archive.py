@@ -195,7 +195,7 @@ def write_new_parquet(path: Path, table: pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        pq.write_table(table, temporary, compression="zstd")
+        pq.write_table(table, temporary, compression="snappy")
         _publish(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -208,21 +208,36 @@ def _publish(temporary: Path, path: Path) -> None:
         raise ArchiveError(f"{path} already exists; archive files are never overwritten") from None
 
 
-def read_records(data_dir: Path, since: dict[tuple[str, str], date] | None = None) -> list[PullRecord]:
-    """Pull records in load order; `since` skips day folders older than a catalog's watermark."""
+def list_records(data_dir: Path, since: dict[tuple[str, str], date] | None = None) -> dict[str, Path]:
+    """Pull record files by pull id, from folder names alone (cheap however long the history).
+
+    With `since`, a catalog's day folders older than its date are skipped.
+    """
     pulls_root = archive_root(data_dir) / "pulls"
-    records: list[PullRecord] = []
+    found: dict[str, Path] = {}
     if not pulls_root.is_dir():
-        return records
-    for license_dir in sorted(pulls_root.glob("license=*")):
-        for provider_dir in sorted(license_dir.glob("provider=*")):
-            key = (license_dir.name.split("=", 1)[1], provider_dir.name.split("=", 1)[1])
+        return found
+    for license_entry in os.scandir(pulls_root):
+        for provider_entry in os.scandir(license_entry.path):
+            key = (license_entry.name.partition("=")[2], provider_entry.name.partition("=")[2])
             cutoff = (since or {}).get(key)
-            for day_dir in provider_dir.glob("date=*"):
-                if cutoff is not None and day_dir.name < f"date={cutoff.isoformat()}":
+            floor = f"date={cutoff.isoformat()}" if cutoff is not None else ""
+            for day_entry in os.scandir(provider_entry.path):
+                if day_entry.name < floor:
                     continue
-                for path in day_dir.glob("*.json"):
-                    records.append(PullRecord.from_json(path.read_bytes(), path))
+                for entry in os.scandir(day_entry.path):
+                    if entry.name.endswith(".json") and not entry.name.startswith("."):
+                        found[entry.name[: -len(".json")]] = Path(entry.path)
+    return found
+
+
+def read_record(path: Path) -> PullRecord:
+    return PullRecord.from_json(path.read_bytes(), path)
+
+
+def read_records(data_dir: Path) -> list[PullRecord]:
+    """Every pull record of the archive, in load order."""
+    records = [read_record(path) for path in list_records(data_dir).values()]
     records.sort(key=lambda record: (record.observed_at, record.pull_id))
     return records
 

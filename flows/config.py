@@ -6,6 +6,7 @@ offending key in dotted form (`licenses[1].name`), the way a person would look f
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -138,7 +139,7 @@ def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None
 
 
 def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
-    if value is None:
+    if not value:
         raise ConfigError("licenses: at least one [[licenses]] entry is required")
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ConfigError("licenses: must be an array of tables ([[licenses]])")
@@ -215,8 +216,8 @@ def _number(
     maximum: float | None = None,
 ) -> float:
     value = table.get(key.rsplit(".", 1)[-1], default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key}: must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -253,6 +254,6 @@ def _timezone(table: dict[str, Any], key: str, default: str) -> str:
     value = _string(table, key, default)
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigError(f"{key}: unknown time zone {value!r}") from None
     return value

@@ -9,15 +9,17 @@ the archive yields the same rows and the same event ids as the live loads did.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from flows.archive import PullRecord, archive_root, read_records
+from flows.archive import PullRecord, archive_root, list_records, read_record, read_records
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
@@ -45,8 +47,51 @@ PULL_COLUMNS = pa.schema(
 @dataclass(frozen=True)
 class LoadReport:
     pulls: int
-    events: int
+    events: int | None = None
     replayed_catalogs: tuple[tuple[str, str], ...] = ()
+
+
+STAGE_COLUMNS = [
+    "pull_id",
+    "model_id",
+    "name",
+    "input_cost_per_micro_credit",
+    "output_cost_per_micro_credit",
+    "context_window",
+    "max_output_tokens",
+]
+# Decoding a small Parquet file costs a fixed ~0.5 ms in pyarrow, which releases the GIL:
+# reading a night's files on a few threads, and the next rounds' while DuckDB works, hides it.
+READ_THREADS = 4
+READ_AHEAD_ROUNDS = 8
+
+
+class ModelReader:
+    """Reads the models of archived pulls, optionally ahead of need."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.root = archive_root(data_dir)
+        self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="qcat-parquet")
+        self.pending: dict[str, Future[pa.Table]] = {}
+
+    def prefetch(self, records: Iterable[PullRecord]) -> None:
+        for record in records:
+            if record.status == "ok" and record.pull_id not in self.pending:
+                self.pending[record.pull_id] = self.pool.submit(self._read, record)
+
+    def table(self, records: Sequence[PullRecord]) -> pa.Table:
+        self.prefetch(records)
+        tables = [self.pending.pop(record.pull_id).result() for record in records]
+        return pa.concat_tables(tables)
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+    def _read(self, record: PullRecord) -> pa.Table:
+        if record.models_file is None:
+            raise ArchiveError(f"pull {record.pull_id} ({record.license}/{record.provider}) is ok but has no models file")
+        return pq.ParquetFile(self.root / record.models_file).read(columns=STAGE_COLUMNS, use_threads=False)
 
 
 @dataclass
@@ -65,8 +110,9 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     con.execute("set TimeZone = 'UTC'")
-    for name in SCHEMA:
-        run(con, name)
+    if not con.execute("select 1 from duckdb_views() where view_name = 'catalog_state'").fetchall():
+        for name in SCHEMA:
+            run(con, name)
     return con
 
 
@@ -83,52 +129,38 @@ def load_pending(
     apply their pulls out of order. A pull older than what its catalog already applied (a run
     that archived late) makes that catalog replay from the archive rather than bend history.
     """
-    watermarks = {
-        (license, provider): (day, last)
-        for license, provider, day, last in con.execute(
-            "select license, provider, max(observed_at)::date, max(observed_at) from pulls group by all"
-        ).fetchall()
-    }
-    found = read_records(data_dir, {key: day for key, (day, _) in watermarks.items()})
-    candidates = list({record.pull_id: record for record in [*found, *known_new]}.values())
-    if not candidates:
-        return LoadReport(0, 0)
-    known = {
-        row[0]
-        for row in con.execute(
-            "select pull_id from pulls where pull_id in (select unnest($ids))",
-            {"ids": [record.pull_id for record in candidates]},
-        ).fetchall()
-    }
-    pending = [record for record in candidates if record.pull_id not in known]
+    watermarks = {(license, provider): (day, last) for license, provider, day, last in run(con, "pull_watermarks").fetchall()}
+    files = list_records(data_dir, {key: day for key, (day, _) in watermarks.items()})
+    candidates = {record.pull_id: record for record in known_new}
+    unknown = set(files) | set(candidates)
+    known = {row[0] for row in run(con, "pulls_known", {"pull_ids": sorted(unknown)}).fetchall()}
+    pending = [candidates.get(pull_id) or read_record(files[pull_id]) for pull_id in sorted(unknown - known)]
     late = sorted(
         {
             (record.license, record.provider)
             for record in pending
-            if (record.license, record.provider) in watermarks
-            and record.observed_at <= watermarks[(record.license, record.provider)][1]
+            if (record.license, record.provider) in watermarks and record.observed_at <= watermarks[(record.license, record.provider)][1]
         }
     )
-    events_before = _count(con, "catalog_events")
+    if late:
+        pending = [record for record in pending if (record.license, record.provider) not in late]
+        pending += [record for record in read_records(data_dir) if (record.license, record.provider) in late]
+    if not pending:
+        return LoadReport(0)
+    reader = ModelReader(data_dir)
     con.begin()
     try:
         for license, provider in late:
-            for table in ("pulls", "model_versions", "catalog_events"):
-                con.execute(
-                    f"delete from {table} where license = $license and provider = $provider",
-                    {"license": license, "provider": provider},
-                )
-        replay = [record for record in read_records(data_dir) if (record.license, record.provider) in late]
-        todo = sorted(
-            [record for record in pending if (record.license, record.provider) not in late] + replay,
-            key=lambda record: (record.observed_at, record.pull_id),
-        )
-        apply_records(con, data_dir, todo, max_removed_share)
+            run(con, "catalog_forget", {"license": license, "provider": provider})
+        for round_records in _rounds(pending):
+            _apply_round(con, reader, round_records, max_removed_share)
         con.commit()
     except BaseException:
         con.rollback()
         raise
-    return LoadReport(len(pending), _count(con, "catalog_events") - events_before, tuple(late))
+    finally:
+        reader.close()
+    return LoadReport(len(pending), replayed_catalogs=tuple(late))
 
 
 def rebuild(data_dir: Path, max_removed_share: float, progress: Callable[[int, int], None] | None = None) -> LoadReport:
@@ -142,29 +174,26 @@ def rebuild(data_dir: Path, max_removed_share: float, progress: Callable[[int, i
     for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
         leftover.unlink(missing_ok=True)
     records = read_records(data_dir)
+    rounds = _rounds(records)
+    reader = ModelReader(data_dir)
     con = connect(scratch)
     try:
-        rounds = _rounds(records)
-        for done, batch in enumerate(_batches(rounds, size=16), start=1):
-            con.begin()
-            for round_records in batch:
-                _apply_round(con, data_dir, round_records, max_removed_share)
-            con.commit()
+        ahead: deque[list[PullRecord]] = deque(rounds)
+        con.begin()
+        for done, round_records in enumerate(rounds, start=1):
+            while ahead and len(reader.pending) < READ_AHEAD_ROUNDS * len(round_records):
+                reader.prefetch(ahead.popleft())
+            _apply_round(con, reader, round_records, max_removed_share)
             if progress is not None:
-                progress(min(done * 16, len(rounds)), len(rounds))
-        report = LoadReport(len(records), _count(con, "catalog_events"))
+                progress(done, len(rounds))
+        con.commit()
+        events = sum(count for _, _, count in run(con, "event_counts").fetchall())
         con.execute("checkpoint")
     finally:
+        reader.close()
         con.close()
     os.replace(scratch, target)
-    return report
-
-
-def apply_records(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, records: Sequence[PullRecord], max_removed_share: float
-) -> None:
-    for round_records in _rounds(records):
-        _apply_round(con, data_dir, round_records, max_removed_share)
+    return LoadReport(len(records), events)
 
 
 def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:
@@ -181,25 +210,20 @@ def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:
     return rounds
 
 
-def _batches(rounds: list[list[PullRecord]], size: int) -> Iterable[list[list[PullRecord]]]:
-    for start in range(0, len(rounds), size):
-        yield rounds[start : start + size]
-
-
-def _apply_round(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], max_removed_share: float) -> None:
+def _apply_round(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord], max_removed_share: float) -> None:
     """Diff every valid pull of the round at once; the shrink guard then holds back the suspects."""
     verdicts = {record.pull_id: _Verdict(record, record.status) for record in records}
     valid = [record for record in records if record.status == "ok"]
     if valid:
-        guard_rows = _diff(con, data_dir, valid)
+        guard_rows = _diff(con, reader, valid)
         confirmed = [
             pending
             for pull_id, current, missing, pending in guard_rows
             if pending and _trips(verdicts, pull_id, current, missing, max_removed_share)
         ]
         if confirmed:
-            _confirm(con, data_dir, confirmed)
-            guard_rows = _diff(con, data_dir, valid)
+            _confirm(con, reader, confirmed)
+            guard_rows = _diff(con, reader, valid)
         held: list[str] = []
         for pull_id, current, missing, pending in guard_rows:
             verdicts[pull_id].removed_count = missing
@@ -214,20 +238,21 @@ def _apply_round(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[P
     _insert_pulls(con, verdicts.values())
 
 
-def _diff(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord]) -> list[tuple]:
-    _stage(con, data_dir, records)
+def _diff(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord]) -> list[tuple]:
+    _register(con, "stage_models", reader.table(records))
     _register(con, "apply_pulls", _round_pulls(records))
     run(con, "changes")
     return run(con, "guard_check").fetchall()
 
 
-def _confirm(con: duckdb.DuckDBPyConnection, data_dir: Path, suspect_ids: list[str]) -> None:
+def _confirm(con: duckdb.DuckDBPyConnection, reader: ModelReader, suspect_ids: list[str]) -> None:
     """The next valid pull tripped the guard too: the suspect pull was right after all.
 
     It is applied at its own time (the models were first seen missing then), and the new pull
     is judged afterwards against the state it left.
     """
-    _diff(con, data_dir, _records_by_id(data_dir, con, suspect_ids))
+    suspects = [read_record(path) for path in list_records(reader.data_dir).values() if path.stem in suspect_ids]
+    _diff(con, reader, suspects)
     _apply_changes(con)
     for pull_id in suspect_ids:
         run(con, "pulls_resolve", {"pull_id": pull_id, "resolution": "confirmed"})
@@ -242,28 +267,6 @@ def _trips(verdicts: dict[str, _Verdict], pull_id: str, current: int, missing: i
 def _apply_changes(con: duckdb.DuckDBPyConnection) -> None:
     for step in ("catalog_events_insert", "model_versions_close", "model_versions_insert"):
         run(con, step)
-
-
-def _stage(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord]) -> None:
-    root = archive_root(data_dir)
-    files = []
-    for record in records:
-        if record.models_file is None:
-            raise ArchiveError(f"pull {record.pull_id} ({record.license}/{record.provider}) is ok but has no models file")
-        files.append(str(root / record.models_file))
-    run(con, "stage_models", {"files": files})
-
-
-def _records_by_id(data_dir: Path, con: duckdb.DuckDBPyConnection, pull_ids: list[str]) -> list[PullRecord]:
-    rows = con.execute(
-        "select pull_id, license, provider, observed_at::date from pulls where pull_id in (select unnest($ids))",
-        {"ids": pull_ids},
-    ).fetchall()
-    records = []
-    for pull_id, license, provider, day in rows:
-        path = archive_root(data_dir) / "pulls" / f"license={license}" / f"provider={provider}" / f"date={day.isoformat()}" / f"{pull_id}.json"
-        records.append(PullRecord.from_json(path.read_bytes(), path))
-    return records
 
 
 def _round_pulls(records: Sequence[PullRecord]) -> pa.Table:
@@ -305,8 +308,3 @@ def _insert_pulls(con: duckdb.DuckDBPyConnection, verdicts: Iterable[_Verdict]) 
 def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
     con.unregister(name)
     con.register(name, table)
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f"select count(*) from {table}").fetchone()[0]
-

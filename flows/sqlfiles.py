@@ -17,4 +17,8 @@ def sql(name: str) -> str:
 
 
 def run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
-    return con.execute(sql(name), params) if params else con.execute(sql(name))
+    """Execute a file's statements in order (DuckDB prepares one statement at a time)."""
+    statements = [statement for statement in sql(name).split(";\n") if statement.strip()]
+    for statement in statements[:-1]:
+        con.execute(statement, params) if params else con.execute(statement)
+    return con.execute(statements[-1], params) if params else con.execute(statements[-1])

@@ -1,7 +1,7 @@
 -- per catalog: its last applied pull (none yet = the next valid pull is the baseline) and any suspect pull awaiting the next one
 create or replace view catalog_state as
 with applied as (
-    select license, provider, pull_id, observed_at
+    select license, provider, pull_id, observed_at, model_count
     from pulls
     where status = 'ok' or resolution = 'confirmed'
 ),
@@ -11,7 +11,8 @@ last_applied as (
         license,
         provider,
         arg_max(pull_id, observed_at) as last_applied_pull_id,
-        max(observed_at) as last_applied_at
+        max(observed_at) as last_applied_at,
+        arg_max(model_count, observed_at) as last_applied_model_count
     from applied
     group by license, provider
 ),
@@ -27,6 +28,7 @@ select
     coalesce(a.provider, p.provider) as provider,
     a.last_applied_pull_id,
     a.last_applied_at,
+    a.last_applied_model_count,
     p.pending_suspect_pull_id
 from last_applied as a
 full join pending as p using (license, provider)

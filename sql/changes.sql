@@ -1,4 +1,5 @@
--- the diff of each applied pull against its catalog's current versions; one pull per catalog
+-- what each applied pull changes against its catalog's current versions (one pull per catalog);
+-- unchanged models are left out, so later steps touch only the few rows that matter
 create or replace temp table changes as
 with applying as (
     select
@@ -57,23 +58,29 @@ compared as (
         i.max_output_tokens as new_max_output_tokens
     from incoming as i
     full join current_versions as c on i.pull_id = c.pull_id and i.model_id = c.model_id
+),
+
+classified as (
+    select
+        compared.*,
+        case
+            when not was_current and sb.model_id is not null then 'readded'
+            when not was_current then 'added'
+            when not is_present then 'removed'
+        end as presence_change,
+        was_current and is_present and (
+            old_input_cost_per_micro_credit is distinct from new_input_cost_per_micro_credit
+            or old_output_cost_per_micro_credit is distinct from new_output_cost_per_micro_credit
+        ) as rate_changed,
+        was_current and is_present and (
+            old_context_window is distinct from new_context_window
+            or old_max_output_tokens is distinct from new_max_output_tokens
+        ) as limits_changed,
+        was_current and is_present and old_name is distinct from new_name as renamed
+    from compared
+    left join seen_before as sb using (license, provider, model_id)
 )
 
-select
-    compared.*,
-    case
-        when not was_current and sb.model_id is not null then 'readded'
-        when not was_current then 'added'
-        when not is_present then 'removed'
-    end as presence_change,
-    was_current and is_present and (
-        old_input_cost_per_micro_credit is distinct from new_input_cost_per_micro_credit
-        or old_output_cost_per_micro_credit is distinct from new_output_cost_per_micro_credit
-    ) as rate_changed,
-    was_current and is_present and (
-        old_context_window is distinct from new_context_window
-        or old_max_output_tokens is distinct from new_max_output_tokens
-    ) as limits_changed,
-    was_current and is_present and old_name is distinct from new_name as renamed
-from compared
-left join seen_before as sb using (license, provider, model_id)
+select *
+from classified
+where presence_change is not null or rate_changed or limits_changed or renamed

@@ -1,0 +1,165 @@
+"""Benchmarks for the issue's speed targets; not part of the test run.
+
+    .venv/bin/python -m tests.benchmark [--days 365] [--catalogs 50] [--models 500] [--skip-flow]
+
+Figures printed here are the ones quoted in the README. A synthetic archive of nightly pulls
+(rate changes, additions, removals and returns every night) is written with the archive's own
+writers, then loaded night by night, then rebuilt; finally the real Prefect flow pulls 50
+catalogs from the simulator with 200 ms of latency per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from flows.archive import PullRecord, models_table, new_pull_id, partition, write_new_parquet, write_record
+from flows.catalog import Catalog, Model
+from flows.config import parse_config
+from flows.pipeline import load_and_summarise, rebuild_database
+
+START = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
+
+
+def generate(data_dir: Path, days: int, catalogs: int, models: int, seed: int = 7) -> Iterator[list[PullRecord]]:
+    """Nightly archives of `catalogs` catalogs of about `models` models, evolving every night.
+
+    Yields each night's records as soon as they are archived, so that loads see the archive
+    as it would be on that night.
+    """
+    rng = random.Random(seed)
+    states = []
+    for c in range(catalogs):
+        states.append({f"vendor-{c % 7}/model-{i:04d}": Model(f"vendor-{c % 7}/model-{i:04d}", f"Model {i}", round(rng.uniform(1e-5, 0.01), 8), round(rng.uniform(1e-5, 0.04), 8), 128000, 8192, None) for i in range(models)})
+    removed: list[dict[str, Model]] = [{} for _ in range(catalogs)]
+    for day in range(days):
+        when = START + timedelta(days=day)
+        records = []
+        for c in range(catalogs):
+            state = states[c]
+            if day:
+                for model_id in rng.sample(sorted(state), k=max(1, len(state) // 100)):
+                    old = state[model_id]
+                    state[model_id] = Model(model_id, old.name, round(old.input_cost * rng.choice((0.8, 0.9, 1.1, 1.25)), 10), old.output_cost, old.context_window, old.max_output_tokens, None)
+                if rng.random() < 0.3:
+                    gone = rng.choice(sorted(state))
+                    removed[c][gone] = state.pop(gone)
+                if removed[c] and rng.random() < 0.3:
+                    back = rng.choice(sorted(removed[c]))
+                    state[back] = removed[c].pop(back)
+                if rng.random() < 0.3:
+                    new_id = f"vendor-new/model-{day:03d}-{c:02d}"
+                    state[new_id] = Model(new_id, "New", 0.001, 0.002, 32000, None, None)
+            records.append(_archive(data_dir, f"lic-{c:03d}", "default", when, Catalog(tuple(state.values()))))
+        yield records
+
+
+def _archive(data_dir: Path, license: str, provider: str, when: datetime, catalog: Catalog) -> PullRecord:
+    pull_id = new_pull_id(when)
+    path = partition(data_dir, "models", license, provider, when.date()) / f"{pull_id}.parquet"
+    write_new_parquet(path, models_table(pull_id, when, catalog))
+    record = PullRecord(pull_id, license, provider, when, "ok", 200, 1, len(catalog.models), "0" * 64, None,
+                        models_file=path.relative_to((data_dir / "archive").resolve()).as_posix())
+    write_record(data_dir, record)
+    return record
+
+
+def bench_history(days: int, catalogs: int, models: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="qcat-bench-") as folder:
+        data_dir = Path(folder)
+        config = parse_config({"storage": {"data_dir": str(data_dir)}, "licenses": [{"name": "x", "api_key_env": "X"}]}, base_dir=data_dir)
+        seconds = []
+        for records in generate(data_dir, days, catalogs, models):
+            started = time.perf_counter()
+            load_and_summarise(config, records)
+            seconds.append(time.perf_counter() - started)
+        early = statistics.median(seconds[5:15])
+        late = statistics.median(seconds[-10:])
+        print(f"nightly load of {catalogs} catalogs: night 1 (baseline) {seconds[0]:.3f} s; median nights 6-15 {early:.3f} s; median last 10 nights {late:.3f} s ({late / early:.2f}x)")
+        rebuild_days = min(days, 90)
+        figures = {"load_early": early, "load_late": late}
+        if rebuild_days < days:
+            print(f"rebuild measured on the full {days} nights; the 90-night figure comes from --days 90")
+        started = time.perf_counter()
+        peak = _peak_rss_of_rebuild(data_dir)
+        figures["rebuild"] = time.perf_counter() - started
+        print(f"qcat rebuild of {days} nights ({days * catalogs} pulls): {figures['rebuild']:.2f} s wall, peak RSS {peak:.0f} MB (separate process)")
+        rebuild_database(config)
+        return figures
+
+
+def _peak_rss_of_rebuild(data_dir: Path) -> float:
+    """Rebuild in a child process so that its peak memory is its own, not the generator's."""
+    code = (
+        "import resource, sys, time\nfrom pathlib import Path\nfrom flows.config import parse_config\nfrom flows.pipeline import rebuild_database\n"
+        "d = Path(sys.argv[1])\nc = parse_config({'storage': {'data_dir': str(d)}, 'licenses': [{'name': 'x', 'api_key_env': 'X'}]}, base_dir=d)\n"
+        "t = time.perf_counter(); rebuild_database(c); print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(data_dir)], capture_output=True, text=True, check=True).stdout.split()
+    print(f"  rebuild inside the process: {float(out[0]):.2f} s")
+    return int(out[1]) / 1024
+
+
+def bench_flow(catalogs: int, latency: float) -> None:
+    """The whole nightly flow against the simulator; Prefect's start-up is reported on its own."""
+    from flows.runner import prefect_defaults
+    from flows.simulator import CatalogSimulator, SimulatorServer, synthetic_licenses
+
+    prefect_defaults()
+    licenses = synthetic_licenses(catalogs)
+    with tempfile.TemporaryDirectory(prefix="qcat-bench-flow-") as folder, SimulatorServer(CatalogSimulator(licenses)) as simulator:
+        lines = ["[api]", f'base_url = "{simulator.base_url}"', "max_concurrency = 8", "[storage]", 'data_dir = "data"']
+        for license in licenses:
+            variable = "QCAT_BENCH_" + license.name.upper().replace("-", "_")
+            os.environ[variable] = license.api_key
+            lines += ["[[licenses]]", f'name = "{license.name}"', f'api_key_env = "{variable}"', 'providers = ["openrouter"]']
+        config_path = Path(folder) / "qcat.toml"
+        config_path.write_text("\n".join(lines) + "\n")
+        simulator.add_fault("latency", count=None, seconds=latency)
+        from flows.runner import run_nightly
+
+        started = time.perf_counter()
+        run_nightly(str(config_path), START)
+        first = time.perf_counter() - started
+        runs = []
+        for night in range(1, 4):
+            simulator.day = night
+            started = time.perf_counter()
+            summaries = run_nightly(str(config_path), START + timedelta(days=night))
+            runs.append(time.perf_counter() - started)
+            assert all(s.status == "ok" for s in summaries), summaries
+        ideal = math.ceil(catalogs / 8) * latency
+        warm = statistics.median(runs)
+        print(
+            f"nightly flow, {catalogs} catalogs x ~450 models, {latency * 1000:.0f} ms latency, 8 concurrent: "
+            f"{warm:.2f} s per run (median of 3 warm runs; ideal fetch {ideal:.2f} s, target < {2 * (ideal + 1):.2f} s); "
+            f"first run in a fresh process {first:.2f} s, i.e. Prefect start-up about {first - warm:.1f} s"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--catalogs", type=int, default=50)
+    parser.add_argument("--models", type=int, default=500)
+    parser.add_argument("--skip-flow", action="store_true")
+    args = parser.parse_args()
+    print(json.dumps({"cpus": os.cpu_count(), "python": sys.version.split()[0]}))
+    bench_history(args.days, args.catalogs, args.models)
+    if not args.skip_flow:
+        bench_flow(args.catalogs, 0.2)
+
+
+if __name__ == "__main__":
+    main()

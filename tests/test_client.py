@@ -1,0 +1,540 @@
+"""fetch_catalog over real loopback HTTP against the simulator, including its fault switches."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from flows.client import FetchResult, fetch_catalog, make_http_client
+from flows.config import ApiConfig
+from flows.simulator import DEMO_LICENSES, PROVIDER_HEADER, PROVIDERS, CatalogSimulator, SimulatorServer
+
+PROD, RESEARCH = DEMO_LICENSES
+UNKNOWN_KEY = "sim-key-not-a-license-7f3a9c"
+
+
+class RecordingSleep:
+    """Records every backoff delay and really sleeps it, so Retry-After is observable in time."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        time.sleep(seconds)
+
+
+class ResponseCounter:
+    """Counts responses received, i.e. requests the simulator will have logged."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, response: httpx.Response) -> None:
+        self.count += 1
+
+
+@pytest.fixture(scope="module")
+def responses() -> ResponseCounter:
+    return ResponseCounter()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SimulatorServer]:
+    with SimulatorServer(CatalogSimulator(max_models=30)) as srv:
+        yield srv
+
+
+@pytest.fixture(autouse=True)
+def _reset(server: SimulatorServer, responses: ResponseCounter) -> Iterator[None]:
+    """One server for the module, so no test may see another's faults, day or request log."""
+    server.clear_faults()
+    server.day = 0
+    server.requests.clear()
+    responses.count = 0
+    yield
+    server.clear_faults()
+    # The simulator logs a request just after answering it: let this test's entries land now,
+    # not after the next test has cleared the log.
+    logged(server, responses.count)
+
+
+@pytest.fixture(scope="module")
+def api(server: SimulatorServer) -> ApiConfig:
+    return ApiConfig(base_url=server.base_url, backoff_seconds=0.01, max_backoff_seconds=0.5, max_attempts=4,
+                     timeout_seconds=5)
+
+
+@pytest.fixture(scope="module")
+def http(api: ApiConfig, responses: ResponseCounter) -> Iterator[httpx.Client]:
+    with make_http_client(api) as client:
+        client.event_hooks["response"].append(responses)
+        yield client
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+def pull(http: httpx.Client, api: ApiConfig, sleep: RecordingSleep):
+    def _pull(key: str = PROD.api_key, provider: str = "default", config: ApiConfig | None = None,
+              client: httpx.Client | None = None) -> FetchResult:
+        return fetch_catalog(client or http, config or api, key, provider, sleep=sleep, rng=random.Random(7))
+
+    return _pull
+
+
+def served(server: SimulatorServer, license: str = PROD.name, provider: str = "default") -> list[dict[str, Any]]:
+    return server.simulator.catalog(license, provider, server.day)
+
+
+def as_api(result: FetchResult) -> list[dict[str, Any]]:
+    """The parsed models in the API's own shape, to compare with what the simulator served."""
+    assert result.catalog is not None, result.error
+    return [
+        {
+            "id": m.model_id,
+            "name": m.name,
+            "cost": {"input_cost_per_micro_credit": m.input_cost, "output_cost_per_micro_credit": m.output_cost},
+            "context_window": m.context_window,
+            "max_output_tokens": m.max_output_tokens,
+        }
+        for m in result.catalog.models
+    ]
+
+
+def logged(server: SimulatorServer, count: int, timeout: float = 2.0) -> list[dict[str, Any]]:
+    """The simulator's request log, once it holds `count` entries.
+
+    The simulator appends to its log just after it has sent the response, so a client can read
+    the log before its own request is in it.
+    """
+    deadline = time.monotonic() + timeout
+    while len(server.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return list(server.requests)
+
+
+def statuses(result: FetchResult) -> list[int | None]:
+    return [attempt.http_status for attempt in result.attempts]
+
+
+def raw_response(http: httpx.Client, server: SimulatorServer, key: str = PROD.api_key) -> httpx.Response:
+    """The same request fetch_catalog makes, without any interpretation."""
+    return http.get(f"{server.base_url}/models", headers={"Authorization": f"Bearer {key}"})
+
+
+def model(model_id: str = "m1", **changes: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": model_id,
+        "name": f"Model {model_id}",
+        "cost": {"input_cost_per_micro_credit": 0.001, "output_cost_per_micro_credit": 0.002},
+        "context_window": 128000,
+        "max_output_tokens": 4096,
+    }
+    item.update(changes)
+    return item
+
+
+# --- successful pulls ----------------------------------------------------------------------
+
+
+def test_ok_pull_parses_every_model_exactly_as_served(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    result = pull()
+    expected = served(server)
+    assert result.status == "ok" and result.error is None
+    assert result.http_status == 200
+    assert [(a.number, a.http_status, a.error) for a in result.attempts] == [(1, 200, None)]
+    assert result.attempts[0].elapsed_ms >= 0
+    assert len(expected) > 10
+    assert as_api(result) == expected  # same order, same ids, rates equal to the float
+    assert all(m.extra_json is None for m in result.catalog.models)
+    assert result.catalog.warnings == ()
+    assert result.body == json.dumps(expected).encode()
+    assert sleep.delays == []
+
+
+def test_each_license_sees_its_own_rates_and_the_current_day(server: SimulatorServer, pull) -> None:
+    server.day = 6
+    prod, research = pull(PROD.api_key), pull(RESEARCH.api_key)
+    assert as_api(prod) == served(server, PROD.name)
+    assert as_api(research) == served(server, RESEARCH.name)
+    assert as_api(prod) != as_api(research)
+    assert as_api(prod) != server.simulator.catalog(PROD.name, "default", 0)
+
+
+def test_provider_header_selects_the_catalog(server: SimulatorServer, pull) -> None:
+    default, anthropic = pull(provider="default"), pull(provider="anthropic")
+    assert as_api(default) == served(server, provider="default")
+    assert as_api(anthropic) == served(server, provider="anthropic")
+    assert len(anthropic.catalog.models) != len(default.catalog.models)
+    assert {m.model_id for m in anthropic.catalog.models} != {m.model_id for m in default.catalog.models}
+
+
+def test_the_simulator_logs_the_provider_and_license_of_every_request(server: SimulatorServer, pull) -> None:
+    for provider in PROVIDERS:
+        assert pull(provider=provider).status == "ok"
+    assert logged(server, len(PROVIDERS)) == [
+        {"path": "/v1/models", "license": PROD.name, "provider": provider, "status": 200} for provider in PROVIDERS
+    ]
+
+
+def test_default_provider_sends_no_provider_header(server: SimulatorServer, http: httpx.Client, api: ApiConfig) -> None:
+    seen: list[httpx.Request] = []
+    http.event_hooks["request"].append(seen.append)
+    try:
+        fetch_catalog(http, api, PROD.api_key, "default")
+        fetch_catalog(http, api, PROD.api_key, "openrouter")
+    finally:
+        http.event_hooks["request"].remove(seen.append)
+    assert [r.headers.get(PROVIDER_HEADER) for r in seen] == [None, "openrouter"]
+    assert all(r.headers["Authorization"] == f"Bearer {PROD.api_key}" for r in seen)
+    assert all(r.headers["Accept"] == "application/json" for r in seen)
+    assert all(r.headers["User-Agent"].startswith("qcat/") for r in seen)
+
+
+def test_unknown_provider_is_invalid_without_retry(pull, sleep: RecordingSleep) -> None:
+    result = pull(provider="bedrock")
+    assert result.status == "invalid"
+    assert result.http_status == 400 and statuses(result) == [400]
+    assert sleep.delays == []
+    assert "HTTP 400" in result.error
+
+
+# --- retries -------------------------------------------------------------------------------
+
+
+def test_503_twice_then_success(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    server.add_fault("unavailable", count=2)
+    result = pull()
+    assert result.status == "ok" and result.error is None
+    assert statuses(result) == [503, 503, 200]
+    assert [a.number for a in result.attempts] == [1, 2, 3]
+    assert all("503" in a.error for a in result.attempts[:2])
+    assert result.attempts[2].error is None
+    assert as_api(result) == served(server)
+    assert [r["status"] for r in logged(server, 3)] == [503, 503, 200]
+    # Exponential backoff with 50-100% jitter: 0.01 then 0.02 at most.
+    assert len(sleep.delays) == 2
+    assert 0.005 <= sleep.delays[0] <= 0.01
+    assert 0.01 <= sleep.delays[1] <= 0.02
+
+
+def test_503_exhausted_is_unavailable(server: SimulatorServer, pull, api: ApiConfig, sleep: RecordingSleep) -> None:
+    server.add_fault("unavailable", count=None)
+    result = pull()
+    assert result.status == "unavailable"
+    assert len(result.attempts) == api.max_attempts == 4
+    assert statuses(result) == [503] * 4
+    assert result.http_status == 503
+    assert result.catalog is None
+    assert "503" in result.error and "gave up after 4 attempt" in result.error
+    assert "\n" not in result.error
+    assert len(sleep.delays) == 3  # no pointless sleep after the last attempt
+    assert all(0 < d <= api.max_backoff_seconds for d in sleep.delays)
+    assert json.loads(result.body) == {"error": "model catalog provider unavailable"}
+    assert len(logged(server, 4)) == 4
+
+
+def test_backoff_is_capped_by_max_backoff_seconds(server: SimulatorServer, pull, api: ApiConfig,
+                                                   sleep: RecordingSleep) -> None:
+    server.add_fault("unavailable", count=None)
+    config = replace(api, backoff_seconds=0.04, max_backoff_seconds=0.05)
+    assert pull(config=config).status == "unavailable"
+    assert len(sleep.delays) == 3
+    assert all(d <= 0.05 for d in sleep.delays)
+    assert sleep.delays[2] >= 0.025  # would be 0.08-0.16 uncapped
+
+
+def test_unknown_key_is_auth_error_without_retry(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    result = pull(key=UNKNOWN_KEY)
+    assert result.status == "auth_error"
+    assert result.http_status == 401
+    assert len(result.attempts) == 1 and statuses(result) == [401]
+    assert sleep.delays == []
+    assert "401" in result.error and "rejected" in result.error
+    assert UNKNOWN_KEY not in result.error and UNKNOWN_KEY not in result.attempts[0].error
+    assert result.catalog is None
+    assert logged(server, 1) == [{"path": "/v1/models", "license": None, "provider": "default", "status": 401}]
+
+
+def test_429_retry_after_is_honoured(server: SimulatorServer, pull, api: ApiConfig, sleep: RecordingSleep) -> None:
+    server.add_fault("rate_limited", count=1, retry_after=1)
+    started = time.monotonic()
+    result = pull(config=replace(api, max_backoff_seconds=2.0))
+    assert time.monotonic() - started >= 1.0
+    assert result.status == "ok"
+    assert statuses(result) == [429, 200]
+    assert "429" in result.attempts[0].error
+    assert sleep.delays == [pytest.approx(1.0)]
+    assert sleep.delays[0] >= 1.0  # the exponential backoff alone would be 0.01 at most
+
+
+def test_retry_after_as_a_past_http_date_means_retry_now(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    past = format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), usegmt=True)
+    server.add_fault("rate_limited", count=1, retry_after=past)
+    result = pull()
+    assert result.status == "ok" and statuses(result) == [429, 200]
+    assert len(sleep.delays) == 1 and sleep.delays[0] <= 0.01
+
+
+def test_retry_after_beyond_max_backoff_gives_up_early(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    server.add_fault("rate_limited", count=None, retry_after=60)
+    started = time.monotonic()
+    result = pull()
+    assert time.monotonic() - started < 1.0
+    assert result.status == "unavailable"
+    assert result.http_status == 429
+    assert len(result.attempts) == 1 and sleep.delays == []
+    assert "429" in result.error and "60 s" in result.error and "max_backoff_seconds" in result.error
+    assert len(logged(server, 1)) == 1  # no second try
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="BUG client._retry_after: str.isdigit() accepts '²', then float() raises")
+def test_unparsable_retry_after_is_ignored_not_raised(server: SimulatorServer, pull) -> None:
+    server.add_fault("rate_limited", count=1, retry_after="\u00b2")  # sent as latin-1 byte 0xB2
+    result = pull()
+    assert result.status == "ok" and statuses(result) == [429, 200]
+
+
+def test_500_is_retried(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    server.add_fault("server_error", count=1)
+    result = pull()
+    assert result.status == "ok"
+    assert statuses(result) == [500, 200]
+    assert result.attempts[0].error == "HTTP 500"
+    assert len(sleep.delays) == 1
+    assert as_api(result) == served(server)
+
+
+def test_dropped_connection_is_retried_then_ok(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    server.add_fault("drop_connection", count=2)
+    result = pull()
+    assert result.status == "ok"
+    assert statuses(result) == [None, None, 200]
+    for attempt in result.attempts[:2]:
+        assert "RemoteProtocolError" in attempt.error and "disconnected" in attempt.error.lower()
+        assert "\n" not in attempt.error
+    assert len(sleep.delays) == 2
+    assert [r["status"] for r in logged(server, 3)] == [None, None, 200]
+    assert as_api(result) == served(server)
+
+
+def test_dropped_connection_every_time_is_unavailable(server: SimulatorServer, pull) -> None:
+    server.add_fault("drop_connection", count=None)
+    result = pull()
+    assert result.status == "unavailable"
+    assert result.http_status is None and result.body is None
+    assert statuses(result) == [None] * 4
+    assert "gave up after 4 attempt" in result.error and "RemoteProtocolError" in result.error
+
+
+def test_timeout_is_retried_then_unavailable(server: SimulatorServer, api: ApiConfig, sleep: RecordingSleep,
+                                             responses: ResponseCounter) -> None:
+    short = replace(api, timeout_seconds=0.3)
+    server.add_fault("latency", count=None, seconds=1.0)
+    gave_up_at = None
+    try:
+        with make_http_client(short) as client:
+            client.event_hooks["response"].append(responses)
+            started = time.monotonic()
+            result = fetch_catalog(client, short, PROD.api_key, "default", sleep=sleep, rng=random.Random(7))
+            gave_up_at = time.monotonic()
+            server.clear_faults()
+            assert result.status == "unavailable"
+            assert statuses(result) == [None] * 4
+            assert all("ReadTimeout" in a.error and "timed out" in a.error for a in result.attempts)
+            assert "timed out" in result.error and "gave up after 4 attempt" in result.error
+            # Each attempt was cut at the timeout rather than served late.
+            assert 4 * 0.3 <= gave_up_at - started < 4 * 1.0
+            assert len(sleep.delays) == 3
+            # The same client recovers as soon as the gateway is fast again.
+            again = fetch_catalog(client, short, PROD.api_key, "default", sleep=sleep)
+            assert again.status == "ok" and statuses(again) == [200]
+    finally:
+        server.clear_faults()
+        # A slow handler sleeps first and only then takes a response fault, so one still asleep
+        # would consume the next test's fault. The last one started ~0.3 s before the client gave
+        # up and wakes 1 s after it started.
+        time.sleep(max(0.0, (gave_up_at or time.monotonic()) + 0.8 - time.monotonic()))
+
+
+# --- bodies that are not a catalog -----------------------------------------------------------
+
+INVALID_BODY_CASES = [
+    ("malformed_json", ["not JSON"]),
+    ("truncated", ["not JSON"]),
+    ("html_200", ["not JSON", "HTML"]),
+    ("duplicate_conflict", ["listed twice with different content"]),
+]
+
+
+@pytest.mark.parametrize(("fault", "phrases"), INVALID_BODY_CASES, ids=[c[0] for c in INVALID_BODY_CASES])
+def test_unusable_body_is_invalid_and_kept_byte_for_byte(server: SimulatorServer, http: httpx.Client, pull,
+                                                         sleep: RecordingSleep, fault: str, phrases: list[str]) -> None:
+    server.add_fault(fault, count=2)
+    raw = raw_response(http, server)  # consumes the first use: the exact bytes the server sends
+    assert raw.status_code == 200
+    result = pull()
+    assert result.status == "invalid"
+    assert result.http_status == 200 and statuses(result) == [200]
+    assert sleep.delays == []  # the server answered; asking again would not help
+    assert result.catalog is None
+    assert result.body == raw.content
+    for phrase in phrases:
+        assert phrase in result.error, result.error
+    assert "\n" not in result.error and len(result.error) < 300
+    assert result.attempts[0].error == result.error
+
+
+def test_conflicting_duplicate_names_the_model(server: SimulatorServer, pull) -> None:
+    server.add_fault("duplicate_conflict", count=1)
+    result = pull()
+    first_id = served(server)[0]["id"]
+    assert result.error == f"model {first_id!r} is listed twice with different content"
+
+
+def test_identical_duplicate_is_kept_once_with_a_warning(server: SimulatorServer, pull) -> None:
+    server.add_fault("duplicate_identical", count=1)
+    result = pull()
+    expected = served(server)
+    assert result.status == "ok"
+    assert len(json.loads(result.body)) == len(expected) + 1
+    assert as_api(result) == expected
+    assert len(result.catalog.warnings) == 1
+    assert repr(expected[0]["id"]) in result.catalog.warnings[0]
+    assert "identical" in result.catalog.warnings[0]
+
+
+def test_data_envelope_is_accepted(server: SimulatorServer, pull) -> None:
+    server.add_fault("envelope", count=1)
+    result = pull()
+    assert result.status == "ok"
+    assert set(json.loads(result.body)) == {"data", "object"}
+    assert as_api(result) == served(server)
+
+
+def test_unknown_fields_are_kept_in_extra_json(server: SimulatorServer, pull) -> None:
+    server.add_fault("extra_fields", count=1)
+    result = pull()
+    assert result.status == "ok"
+    assert as_api(result) == served(server)  # known fields are unaffected
+    for parsed, raw in zip(result.catalog.models, json.loads(result.body), strict=True):
+        assert parsed.extra_json is not None
+        assert json.loads(parsed.extra_json) == {
+            "provider_meta": {"tier": "standard"},
+            "modality": "text",
+            "cost": {"cache_read_cost_per_micro_credit": raw["cost"]["cache_read_cost_per_micro_credit"]},
+        }
+        assert json.loads(parsed.extra_json)["cost"]["cache_read_cost_per_micro_credit"] > 0 or \
+            raw["cost"]["input_cost_per_micro_credit"] == 0
+
+
+INVALID_MODEL_CASES = [
+    # (id, served models, phrases the one-line error must contain)
+    ("missing-id", [{k: v for k, v in model().items() if k != "id"}], ["model #0", "id"]),
+    ("empty-id", [model("")], ["model #0", "id"]),
+    ("blank-id", [model("m0"), model("   ")], ["model #1", "id"]),
+    ("numeric-id", [model(42)], ["model #0", "id"]),
+    ("negative-rate", [model("m1", cost={"input_cost_per_micro_credit": -0.001, "output_cost_per_micro_credit": 0.002})],
+     ["'m1'", "cost.input_cost_per_micro_credit", "non-negative"]),
+    ("string-rate", [model("m2", cost={"input_cost_per_micro_credit": 0.001, "output_cost_per_micro_credit": "0.002"})],
+     ["'m2'", "cost.output_cost_per_micro_credit", "must be a number", '"0.002"']),
+    ("nan-rate", [model("m3", cost={"input_cost_per_micro_credit": float("nan"), "output_cost_per_micro_credit": 0.1})],
+     ["'m3'", "cost.input_cost_per_micro_credit", "finite"]),
+    ("infinite-rate", [model("m4", cost={"input_cost_per_micro_credit": 0.1, "output_cost_per_micro_credit": float("inf")})],
+     ["'m4'", "cost.output_cost_per_micro_credit", "finite"]),
+    ("huge-int-rate", [model("m5", cost={"input_cost_per_micro_credit": 10**400, "output_cost_per_micro_credit": 0})],
+     ["'m5'", "cost.input_cost_per_micro_credit", "finite"]),
+    ("bool-rate", [model("m6", cost={"input_cost_per_micro_credit": True, "output_cost_per_micro_credit": 0})],
+     ["'m6'", "cost.input_cost_per_micro_credit", "must be a number", "true"]),
+    ("missing-rate", [model("m7", cost={"input_cost_per_micro_credit": 0.1})],
+     ["'m7'", "cost.output_cost_per_micro_credit", "null"]),
+    ("no-cost", [model("m8", cost=None)], ["'m8'", "cost must be an object"]),
+    ("float-context", [model("m9", context_window=1000.5)], ["'m9'", "context_window", "1000.5"]),
+    ("negative-context", [model("m10", context_window=-1)], ["'m10'", "context_window", "non-negative"]),
+    ("bool-max-output", [model("m11", max_output_tokens=True)], ["'m11'", "max_output_tokens", "true"]),
+    ("string-name", [model("m12", name=["x"])], ["'m12'", "name must be a string"]),
+    ("not-an-object", [model("ok"), "m13"], ["model #1", "str"]),
+    ("bad-model-after-good-ones", [model("a"), model("b"), model("c", context_window="big")], ["'c'", "context_window"]),
+    ("object-without-data", {"models": [model()]}, ["dict", "list of models"]),
+]
+
+
+@pytest.mark.parametrize(("models", "phrases"), [c[1:] for c in INVALID_MODEL_CASES], ids=[c[0] for c in INVALID_MODEL_CASES])
+def test_invalid_model_makes_the_whole_pull_invalid(server: SimulatorServer, pull, models: Any,
+                                                    phrases: list[str]) -> None:
+    server.add_fault("override", count=1, models=models)
+    result = pull()
+    assert result.status == "invalid"
+    assert result.catalog is None  # all or nothing, never a partial catalog
+    assert result.http_status == 200 and len(result.attempts) == 1
+    assert result.body == json.dumps(models).encode()
+    for phrase in phrases:
+        assert phrase in result.error, result.error
+    assert "\n" not in result.error
+
+
+def test_integer_costs_parse_to_floats(server: SimulatorServer, pull) -> None:
+    server.add_fault("override", count=1, models=[
+        model("free", cost={"input_cost_per_micro_credit": 0, "output_cost_per_micro_credit": 1},
+              context_window=None, max_output_tokens=None),
+    ])
+    result = pull()
+    assert b'"input_cost_per_micro_credit": 0,' in result.body  # really served as JSON integers
+    assert result.status == "ok"
+    (parsed,) = result.catalog.models
+    assert (parsed.input_cost, parsed.output_cost) == (0.0, 1.0)
+    assert type(parsed.input_cost) is float and type(parsed.output_cost) is float
+    assert (parsed.context_window, parsed.max_output_tokens) == (None, None)
+    assert parsed.extra_json is None
+
+
+def test_rates_keep_their_exact_precision(server: SimulatorServer, pull) -> None:
+    rates = [(0.0016, 0.0016000000000001), (1e-12, 123456.789012345), (5e-324, 0.1 + 0.2)]
+    server.add_fault("override", count=1, models=[
+        model(f"p{i}", cost={"input_cost_per_micro_credit": a, "output_cost_per_micro_credit": b})
+        for i, (a, b) in enumerate(rates)
+    ])
+    result = pull()
+    assert result.status == "ok"
+    assert b"0.0016000000000001" in result.body
+    got = [(m.input_cost, m.output_cost) for m in result.catalog.models]
+    assert got == rates
+    assert got[0][0] != got[0][1]
+    assert [repr(m.output_cost) for m in result.catalog.models][:2] == ["0.0016000000000001", "123456.789012345"]
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fault", "params"), [
+    ("unavailable", {"count": None}),
+    ("server_error", {"count": None}),
+    ("drop_connection", {"count": None}),
+    ("rate_limited", {"count": None, "retry_after": 3600}),
+    ("malformed_json", {}),
+    ("html_200", {}),
+    ("override", {"models": [model(PROD.api_key, context_window="x")]}),  # the key echoed back as an id
+    ("override", {"models": [model(PROD.api_key), model(PROD.api_key, name="other")]}),
+])
+def test_the_api_key_never_appears_in_errors(server: SimulatorServer, pull, fault: str, params: dict[str, Any]) -> None:
+    server.add_fault(fault, **params)
+    result = pull()
+    assert result.status != "ok"
+    texts = [result.error, *(a.error for a in result.attempts), repr(result.attempts)]
+    assert all(PROD.api_key not in (text or "") for text in texts), texts
+    requests = logged(server, len(result.attempts))
+    assert requests and all(r["license"] == PROD.name for r in requests)  # the key did authenticate
