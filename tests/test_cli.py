@@ -122,6 +122,13 @@ def test_api_keys_never_leave_the_process(simulator: SimulatorServer, tmp_path: 
     for output in outputs:
         for secret in secrets:
             assert secret not in output
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+
+    prefect_db = Path(str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).split(":///", 1)[1])
+    logged = b"".join(p.read_bytes() for p in prefect_db.parent.glob(prefect_db.name + "*"))
+    assert b"acme-research/default" in logged, "the Prefect database holds the runs' logs"
+    for secret in secrets:
+        assert secret.encode() not in logged
 
 
 def test_rebuild_does_not_import_prefect(simulator: SimulatorServer, tmp_path: Path) -> None:

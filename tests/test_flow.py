@@ -63,3 +63,23 @@ def test_flow_bounds_concurrency(simulator: SimulatorServer, tmp_path: Path) -> 
     elapsed = time.monotonic() - started
     assert [s.status for s in summaries] == ["ok"] * 4
     assert elapsed >= 0.6
+
+
+def test_keys_from_prefect_secret_blocks(simulator: SimulatorServer, tmp_path: Path) -> None:
+    from prefect.blocks.system import Secret
+
+    from flows.nightly import nightly
+
+    Secret(value="sim-key-acme-research").save("qcat-test-acme-research", overwrite=True)
+    path = tmp_path / "qcat.toml"
+    path.write_text(
+        f'[api]\nbase_url = "{simulator.base_url}"\nmax_attempts = 1\n'
+        '[[licenses]]\nname = "acme-research"\napi_key_secret = "qcat-test-acme-research"\nproviders = ["anthropic"]\n'
+        '[[licenses]]\nname = "acme-prod"\napi_key_secret = "qcat-test-no-such-block"\nproviders = ["default"]\n'
+    )
+    state = nightly(config_path=str(path), observed_at=night(0), return_state=True)
+    summaries = {s.license: s for s in state.result(raise_on_failure=False)}
+    assert summaries["acme-research"].status == "ok" and summaries["acme-research"].models > 0
+    assert summaries["acme-prod"].status == "auth_error"
+    assert "qcat-test-no-such-block" in summaries["acme-prod"].error
+    assert "\n" not in summaries["acme-prod"].error
