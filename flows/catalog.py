@@ -41,6 +41,8 @@ def parse_catalog(body: bytes) -> Catalog:
         document = json.loads(body)
     except UnicodeDecodeError:
         raise InvalidCatalog("response body is not UTF-8 text") from None
+    except RecursionError:
+        raise InvalidCatalog("response JSON is nested too deeply to be a catalog") from None
     except json.JSONDecodeError as exc:
         raise InvalidCatalog(f"response body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}){_looks_like(body)}") from None
     if isinstance(document, dict) and "data" in document:

@@ -69,7 +69,7 @@ def fetch_catalog(
         started = time.monotonic()
         try:
             response = client.get(url, headers=headers)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # transport errors, and a body that fails to decode
             error = _redact(f"{type(exc).__name__} calling {url}: {exc}", api_key)
             attempts.append(Attempt(number, None, error, _ms(started)))
             delay = _backoff(api, number, jitter)

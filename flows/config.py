@@ -160,7 +160,7 @@ def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
         key_env = item.get("api_key_env")
         key_secret = item.get("api_key_secret")
         if (key_env is None) == (key_secret is None):
-            raise ConfigError(f"{where}: set exactly one of api_key_env or api_key_secret")
+            raise ConfigError(f"{where[:-1]}: set exactly one of api_key_env or api_key_secret")
         if key_env is not None:
             key_env = _string(item, where + "api_key_env", None)
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
@@ -188,7 +188,7 @@ def _only_keys(table: dict[str, Any], prefix: str, allowed: set[str]) -> None:
     for key in table:
         if key not in allowed:
             raise ConfigError(
-                f"{prefix}{key}: unknown key (expected one of {', '.join(sorted(allowed))})"
+                f"{prefix}{key if key.isprintable() else repr(key)}: unknown key (expected one of {', '.join(sorted(allowed))})"
             )
 
 
@@ -238,7 +238,7 @@ def _url(table: dict[str, Any], key: str, default: str) -> str:
     value = _string(table, key, default).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", value):
         raise ConfigError(f"{key}: must be an http(s) URL, got {value!r}")
-    if "?" in value or "@" in value:
+    if "?" in value or "@" in value or "#" in value:
         raise ConfigError(f"{key}: must not carry a query string or credentials; keys go in headers")
     return value
 

@@ -280,7 +280,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real gateway behind a load balancer
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
     server: _HTTPServer
+    on_status: Any = None  # called with the status just before a response is written
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
@@ -324,6 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_body(self, status: int, body: bytes, content_type: str,
                   headers: dict[str, str] | None = None) -> int:
+        if self.on_status is not None:
+            self.on_status(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -432,16 +436,25 @@ class SimulatorServer:
         slow = self._take_fault(lic.name if lic else None, provider, latency=True)
         if slow is not None:
             time.sleep(float(slow.params["seconds"]))
-        if lic is None:
-            status = handler.send_json(401, {"error": "invalid api key"})
-        elif provider not in PROVIDERS:
-            status = handler.send_json(400, {"error": f"unknown provider {provider!r}"})
-        else:
-            fault = self._take_fault(lic.name, provider, latency=False)
-            status = self._respond(handler, self.simulator.catalog(lic.name, provider, self.day), fault)
-        with self._lock:
-            self.requests.append({"path": path, "license": lic.name if lic else None,
-                                  "provider": provider, "status": status})
+
+        def log(status: int | None) -> None:
+            """Before the response is written, so a client that has its answer also sees its entry."""
+            with self._lock:
+                self.requests.append({"path": path, "license": lic.name if lic else None,
+                                      "provider": provider, "status": status})
+
+        handler.on_status = log
+        try:
+            if lic is None:
+                handler.send_json(401, {"error": "invalid api key"})
+            elif provider not in PROVIDERS:
+                handler.send_json(400, {"error": f"unknown provider {provider!r}"})
+            else:
+                fault = self._take_fault(lic.name, provider, latency=False)
+                if self._respond(handler, self.simulator.catalog(lic.name, provider, self.day), fault) is None:
+                    log(None)  # dropped connection: nothing was written
+        finally:
+            handler.on_status = None  # keep-alive reuses the handler for the next request
 
     @staticmethod
     def _respond(handler: _Handler, models: list[dict[str, Any]], fault: _Fault | None) -> int | None:
