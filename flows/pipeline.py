@@ -5,13 +5,15 @@ The Prefect flow only wires these together, and tests call them directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
 
 from flows.archive import PullRecord, archive_failure, archive_pull
-from flows.client import fetch_catalog
+from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
 from flows.errors import SecretError
 from flows.history import LoadReport, connect, db_path, load_pending, rebuild
@@ -41,6 +43,37 @@ def pull_one(config: Config, license: LicenseConfig, provider: str, observed_at:
         return archive_failure(config.data_dir, license.name, provider, observed_at, "auth_error", str(exc))
     result = fetch_catalog(client, config.api, api_key, provider)
     return archive_pull(config.data_dir, license.name, provider, observed_at, result)
+
+
+def pull_all(
+    config: Config, observed_at: datetime, report: Callable[[str, str, PullRecord | None, str | None], None] | None = None
+) -> tuple[list[PullRecord], list[CatalogSummary]]:
+    """Pull and archive every catalog, at most `api.max_concurrency` at a time.
+
+    API failures come back as records; anything else (a full disk, a bug) is caught per
+    catalog and reported as status `error`, so that one catalog never stops the others.
+    """
+    records: list[PullRecord] = []
+    crashed: list[CatalogSummary] = []
+    with make_http_client(config.api) as client, ThreadPoolExecutor(config.api.max_concurrency, thread_name_prefix="qcat-pull") as pool:
+        futures = [
+            (license.name, provider, pool.submit(pull_one, config, license, provider, observed_at, client))
+            for license, provider in config.catalogs
+        ]
+        for license, provider, future in futures:
+            try:
+                record = future.result()
+            except Exception as exc:  # noqa: BLE001 - isolate the catalog, report it, carry on
+                lines = str(exc).strip().splitlines()
+                error = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+                crashed.append(CatalogSummary(license, provider, "error", None, 0, error, None))
+                if report is not None:
+                    report(license, provider, None, error)
+                continue
+            records.append(record)
+            if report is not None:
+                report(license, provider, record, record.error)
+    return records, crashed
 
 
 def load_and_summarise(config: Config, records: list[PullRecord]) -> list[CatalogSummary]:
