@@ -9,7 +9,7 @@ the archive yields the same rows and the same event ids as the live loads did.
 from __future__ import annotations
 
 import os
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.archive import PullRecord, archive_root, list_records, read_record, read_records
+from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, read_record, read_records
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
@@ -60,10 +60,10 @@ STAGE_COLUMNS = [
     "context_window",
     "max_output_tokens",
 ]
+STAGE_SCHEMA = pa.schema([MODELS_SCHEMA.field(name) for name in STAGE_COLUMNS])
 # Decoding a small Parquet file costs a fixed ~0.5 ms in pyarrow, which releases the GIL:
-# reading a night's files on a few threads, and the next rounds' while DuckDB works, hides it.
+# reading them on a few threads hides most of it.
 READ_THREADS = 4
-READ_AHEAD_ROUNDS = 8
 
 
 class ModelReader:
@@ -91,11 +91,11 @@ class ModelReader:
     def _read(self, record: PullRecord) -> pa.Table:
         if record.models_file is None:
             raise ArchiveError(f"pull {record.pull_id} ({record.license}/{record.provider}) is ok but has no models file")
-        return pq.ParquetFile(self.root / record.models_file).read(columns=STAGE_COLUMNS, use_threads=False)
+        return pq.ParquetFile(self.root / record.models_file, read_dictionary=["pull_id"]).read(columns=STAGE_COLUMNS, use_threads=False)
 
 
 @dataclass
-class _Verdict:
+class Verdict:
     record: PullRecord
     status: str
     resolution: str | None = None
@@ -163,34 +163,27 @@ def load_pending(
     return LoadReport(len(pending), replayed_catalogs=tuple(late))
 
 
-def rebuild(data_dir: Path, max_removed_share: float, progress: Callable[[int, int], None] | None = None) -> LoadReport:
+def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
     """Build a fresh database beside the live one from the archive alone, then swap it in.
 
     Readers keep the old file until the swap; a failed rebuild leaves the live file untouched.
     The caller holds the writer lock.
     """
+    from flows.replay import replay
+
     target = db_path(data_dir)
     scratch = target.with_name(target.name + ".rebuild")
     for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
         leftover.unlink(missing_ok=True)
     records = read_records(data_dir)
-    rounds = _rounds(records)
-    reader = ModelReader(data_dir)
     con = connect(scratch)
     try:
-        ahead: deque[list[PullRecord]] = deque(rounds)
         con.begin()
-        for done, round_records in enumerate(rounds, start=1):
-            while ahead and len(reader.pending) < READ_AHEAD_ROUNDS * len(round_records):
-                reader.prefetch(ahead.popleft())
-            _apply_round(con, reader, round_records, max_removed_share)
-            if progress is not None:
-                progress(done, len(rounds))
+        replay(con, data_dir, records, max_removed_share)
         con.commit()
         events = sum(count for _, _, count in run(con, "event_counts").fetchall())
         con.execute("checkpoint")
     finally:
-        reader.close()
         con.close()
     os.replace(scratch, target)
     return LoadReport(len(records), events)
@@ -212,14 +205,14 @@ def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:
 
 def _apply_round(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord], max_removed_share: float) -> None:
     """Diff every valid pull of the round at once; the shrink guard then holds back the suspects."""
-    verdicts = {record.pull_id: _Verdict(record, record.status) for record in records}
+    verdicts = {record.pull_id: Verdict(record, record.status) for record in records}
     valid = [record for record in records if record.status == "ok"]
     if valid:
         guard_rows = _diff(con, reader, valid)
         confirmed = [
             pending
             for pull_id, current, missing, pending in guard_rows
-            if pending and _trips(verdicts, pull_id, current, missing, max_removed_share)
+            if pending and trips(verdicts[pull_id].record.model_count or 0, current, missing, max_removed_share)
         ]
         if confirmed:
             _confirm(con, reader, confirmed)
@@ -227,7 +220,7 @@ def _apply_round(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: l
         held: list[str] = []
         for pull_id, current, missing, pending in guard_rows:
             verdicts[pull_id].removed_count = missing
-            if _trips(verdicts, pull_id, current, missing, max_removed_share):
+            if trips(verdicts[pull_id].record.model_count or 0, current, missing, max_removed_share):
                 verdicts[pull_id].status, verdicts[pull_id].resolution = "suspect", "pending"
                 held.append(pull_id)
             elif pending:
@@ -235,12 +228,12 @@ def _apply_round(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: l
         if held:
             run(con, "changes_discard", {"pull_ids": held})
         _apply_changes(con)
-    _insert_pulls(con, verdicts.values())
+    insert_pulls(con, verdicts.values())
 
 
 def _diff(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord]) -> list[tuple]:
-    _register(con, "stage_models", reader.table(records))
-    _register(con, "apply_pulls", _round_pulls(records))
+    register(con, "stage_models", reader.table(records))
+    register(con, "apply_pulls", _round_pulls(records))
     run(con, "changes")
     return run(con, "guard_check").fetchall()
 
@@ -258,9 +251,8 @@ def _confirm(con: duckdb.DuckDBPyConnection, reader: ModelReader, suspect_ids: l
         run(con, "pulls_resolve", {"pull_id": pull_id, "resolution": "confirmed"})
 
 
-def _trips(verdicts: dict[str, _Verdict], pull_id: str, current: int, missing: int, max_removed_share: float) -> bool:
+def trips(model_count: int, current: int, missing: int, max_removed_share: float) -> bool:
     """More than the allowed share of current models gone, or an empty catalog replacing a full one."""
-    model_count = verdicts[pull_id].record.model_count or 0
     return current > 0 and (model_count == 0 or missing / current > max_removed_share)
 
 
@@ -281,7 +273,7 @@ def _round_pulls(records: Sequence[PullRecord]) -> pa.Table:
     )
 
 
-def _insert_pulls(con: duckdb.DuckDBPyConnection, verdicts: Iterable[_Verdict]) -> None:
+def insert_pulls(con: duckdb.DuckDBPyConnection, verdicts: Iterable[Verdict]) -> None:
     rows = list(verdicts)
     table = pa.table(
         {
@@ -301,10 +293,10 @@ def _insert_pulls(con: duckdb.DuckDBPyConnection, verdicts: Iterable[_Verdict]) 
         },
         schema=PULL_COLUMNS,
     )
-    _register(con, "incoming_pulls", table)
+    register(con, "incoming_pulls", table)
     run(con, "pulls_insert")
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+def register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
     con.unregister(name)
     con.register(name, table)

@@ -245,6 +245,8 @@ def test_rebuild_reproduces_a_long_history(simulator: SimulatorServer, tmp_path:
         14: ("mass_removal", "acme-research", "default", {"keep_share": 0.1}),
         15: ("mass_removal", "acme-research", "default", {"keep_share": 0.1}),
         18: ("html_200", "acme-prod", "anthropic", {}),
+        20: ("empty_list", "acme-prod", "anthropic", {}),
+        21: ("empty_list", "acme-prod", "anthropic", {}),
     }
     for n in range(25):
         simulator.day = n
@@ -258,6 +260,8 @@ def test_rebuild_reproduces_a_long_history(simulator: SimulatorServer, tmp_path:
     assert kinds == {"added", "removed", "readded", "rate_changed", "limits_changed", "renamed"}
     statuses = {(row[4], row[10]) for row in live["pulls"]}
     assert {("ok", None), ("unavailable", None), ("invalid", None), ("suspect", "dismissed"), ("suspect", "confirmed")} <= statuses
+    emptied = query(config, "select count(*) from catalog_events where license = 'acme-prod' and provider = 'anthropic' and observed_at = $1 and event_type = 'removed'", [night(20)])
+    assert emptied[0][0] > 0, "two empty pulls in a row: the first is confirmed and removes everything"
     report = rebuild_database(config)
     assert report.pulls == 75
     assert snapshot(config) == live
