@@ -155,8 +155,11 @@ def archive_failure(data_dir: Path, license: str, provider: str, observed_at: da
 
 
 def write_record(data_dir: Path, record: PullRecord) -> None:
-    folder = partition(data_dir, "pulls", record.license, record.provider, record.observed_at.date())
-    write_new(folder / f"{record.pull_id}.json", record.to_json())
+    write_new(record_path(data_dir, record.license, record.provider, record.observed_at, record.pull_id), record.to_json())
+
+
+def record_path(data_dir: Path, license: str, provider: str, observed_at: datetime, pull_id: str) -> Path:
+    return partition(data_dir, "pulls", license, provider, observed_at.astimezone(timezone.utc).date()) / f"{pull_id}.json"
 
 
 def models_table(pull_id: str, observed_at: datetime, catalog: Catalog) -> pa.Table:

@@ -109,7 +109,7 @@ def _limit(item: dict[str, Any], key: str, where: str) -> int | None:
     value = item.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise InvalidCatalog(f"{where}: {key} must be a non-negative integer or null, got {_kind(value)}")
     return value
 

@@ -21,7 +21,6 @@ from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.config import ApiConfig
 
 FetchStatus = Literal["ok", "auth_error", "unavailable", "invalid"]
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "qcat/0.1 (+catalog snapshots)"
 
 
@@ -83,7 +82,7 @@ def fetch_catalog(
             error = f"HTTP {status}: the API key was rejected (invalid, expired or lacking access)"
             attempts.append(Attempt(number, status, error, _ms(started)))
             return FetchResult("auth_error", status, tuple(attempts), body, None, error)
-        if status in RETRYABLE_STATUS:
+        if status == 429 or 500 <= status <= 599:
             error = f"HTTP {status}" + (": catalog provider unavailable" if status == 503 else "")
             attempts.append(Attempt(number, status, error, _ms(started)))
             delay = _backoff(api, number, jitter)

@@ -2,29 +2,30 @@
 
 Pulls are applied in rounds: a round holds at most one pull per catalog, so that each step is
 one set-based statement for all catalogs at once. A nightly run is one round, in one
-transaction. The same code rebuilds the whole database from the archive, which is why replaying
-the archive yields the same rows and the same event ids as the live loads did.
+transaction. `replay.py` rebuilds the whole history at once from the same archive; the rebuild
+tests check that both give the same rows and event ids.
 """
 
 from __future__ import annotations
 
-import os
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, read_record, read_records
-from flows.errors import ArchiveError
+from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, read_record, read_records, record_path
+from flows.errors import ArchiveError, LockTimeout
 from flows.sqlfiles import run
 
 DB_NAME = "catalog.duckdb"
-SCHEMA = ("pulls", "model_versions", "catalog_events", "catalog_state")
+SCHEMA = ("pulls", "model_versions", "catalog_events", "pct_change", "catalog_state")
 PULL_COLUMNS = pa.schema(
     [
         ("pull_id", pa.string()),
@@ -46,9 +47,12 @@ PULL_COLUMNS = pa.schema(
 
 @dataclass(frozen=True)
 class LoadReport:
+    """What a load or rebuild did; `applied` lists every pull whose events it (re)derived."""
+
     pulls: int
     events: int | None = None
     replayed_catalogs: tuple[tuple[str, str], ...] = ()
+    applied: tuple[str, ...] = ()
 
 
 STAGE_COLUMNS = [
@@ -67,23 +71,17 @@ READ_THREADS = 4
 
 
 class ModelReader:
-    """Reads the models of archived pulls, optionally ahead of need."""
+    """Reads the models of archived pulls, several files at a time."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.root = archive_root(data_dir)
         self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="qcat-parquet")
-        self.pending: dict[str, Future[pa.Table]] = {}
-
-    def prefetch(self, records: Iterable[PullRecord]) -> None:
-        for record in records:
-            if record.status == "ok" and record.pull_id not in self.pending:
-                self.pending[record.pull_id] = self.pool.submit(self._read, record)
 
     def table(self, records: Sequence[PullRecord]) -> pa.Table:
-        self.prefetch(records)
-        tables = [self.pending.pop(record.pull_id).result() for record in records]
-        return pa.concat_tables(tables)
+        if not records:
+            return STAGE_SCHEMA.empty_table()
+        return pa.concat_tables(self.pool.map(self._read, records))
 
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
@@ -91,11 +89,15 @@ class ModelReader:
     def _read(self, record: PullRecord) -> pa.Table:
         if record.models_file is None:
             raise ArchiveError(f"pull {record.pull_id} ({record.license}/{record.provider}) is ok but has no models file")
-        return pq.ParquetFile(self.root / record.models_file, read_dictionary=["pull_id"]).read(columns=STAGE_COLUMNS, use_threads=False)
+        # pull_id repeats on every row: a dictionary keeps a year of history within memory bounds
+        parquet = pq.ParquetFile(self.root / record.models_file, read_dictionary=["pull_id"])
+        return parquet.read(columns=STAGE_COLUMNS, use_threads=False)
 
 
 @dataclass
 class Verdict:
+    """What the shrink guard made of a pull: its final status, and for suspects their fate."""
+
     record: PullRecord
     status: str
     resolution: str | None = None
@@ -106,10 +108,26 @@ def db_path(data_dir: Path) -> Path:
     return data_dir / DB_NAME
 
 
-def connect(path: Path) -> duckdb.DuckDBPyConnection:
+def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """Open the database for writing; another process reading it (DuckDB allows one writer or
+    several readers) is waited for, up to `wait_seconds`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise ArchiveError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+            if time.monotonic() >= deadline:
+                raise LockTimeout(
+                    f"{path} is open in another process (a query session?) for over {wait_seconds:.0f} s; "
+                    "close it and run again (storage.lock_timeout_seconds)"
+                ) from None
+            time.sleep(0.2)
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     if not con.execute("select 1 from duckdb_views() where view_name = 'catalog_state'").fetchall():
         for name in SCHEMA:
             run(con, name)
@@ -130,7 +148,9 @@ def load_pending(
     that archived late) makes that catalog replay from the archive rather than bend history.
     """
     watermarks = {(license, provider): (day, last) for license, provider, day, last in run(con, "pull_watermarks").fetchall()}
-    files = list_records(data_dir, {key: day for key, (day, _) in watermarks.items()})
+    # from the day before each catalog's latest load: a run that crossed midnight may have
+    # archived a pull dated then after another run loaded a later one
+    files = list_records(data_dir, {key: day - timedelta(days=1) for key, (day, _) in watermarks.items()})
     candidates = {record.pull_id: record for record in known_new}
     unknown = set(files) | set(candidates)
     known = {row[0] for row in run(con, "pulls_known", {"pull_ids": sorted(unknown)}).fetchall()}
@@ -152,41 +172,14 @@ def load_pending(
     try:
         for license, provider in late:
             run(con, "catalog_forget", {"license": license, "provider": provider})
-        for round_records in _rounds(pending):
-            _apply_round(con, reader, round_records, max_removed_share)
+        confirmed = [pull_id for round_records in _rounds(pending) for pull_id in _apply_round(con, reader, round_records, max_removed_share)]
         con.commit()
     except BaseException:
         con.rollback()
         raise
     finally:
         reader.close()
-    return LoadReport(len(pending), replayed_catalogs=tuple(late))
-
-
-def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
-    """Build a fresh database beside the live one from the archive alone, then swap it in.
-
-    Readers keep the old file until the swap; a failed rebuild leaves the live file untouched.
-    The caller holds the writer lock.
-    """
-    from flows.replay import replay
-
-    target = db_path(data_dir)
-    scratch = target.with_name(target.name + ".rebuild")
-    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    records = read_records(data_dir)
-    con = connect(scratch)
-    try:
-        con.begin()
-        replay(con, data_dir, records, max_removed_share)
-        con.commit()
-        events = sum(count for _, _, count in run(con, "event_counts").fetchall())
-        con.execute("checkpoint")
-    finally:
-        con.close()
-    os.replace(scratch, target)
-    return LoadReport(len(records), events)
+    return LoadReport(len(pending), replayed_catalogs=tuple(late), applied=tuple(r.pull_id for r in pending) + tuple(confirmed))
 
 
 def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:
@@ -203,32 +196,33 @@ def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:
     return rounds
 
 
-def _apply_round(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord], max_removed_share: float) -> None:
-    """Diff every valid pull of the round at once; the shrink guard then holds back the suspects."""
+def _apply_round(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord], max_removed_share: float) -> list[str]:
+    """Diff every valid pull of the round at once; the shrink guard then holds back the suspects.
+
+    Returns the earlier suspect pulls that this round confirmed (and so applied).
+    """
+    confirmed: list[PullRecord] = []
     verdicts = {record.pull_id: Verdict(record, record.status) for record in records}
     valid = [record for record in records if record.status == "ok"]
     if valid:
         guard_rows = _diff(con, reader, valid)
-        confirmed = [
-            pending
-            for pull_id, current, missing, pending in guard_rows
-            if pending and trips(verdicts[pull_id].record.model_count or 0, current, missing, max_removed_share)
-        ]
-        if confirmed:
-            _confirm(con, reader, confirmed)
-            guard_rows = _diff(con, reader, valid)
+        pending = [suspect for _, _, _, suspect in guard_rows if suspect]
+        if pending:
+            confirmed = _settle_suspects(con, reader, pending)
+            if confirmed:
+                _apply_suspects(con, reader, confirmed)
+                guard_rows = _diff(con, reader, valid)
         held: list[str] = []
-        for pull_id, current, missing, pending in guard_rows:
+        for pull_id, current, missing, _ in guard_rows:
             verdicts[pull_id].removed_count = missing
             if trips(verdicts[pull_id].record.model_count or 0, current, missing, max_removed_share):
                 verdicts[pull_id].status, verdicts[pull_id].resolution = "suspect", "pending"
                 held.append(pull_id)
-            elif pending:
-                run(con, "pulls_resolve", {"pull_id": pending, "resolution": "dismissed"})
         if held:
             run(con, "changes_discard", {"pull_ids": held})
         _apply_changes(con)
     insert_pulls(con, verdicts.values())
+    return [record.pull_id for record in confirmed]
 
 
 def _diff(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord]) -> list[tuple]:
@@ -238,17 +232,32 @@ def _diff(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[Pul
     return run(con, "guard_check").fetchall()
 
 
-def _confirm(con: duckdb.DuckDBPyConnection, reader: ModelReader, suspect_ids: list[str]) -> None:
-    """The next valid pull tripped the guard too: the suspect pull was right after all.
+def _settle_suspects(con: duckdb.DuckDBPyConnection, reader: ModelReader, suspect_ids: list[str]) -> list[PullRecord]:
+    """The next valid pull confirms a suspect pull only if every model it lacked is still missing.
 
-    It is applied at its own time (the models were first seen missing then), and the new pull
-    is judged afterwards against the state it left.
+    Any of them back means the shrink was a glitch: the suspect pull is dismissed and the new
+    pull is judged on its own against the last applied state.
     """
-    suspects = [read_record(path) for path in list_records(reader.data_dir).values() if path.stem in suspect_ids]
+    suspects = _records(con, reader.data_dir, suspect_ids)
+    register(con, "suspect_models", reader.table(suspects))
+    returned = {suspect: count for _, suspect, count in run(con, "suspect_returns").fetchall()}
+    for suspect_id, count in returned.items():
+        if count:
+            run(con, "pulls_resolve", {"pull_id": suspect_id, "resolution": "dismissed"})
+    return [record for record in suspects if returned.get(record.pull_id) == 0]
+
+
+def _apply_suspects(con: duckdb.DuckDBPyConnection, reader: ModelReader, suspects: list[PullRecord]) -> None:
+    """Confirmed suspect pulls apply at their own time: the models were first seen missing then."""
     _diff(con, reader, suspects)
     _apply_changes(con)
-    for pull_id in suspect_ids:
-        run(con, "pulls_resolve", {"pull_id": pull_id, "resolution": "confirmed"})
+    for record in suspects:
+        run(con, "pulls_resolve", {"pull_id": record.pull_id, "resolution": "confirmed"})
+
+
+def _records(con: duckdb.DuckDBPyConnection, data_dir: Path, pull_ids: list[str]) -> list[PullRecord]:
+    rows = run(con, "pulls_located", {"pull_ids": pull_ids}).fetchall()
+    return [read_record(record_path(data_dir, license, provider, observed_at, pull_id)) for pull_id, license, provider, observed_at in rows]
 
 
 def trips(model_count: int, current: int, missing: int, max_removed_share: float) -> bool:

@@ -16,6 +16,7 @@ from prefect.states import Failed, State
 
 from flows.archive import PullRecord
 from flows.config import Config, load_config
+from flows.errors import QcatError
 from flows.pipeline import CatalogSummary, failed, load_and_summarise, pull_all
 
 ARTIFACT_KEY = "qcat-nightly-summary"
@@ -35,8 +36,13 @@ def pull_catalogs(config: Config, observed_at: datetime) -> tuple[list[PullRecor
 
 
 @task(name="load-history", cache_policy=NO_CACHE)
-def load_history(config: Config, records: list[PullRecord]) -> list[CatalogSummary]:
-    return load_and_summarise(config, records)
+def load_history(config: Config, records: list[PullRecord]) -> list[CatalogSummary] | QcatError:
+    """A busy or unreadable data directory is an expected failure: one log line, no traceback."""
+    try:
+        return load_and_summarise(config, records)
+    except QcatError as exc:
+        get_run_logger().error(str(exc))
+        return exc
 
 
 @flow(name="qcat-nightly")
@@ -49,7 +55,10 @@ def nightly(config_path: str | None = None, observed_at: datetime | None = None)
     config = load_config(config_path)
     when = (observed_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     records, crashed = pull_catalogs(config, when)
-    summaries = load_history(config, records) + crashed
+    loaded = load_history(config, records)
+    if isinstance(loaded, QcatError):
+        return Failed(message=str(loaded), data=loaded)
+    summaries = loaded + crashed
     create_table_artifact(
         key=ARTIFACT_KEY,
         table=[

@@ -16,8 +16,9 @@ from flows.archive import PullRecord, archive_failure, archive_pull
 from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
 from flows.errors import SecretError
-from flows.history import LoadReport, connect, db_path, load_pending, rebuild
+from flows.history import LoadReport, connect, db_path, load_pending
 from flows.lock import writer_lock
+from flows.replay import rebuild
 from flows.secrets import resolve_api_key
 from flows.sqlfiles import run
 
@@ -79,11 +80,11 @@ def pull_all(
 def load_and_summarise(config: Config, records: list[PullRecord]) -> list[CatalogSummary]:
     """Load everything archived but not yet in DuckDB, then report on this run's pulls."""
     with writer_lock(config.data_dir, config.lock_timeout_seconds):
-        con = connect(db_path(config.data_dir))
+        con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
         try:
-            before = _event_counts(con)
-            load_pending(con, config.data_dir, config.history.max_removed_share, records)
-            after = _event_counts(con)
+            report = load_pending(con, config.data_dir, config.history.max_removed_share, records)
+            produced = run(con, "event_counts_of_pulls", {"pull_ids": list(report.applied)}).fetchall()
+            events = {(license, provider): count for license, provider, count in produced}
             rows = run(con, "run_summary", {"pull_ids": [record.pull_id for record in records]}).fetchall()
         finally:
             con.close()
@@ -91,10 +92,7 @@ def load_and_summarise(config: Config, records: list[PullRecord]) -> list[Catalo
     summaries = []
     for record in records:
         _, license, provider, status, models, error, _ = by_id[record.pull_id]
-        key = (license, provider)
-        summaries.append(
-            CatalogSummary(license, provider, status, models, after.get(key, 0) - before.get(key, 0), error, record.pull_id)
-        )
+        summaries.append(CatalogSummary(license, provider, status, models, events.get((license, provider), 0), error, record.pull_id))
     return summaries
 
 
@@ -107,6 +105,3 @@ def failed(summaries: list[CatalogSummary]) -> list[CatalogSummary]:
     """Catalogs that need a person: failed pulls and shrinks held back as suspect."""
     return [s for s in summaries if s.status in FAILED_STATUSES or s.status == "suspect"]
 
-
-def _event_counts(con) -> dict[tuple[str, str], int]:
-    return {(license, provider): count for license, provider, count in run(con, "event_counts").fetchall()}

@@ -10,6 +10,7 @@ rebuild tests check on histories with every event type and both guard outcomes.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from flows.archive import PullRecord
-from flows.history import STAGE_SCHEMA, ModelReader, Verdict, insert_pulls, register, trips
+from flows.archive import PullRecord, read_records
+from flows.history import LoadReport, ModelReader, Verdict, connect, db_path, insert_pulls, register, trips
 from flows.sqlfiles import run
 
 
@@ -31,11 +32,37 @@ class _Catalog:
     previous_valid: PullRecord | None = None
 
 
+def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
+    """Build a fresh database beside the live one from the archive alone, then swap it in.
+
+    Readers keep the old file until the swap; a failed rebuild leaves the live file untouched.
+    The caller holds the writer lock.
+    """
+    target = db_path(data_dir)
+    scratch = target.with_name(target.name + ".rebuild")
+    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    records = read_records(data_dir)
+    con = connect(scratch)
+    try:
+        con.begin()
+        replay(con, data_dir, records, max_removed_share)
+        con.commit()
+        events = sum(count for _, _, count in run(con, "event_counts").fetchall())
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    # a WAL left by a killed load belongs to the old file and would make the new one unopenable
+    target.with_name(target.name + ".wal").unlink(missing_ok=True)
+    os.replace(scratch, target)
+    return LoadReport(len(records), events)
+
+
 def replay(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], max_removed_share: float) -> None:
     valid = [record for record in records if record.status == "ok"]
     reader = ModelReader(data_dir)
     try:
-        register(con, "history_models", reader.table(valid) if valid else STAGE_SCHEMA.empty_table())
+        register(con, "history_models", reader.table(valid))
     finally:
         reader.close()
     register(con, "sequenced_pulls", _sequenced(valid))
@@ -68,7 +95,8 @@ def _judge(
     if catalog.pending is not None:
         suspect = catalog.pending
         catalog.pending = None
-        if trips(record.model_count or 0, current or 0, missing, max_removed_share):
+        params = {"applied": catalog.applied[-1].pull_id, "suspect": suspect.pull_id, "later": record.pull_id}
+        if run(con, "replay_suspect_returns", params).fetchall()[0][0] == 0:
             verdicts[suspect.pull_id].resolution = "confirmed"
             catalog.applied.append(suspect)
             missing = _missing(con, catalog, record, adjacent)

@@ -17,8 +17,16 @@ def resolve_api_key(license: LicenseConfig) -> str:
         value = os.environ.get(license.api_key_env, "").strip()
         if not value:
             raise SecretError(f"environment variable {license.api_key_env} is not set or empty")
-        return value
-    return _secret_block(str(license.api_key_secret))
+        return _header_safe(value, f"environment variable {license.api_key_env}")
+    name = str(license.api_key_secret)
+    return _header_safe(_secret_block(name), f"Prefect Secret block {name!r}")
+
+
+def _header_safe(value: str, source: str) -> str:
+    """A key httpx cannot put in a header would come back quoted inside its error message."""
+    if not all(33 <= ord(character) <= 126 for character in value):
+        raise SecretError(f"{source} holds a key with spaces, line breaks or non-ASCII characters")
+    return value
 
 
 def _secret_block(name: str) -> str:

@@ -21,15 +21,9 @@ rates as (
         pull_id, license, provider, model_id, observed_at, previous_observed_at,
         'rate_changed' as event_type,
         old_input_cost_per_micro_credit, new_input_cost_per_micro_credit,
-        case when old_input_cost_per_micro_credit <> 0 then
-            (new_input_cost_per_micro_credit - old_input_cost_per_micro_credit)
-            / old_input_cost_per_micro_credit * 100
-        end as input_pct_change,
+        pct_change(old_input_cost_per_micro_credit, new_input_cost_per_micro_credit) as input_pct_change,
         old_output_cost_per_micro_credit, new_output_cost_per_micro_credit,
-        case when old_output_cost_per_micro_credit <> 0 then
-            (new_output_cost_per_micro_credit - old_output_cost_per_micro_credit)
-            / old_output_cost_per_micro_credit * 100
-        end as output_pct_change
+        pct_change(old_output_cost_per_micro_credit, new_output_cost_per_micro_credit) as output_pct_change
     from eventful
     where rate_changed
 ),

@@ -31,7 +31,7 @@ current_versions as (
 seen_before as (
     select distinct v.license, v.provider, v.model_id
     from model_versions as v
-    semi join applying as a using (license, provider)
+    semi join incoming as i using (license, provider, model_id)
     where not v.is_current
 ),
 

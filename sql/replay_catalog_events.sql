@@ -52,16 +52,10 @@ rates as (
         'rate_changed' as event_type,
         prev_input_cost_per_micro_credit as old_input_cost_per_micro_credit,
         input_cost_per_micro_credit as new_input_cost_per_micro_credit,
-        case when prev_input_cost_per_micro_credit <> 0 then
-            (input_cost_per_micro_credit - prev_input_cost_per_micro_credit)
-            / prev_input_cost_per_micro_credit * 100
-        end as input_pct_change,
+        pct_change(prev_input_cost_per_micro_credit, input_cost_per_micro_credit) as input_pct_change,
         prev_output_cost_per_micro_credit as old_output_cost_per_micro_credit,
         output_cost_per_micro_credit as new_output_cost_per_micro_credit,
-        case when prev_output_cost_per_micro_credit <> 0 then
-            (output_cost_per_micro_credit - prev_output_cost_per_micro_credit)
-            / prev_output_cost_per_micro_credit * 100
-        end as output_pct_change
+        pct_change(prev_output_cost_per_micro_credit, output_cost_per_micro_credit) as output_pct_change
     from kept
     where prev_input_cost_per_micro_credit is distinct from input_cost_per_micro_credit
         or prev_output_cost_per_micro_credit is distinct from output_cost_per_micro_credit

@@ -161,3 +161,29 @@ def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
     refused = qcat("demo", "--days", "2", "--data-dir", str(tmp_path / "mine"), cwd=tmp_path)
     assert refused.returncode == 1 and "not made by qcat demo" in refused.stderr
     assert (tmp_path / "mine" / "precious.txt").exists()
+
+
+def test_a_busy_data_directory_exits_three_without_a_traceback(simulator: SimulatorServer, tmp_path: Path) -> None:
+    from flows.lock import writer_lock
+
+    path = write_config(tmp_path, simulator.base_url)
+    path.write_text(path.read_text().replace("lock_timeout_seconds = 60", "lock_timeout_seconds = 1"))
+    data_dir = load_config(path).data_dir
+    with writer_lock(data_dir, 1):
+        held = qcat("run", "--config", str(path), cwd=tmp_path)
+    assert held.returncode == 3
+    assert "another qcat writer" in held.stderr and "Traceback" not in held.stdout + held.stderr
+    assert qcat("run", "--config", str(path), cwd=tmp_path).returncode == 0
+    reader = duckdb.connect(str(db_path(data_dir)), read_only=True)
+    try:
+        busy = qcat("run", "--config", str(path), cwd=tmp_path)
+    finally:
+        reader.close()
+    assert busy.returncode == 3
+    assert "open in another process" in busy.stderr and "Traceback" not in busy.stdout + busy.stderr
+    con = duckdb.connect(str(db_path(data_dir)), read_only=True)
+    try:
+        assert con.execute("select count(*) from pulls").fetchone() == (2,), "the held run's pull loaded with the next run"
+    finally:
+        con.close()
+    assert len(list((data_dir / "archive" / "pulls").rglob("*.json"))) == 3, "the busy run's pull is archived, to load later"

@@ -197,7 +197,7 @@ def test_shrink_guard_confirmed_removes_at_the_suspect_pull(simulator: Simulator
     serve(simulator, full[:3])
     nightly_plain(config, night(1))
     [confirming] = nightly_plain(config, night(2))
-    assert confirming.status == "ok"
+    assert (confirming.status, confirming.events) == ("ok", 7), "the run reports the removals it confirmed"
     suspect_id = query(config, "select pull_id from pulls where status = 'suspect' and resolution = 'confirmed'")[0][0]
     removed = query(config, "select pull_id, observed_at, count(*) from catalog_events where event_type = 'removed' group by all")
     assert removed == [(suspect_id, night(1), 7)]
@@ -280,3 +280,27 @@ def test_archive_layout_and_parquet_rows(simulator: SimulatorServer, config: Con
     assert {row[3:] for row in rows} == {("acme-prod", "default")}
     assert all('"modality"' in row[2] for row in rows)
     assert (archive_root(config.data_dir) / record.raw_file).name.endswith(".body.gz")
+
+
+def test_suspect_is_dismissed_when_any_lacked_model_is_back(simulator: SimulatorServer, config: Config) -> None:
+    """A second shrink that lists some of the models the first lacked confirms nothing."""
+    full = [model(f"m-{letter}") for letter in "abcdefghij"]
+    serve(simulator, full)
+    nightly_plain(config, night(0))
+    serve(simulator, full[:3])
+    nightly_plain(config, night(1))
+    serve(simulator, full[3:7])
+    [second] = nightly_plain(config, night(2))
+    assert second.status == "suspect"
+    serve(simulator, full)
+    nightly_plain(config, night(3))
+    assert query(config, "select status, resolution from pulls order by observed_at") == [
+        ("ok", None),
+        ("suspect", "dismissed"),
+        ("suspect", "dismissed"),
+        ("ok", None),
+    ]
+    assert events(config) == []
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live

@@ -1,0 +1,23 @@
+-- per pull whose catalog has a suspect pull pending: how many of the current models that the
+-- suspect pull lacked this pull lists again (none: the suspect is confirmed; any: dismissed)
+with pending as (
+    select a.pull_id, a.license, a.provider, st.pending_suspect_pull_id as suspect_pull_id
+    from apply_pulls as a
+    join catalog_state as st on st.license = a.license and st.provider = a.provider
+    where st.pending_suspect_pull_id is not null
+),
+
+lacked as (
+    select p.pull_id, v.model_id
+    from pending as p
+    join model_versions as v on v.license = p.license and v.provider = p.provider and v.is_current
+    where not exists (
+        select 1 from suspect_models as s where s.pull_id = p.suspect_pull_id and s.model_id = v.model_id
+    )
+)
+
+select p.pull_id, p.suspect_pull_id, count(m.model_id) as returned_count
+from pending as p
+left join lacked as l on l.pull_id = p.pull_id
+left join stage_models as m on m.pull_id = l.pull_id and m.model_id = l.model_id
+group by p.pull_id, p.suspect_pull_id
