@@ -84,6 +84,54 @@ def simulate_command(
     _guard(lambda: serve_forever("127.0.0.1", port, seed, day))
 
 
+@app.command("serve")
+def serve_command(
+    config: ConfigOption = None,
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is not set.")] = 4200,
+    once_now: Annotated[bool, typer.Option("--once-now", help="Also trigger one run right away, through the deployment.")] = False,
+    interval: Annotated[float | None, typer.Option(min=1, help="Run every N seconds instead of the configured cron (to try a setup).")] = None,
+) -> None:
+    """Run the nightly flow on its schedule until Ctrl-C or SIGTERM."""
+    from flows.config import load_config
+    from flows.serve import serve
+
+    settings = _guard(lambda: load_config(config))
+    _guard(lambda: serve(settings, port, once_now, interval, out))
+
+
+@app.command("status")
+def status_command(
+    config: ConfigOption = None,
+    stale_after: Annotated[str, typer.Option(help="Age of the last good pull after which a catalog is stale (36h, 2d, 90m).")] = "36h",
+) -> None:
+    """Last pull of each catalog, the next scheduled run, and which catalogs are stale or failing."""
+    from flows.config import load_config
+    from flows.status import catalog_statuses, next_scheduled_run, parse_span
+
+    settings = _guard(lambda: load_config(config))
+    span = _guard(lambda: parse_span(stale_after))
+    statuses = _guard(lambda: catalog_statuses(settings, span))
+    table = Table(title="qcat status")
+    for column in ("license", "provider", "last pull (UTC)", "status", "models", "last ok (UTC)", "problem"):
+        table.add_column(column)
+    for s in statuses:
+        table.add_row(
+            s.license,
+            s.provider,
+            f"{s.last_pull_at:%Y-%m-%d %H:%M}" if s.last_pull_at else "-",
+            s.last_status or "-",
+            "-" if s.last_models is None else str(s.last_models),
+            f"{s.last_ok_at:%Y-%m-%d %H:%M}" if s.last_ok_at else "-",
+            f"[red]{s.problem}[/]" if s.problem else "[green]ok[/]",
+        )
+    out.print(table)
+    out.print(f"Next scheduled run: {next_scheduled_run()}")
+    problems = [s for s in statuses if s.problem]
+    if problems:
+        err.print(f"qcat: {len(problems)} of {len(statuses)} catalogs stale or failing", highlight=False)
+        raise typer.Exit(EXIT_CATALOG_FAILED)
+
+
 def _guard(action: Callable[[], T]) -> T:
     """The edge where typed errors become one line and an exit code, never a traceback."""
     try:

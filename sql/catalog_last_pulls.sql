@@ -1,0 +1,10 @@
+-- per catalog: its latest pull and how it went, and its latest successful pull
+select
+    license,
+    provider,
+    max(observed_at) as last_pull_at,
+    arg_max(status, observed_at) as last_status,
+    arg_max(model_count, observed_at) as last_models,
+    max(observed_at) filter (where status = 'ok') as last_ok_at
+from pulls
+group by license, provider

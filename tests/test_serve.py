@@ -1,0 +1,96 @@
+"""`qcat serve` end to end: a real local Prefect server, the served deployment firing on a
+short interval against the simulator, then a clean stop that leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from flows.config import load_config
+from flows.history import db_path
+from flows.simulator import SimulatorServer
+from tests.conftest import write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose environment mentions `marker` (the test's own PREFECT_HOME)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def archived_pulls(data_dir: Path) -> int:
+    return len(list((data_dir / "archive" / "pulls").rglob("*.json"))) if data_dir.exists() else 0
+
+
+def test_serve_runs_on_schedule_and_stops_cleanly(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["anthropic"]})
+    data_dir = load_config(path).data_dir
+    home = tmp_path / "prefect-home"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(home), "COLUMNS": "200"}
+    log = open(tmp_path / "serve.log", "w")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--config", str(path), "--port", str(free_port()), "--interval", "4", "--once-now"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while archived_pulls(data_dir) < 6 and time.monotonic() < deadline and serve.poll() is None:
+            time.sleep(1)
+        assert archived_pulls(data_dir) >= 6, (tmp_path / "serve.log").read_text()[-3000:]
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        code = serve.wait(60)
+        log.close()
+    output = (tmp_path / "serve.log").read_text()
+    assert code == 0, output[-3000:]
+    assert "Prefect dashboard: http://127.0.0.1:" in output and "Next scheduled run:" in output
+    assert "Triggered a run now" in output
+    time.sleep(1)
+    assert processes_with(str(home)) == [], "the local Prefect server and the runs it served are gone"
+    con = duckdb.connect(str(db_path(data_dir)), read_only=True)
+    try:
+        runs, ok = con.execute("select count(distinct observed_at), count(*) filter (where status = 'ok') from pulls").fetchone()
+        assert runs >= 2 and ok >= 4
+        assert con.execute("select count(*) from catalog_events").fetchone() == (0,), "the same content every run: no events"
+        duplicates = con.execute(
+            "select count(*) from (select license, provider, model_id from model_versions group by all having count(*) > 1)"
+        ).fetchone()
+        assert duplicates == (0,), "runs with the same content never duplicate a version"
+    finally:
+        con.close()
+
+
+def test_prefect_yaml_deploys_the_nightly_flow() -> None:
+    document = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    [deployment] = document["deployments"]
+    assert deployment["entrypoint"] == "flows/nightly.py:nightly"
+    assert deployment["work_pool"]["name"] and deployment["concurrency_limit"] == 1
+    assert [s["cron"] for s in deployment["schedules"]] == ["0 3 * * *"]
+    module, _, attribute = deployment["entrypoint"].partition(":")
+    namespace: dict[str, object] = {}
+    exec(compile((ROOT / module).read_text(), module, "exec"), namespace)
+    assert getattr(namespace[attribute], "name") == "qcat-nightly"
