@@ -4,6 +4,7 @@ short interval against the simulator, then a clean stop that leaves no process b
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -52,8 +53,9 @@ def test_serve_runs_on_schedule_and_stops_cleanly(simulator: SimulatorServer, tm
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
     env |= {"PREFECT_HOME": str(home), "COLUMNS": "200"}
     log = open(tmp_path / "serve.log", "w")
+    port = free_port()
     serve = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--config", str(path), "--port", str(free_port()), "--interval", "4", "--once-now"],
+        [sys.executable, "-m", "flows.cli", "serve", "--config", str(path), "--port", str(port), "--interval", "4", "--once-now"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -61,6 +63,12 @@ def test_serve_runs_on_schedule_and_stops_cleanly(simulator: SimulatorServer, tm
         while archived_pulls(data_dir) < 6 and time.monotonic() < deadline and serve.poll() is None:
             time.sleep(1)
         assert archived_pulls(data_dir) >= 6, (tmp_path / "serve.log").read_text()[-3000:]
+        status = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "status", "--config", str(path)],
+            env=env | {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}, capture_output=True, text=True, timeout=60,
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert re.search(r"Next scheduled run: \d{4}-\d\d-\d\dT", status.stdout), status.stdout
     finally:
         serve.send_signal(signal.SIGTERM)
         code = serve.wait(60)
