@@ -23,8 +23,9 @@ EXIT_CATALOG_FAILED = 1
 EXIT_INTERNAL = 70
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Snapshots and history of Quantized model catalogs.")
-out = Console()
-err = Console(stderr=True)
+# piped output (logs, CI, scripts) gets wide tables instead of rich's 80 columns
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 200)
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="qcat.toml to use (default: $QCAT_CONFIG, then ./qcat.toml)")]
 T = TypeVar("T")
 

@@ -1,12 +1,11 @@
 -- the demo's events per catalog and type
 select
-    license,
-    provider,
-    count(*) filter (where event_type = 'rate_changed') as rate_changed,
+    license || '/' || provider as catalog,
+    count(*) filter (where event_type = 'rate_changed') as rates,
     count(*) filter (where event_type = 'added') as added,
     count(*) filter (where event_type = 'removed') as removed,
     count(*) filter (where event_type = 'readded') as readded,
-    count(*) filter (where event_type = 'limits_changed') as limits_changed,
+    count(*) filter (where event_type = 'limits_changed') as limits,
     count(*) filter (where event_type = 'renamed') as renamed
 from catalog_events
 group by license, provider

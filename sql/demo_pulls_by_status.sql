@@ -1,9 +1,12 @@
--- the demo's pulls: how many nights each outcome happened, and to which catalogs
+-- the demo's pulls: how many ended how, and for which catalogs when not ok
 select
     status,
-    resolution,
+    coalesce(resolution, '') as resolution,
     count(*) as pulls,
-    string_agg(distinct license || '/' || provider, ', ' order by license || '/' || provider) as catalogs
+    case
+        when status = 'ok' then count(distinct license || '/' || provider) || ' catalogs'
+        else string_agg(distinct license || '/' || provider, ', ')
+    end as catalogs
 from pulls
 group by status, resolution
 order by pulls desc
