@@ -25,7 +25,17 @@ from flows.errors import ArchiveError, LockTimeout
 from flows.sqlfiles import run
 
 DB_NAME = "catalog.duckdb"
+# created in this order; connect() creates them all unless the last view already exists
 SCHEMA = ("pulls", "model_versions", "catalog_events", "pct_change", "catalog_state")
+VIEWS = (
+    "current_rates",
+    "rates_as_of",
+    "rate_changes",
+    "model_lifecycle",
+    "license_rate_spread",
+    "provider_rate_spread",
+    "price_change_stats",
+)
 PULL_COLUMNS = pa.schema(
     [
         ("pull_id", pa.string()),
@@ -128,8 +138,8 @@ def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
             time.sleep(0.2)
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
-    if not con.execute("select 1 from duckdb_views() where view_name = 'catalog_state'").fetchall():
-        for name in SCHEMA:
+    if not con.execute("select 1 from duckdb_views() where view_name = 'price_change_stats'").fetchall():
+        for name in SCHEMA + VIEWS:
             run(con, name)
     return con
 

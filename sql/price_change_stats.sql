@@ -1,0 +1,42 @@
+-- per catalog and model: how often its rates changed, first and latest rates, largest moves
+create or replace view price_change_stats as
+with versions as (
+    select
+        license,
+        provider,
+        model_id,
+        arg_min(input_cost_per_micro_credit, valid_from) as first_input,
+        arg_max(input_cost_per_micro_credit, valid_from) as last_input,
+        arg_min(output_cost_per_micro_credit, valid_from) as first_output,
+        arg_max(output_cost_per_micro_credit, valid_from) as last_output
+    from model_versions
+    group by license, provider, model_id
+),
+
+moves as (
+    select
+        license,
+        provider,
+        model_id,
+        count(distinct event_id) as rate_changes,
+        max(pct_change) filter (where direction = 'increase') as largest_increase_pct,
+        min(pct_change) filter (where direction = 'decrease') as largest_decrease_pct,
+        max(observed_at) as last_change_at
+    from rate_changes
+    group by license, provider, model_id
+)
+
+select
+    v.license,
+    v.provider,
+    v.model_id,
+    coalesce(m.rate_changes, 0) as rate_changes,
+    v.first_input,
+    v.last_input,
+    v.first_output,
+    v.last_output,
+    m.largest_increase_pct,
+    m.largest_decrease_pct,
+    m.last_change_at
+from versions as v
+left join moves as m using (license, provider, model_id)

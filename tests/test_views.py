@@ -1,0 +1,97 @@
+"""The query views and macros in sql/ answer the questions users ask, exactly, on a known history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.config import load_config
+from flows.history import db_path
+from flows.pipeline import rebuild_database
+from flows.simulator import SimulatorServer
+from tests.conftest import model, night, nightly_plain, write_config
+
+NIGHTS = {
+    0: {
+        ("acme-prod", "default"): [model("a", 0.001, 0.002), model("b", 0.003, 0.004)],
+        ("acme-prod", "anthropic"): [model("a", 0.0012, 0.002)],
+        ("acme-research", "default"): [model("a", 0.0008, 0.002), model("b", 0.003, 0.004)],
+    },
+    1: {("acme-prod", "default"): [model("a", 0.0015, 0.002)]},
+    2: {("acme-prod", "default"): [model("a", 0.0015, 0.001), model("b", 0.003, 0.004)]},
+}
+
+
+@pytest.fixture
+def database(simulator: SimulatorServer, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"], "acme-research": ["default"]}))
+    served: dict[tuple[str, str], list[dict]] = {}
+    for n, catalogs in NIGHTS.items():
+        served |= catalogs
+        simulator.clear_faults()
+        for (license, provider), models in served.items():
+            simulator.add_fault("override", count=None, license=license, provider=provider, models=models)
+        nightly_plain(config, night(n))
+    rebuild_database(config)
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    yield con
+    con.close()
+
+
+def test_rates_as_of_is_exact_on_interval_boundaries(database: duckdb.DuckDBPyConnection) -> None:
+    query = "select model_id, input_cost_per_micro_credit from rates_as_of($ts) where license = 'acme-prod' and provider = 'default' order by 1"
+    assert database.execute(query, {"ts": night(1) - timedelta(microseconds=1)}).fetchall() == [("a", 0.001), ("b", 0.003)]
+    assert database.execute(query, {"ts": night(1)}).fetchall() == [("a", 0.0015)]
+    assert database.execute(query, {"ts": night(2)}).fetchall() == [("a", 0.0015), ("b", 0.003)]
+    assert database.execute(query, {"ts": night(0) - timedelta(seconds=1)}).fetchall() == []
+
+
+def test_rate_changes_are_bracketed_and_signed(database: duckdb.DuckDBPyConnection) -> None:
+    rows = database.execute(
+        "select model_id, rate, old_rate, new_rate, abs_change, pct_change, direction, last_seen_old_at, observed_at "
+        "from rate_changes order by observed_at, rate"
+    ).fetchall()
+    assert rows == [
+        ("a", "input", 0.001, 0.0015, pytest.approx(0.0005), pytest.approx(50.0), "increase", night(0), night(1)),
+        ("a", "output", 0.002, 0.001, pytest.approx(-0.001), pytest.approx(-50.0), "decrease", night(1), night(2)),
+    ]
+
+
+def test_model_lifecycle_counts_departures_and_returns(database: duckdb.DuckDBPyConnection) -> None:
+    rows = database.execute(
+        "select license, model_id, first_seen_at, last_seen_at, is_listed, times_removed, times_readded, last_removed_at "
+        "from model_lifecycle where provider = 'default' order by license, model_id"
+    ).fetchall()
+    assert rows == [
+        ("acme-prod", "a", night(0), night(2), True, 0, 0, None),
+        ("acme-prod", "b", night(0), night(2), True, 1, 1, night(1)),
+        ("acme-research", "a", night(0), night(2), True, 0, 0, None),
+        ("acme-research", "b", night(0), night(2), True, 0, 0, None),
+    ]
+
+
+def test_spreads_compare_licenses_and_providers(database: duckdb.DuckDBPyConnection) -> None:
+    licenses = database.execute(
+        "select model_id, license_a, license_b, input_a, input_b, input_ratio from license_rate_spread order by model_id"
+    ).fetchall()
+    assert licenses == [
+        ("a", "acme-prod", "acme-research", 0.0015, 0.0008, pytest.approx(1.875)),
+        ("b", "acme-prod", "acme-research", 0.003, 0.003, pytest.approx(1.0)),
+    ]
+    providers = database.execute("select license, model_id, provider_a, provider_b, input_ratio from provider_rate_spread").fetchall()
+    assert providers == [("acme-prod", "a", "anthropic", "default", pytest.approx(0.8))]
+
+
+def test_price_change_stats(database: duckdb.DuckDBPyConnection) -> None:
+    rows = database.execute(
+        "select model_id, rate_changes, first_input, last_input, first_output, last_output, largest_increase_pct, largest_decrease_pct "
+        "from price_change_stats where license = 'acme-prod' and provider = 'default' order by model_id"
+    ).fetchall()
+    assert rows == [
+        ("a", 2, 0.001, 0.0015, 0.002, 0.001, pytest.approx(50.0), pytest.approx(-50.0)),
+        ("b", 0, 0.003, 0.003, 0.004, 0.004, None, None),
+    ]
