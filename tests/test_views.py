@@ -95,3 +95,14 @@ def test_price_change_stats(database: duckdb.DuckDBPyConnection) -> None:
         ("a", 2, 0.001, 0.0015, 0.002, 0.001, pytest.approx(50.0), pytest.approx(-50.0)),
         ("b", 0, 0.003, 0.003, 0.004, 0.004, None, None),
     ]
+
+
+def test_readme_examples_run(database: duckdb.DuckDBPyConnection) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Query views", 1)[1].split("DuckDB lets one process", 1)[0]
+    examples = re.findall(r"\| `(from [^`]+)` \|", section)
+    assert len(examples) == 7
+    for example in examples:
+        database.execute(example).fetchall()
