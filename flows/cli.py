@@ -11,13 +11,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from flows.errors import QcatError
+
+if TYPE_CHECKING:
+    from flows.pipeline import CatalogSummary
 
 EXIT_CATALOG_FAILED = 1
 EXIT_INTERNAL = 70
@@ -153,7 +156,7 @@ def _guard(action: Callable[[], T]) -> T:
         raise typer.Exit(EXIT_INTERNAL) from None
 
 
-def _print_summary(summaries: list) -> None:
+def _print_summary(summaries: list[CatalogSummary]) -> None:
     table = Table(title="qcat run")
     for column in ("license", "provider", "status", "models", "events", "error"):
         table.add_column(column, justify="right" if column in ("models", "events") else "left")
@@ -163,7 +166,7 @@ def _print_summary(summaries: list) -> None:
     out.print(table)
 
 
-def _exit_code(summaries: list) -> int:
+def _exit_code(summaries: list[CatalogSummary]) -> int:
     from flows.pipeline import failed
 
     return EXIT_CATALOG_FAILED if failed(summaries) else 0

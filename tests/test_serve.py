@@ -98,7 +98,9 @@ def test_prefect_yaml_deploys_the_nightly_flow() -> None:
     assert deployment["entrypoint"] == "flows/nightly.py:nightly"
     assert deployment["work_pool"]["name"] and deployment["concurrency_limit"] == 1
     assert [s["cron"] for s in deployment["schedules"]] == ["0 3 * * *"]
-    module, _, attribute = deployment["entrypoint"].partition(":")
-    namespace: dict[str, object] = {}
-    exec(compile((ROOT / module).read_text(), module, "exec"), namespace)
-    assert getattr(namespace[attribute], "name") == "qcat-nightly"
+    import importlib
+
+    path, _, attribute = deployment["entrypoint"].partition(":")
+    assert (ROOT / path).is_file()
+    flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), attribute)
+    assert flow.name == "qcat-nightly"
