@@ -138,7 +138,9 @@ def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
             time.sleep(0.2)
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
-    if not con.execute("select 1 from duckdb_views() where view_name = 'price_change_stats'").fetchall():
+    try:
+        con.execute("select 1 from price_change_stats limit 0")
+    except duckdb.CatalogException:
         for name in SCHEMA + VIEWS:
             run(con, name)
     return con
