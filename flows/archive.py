@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -211,10 +211,13 @@ def _publish(temporary: Path, path: Path) -> None:
         raise ArchiveError(f"{path} already exists; archive files are never overwritten") from None
 
 
-def list_records(data_dir: Path, since: dict[tuple[str, str], date] | None = None) -> dict[str, Path]:
-    """Pull record files by pull id, from folder names alone (cheap however long the history).
+def list_records(
+    data_dir: Path, since: dict[tuple[str, str], date] | None = None, until: date | None = None
+) -> dict[str, Path]:
+    """Pull record files by pull id, from folder names alone.
 
-    With `since`, a catalog's day folders older than its date are skipped.
+    With `since` and `until`, a known catalog's day folders are visited only in that range, by
+    name, so that the cost does not grow with the length of its history.
     """
     pulls_root = archive_root(data_dir) / "pulls"
     found: dict[str, Path] = {}
@@ -224,11 +227,16 @@ def list_records(data_dir: Path, since: dict[tuple[str, str], date] | None = Non
         for provider_entry in os.scandir(license_entry.path):
             key = (license_entry.name.partition("=")[2], provider_entry.name.partition("=")[2])
             cutoff = (since or {}).get(key)
-            floor = f"date={cutoff.isoformat()}" if cutoff is not None else ""
-            for day_entry in os.scandir(provider_entry.path):
-                if day_entry.name < floor:
+            if cutoff is not None and until is not None:
+                names = [f"date={(cutoff + timedelta(days=n)).isoformat()}" for n in range((until - cutoff).days + 1)]
+                days = [os.path.join(provider_entry.path, name) for name in names]
+            else:
+                floor = f"date={cutoff.isoformat()}" if cutoff is not None else ""
+                days = [entry.path for entry in os.scandir(provider_entry.path) if entry.name >= floor]
+            for day in days:
+                if not os.path.isdir(day):
                     continue
-                for entry in os.scandir(day_entry.path):
+                for entry in os.scandir(day):
                     if entry.name.endswith(".json") and not entry.name.startswith("."):
                         found[entry.name[: -len(".json")]] = Path(entry.path)
     return found

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -162,7 +162,8 @@ def load_pending(
     watermarks = {(license, provider): (day, last) for license, provider, day, last in run(con, "pull_watermarks").fetchall()}
     # from the day before each catalog's latest load: a run that crossed midnight may have
     # archived a pull dated then after another run loaded a later one
-    files = list_records(data_dir, {key: day - timedelta(days=1) for key, (day, _) in watermarks.items()})
+    until = max([datetime.now(timezone.utc).date(), *(record.observed_at.date() for record in known_new)])
+    files = list_records(data_dir, {key: day - timedelta(days=1) for key, (day, _) in watermarks.items()}, until)
     candidates = {record.pull_id: record for record in known_new}
     unknown = set(files) | set(candidates)
     known = {row[0] for row in run(con, "pulls_known", {"pull_ids": sorted(unknown)}).fetchall()}

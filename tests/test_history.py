@@ -304,3 +304,19 @@ def test_suspect_is_dismissed_when_any_lacked_model_is_back(simulator: Simulator
     live = snapshot(config)
     rebuild_database(config)
     assert snapshot(config) == live
+
+
+def test_a_pull_archived_by_a_crashed_run_loads_with_the_next_run(simulator: SimulatorServer, config: Config) -> None:
+    from flows.client import make_http_client
+    from flows.pipeline import pull_one
+
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, [model("m-a", inp=0.002), *BASE[1:]])
+    with make_http_client(config.api) as client:
+        orphan = pull_one(config, config.licenses[0], "default", night(1), client)
+    serve(simulator, [model("m-a", inp=0.003), *BASE[1:]])
+    nightly_plain(config, night(2))
+    assert [row[0] for row in query(config, "select pull_id from pulls order by observed_at")][1] == orphan.pull_id
+    rates = query(config, "select observed_at, new_input_cost_per_micro_credit from catalog_events order by observed_at")
+    assert rates == [(night(1), 0.002), (night(2), 0.003)]
