@@ -162,7 +162,8 @@ def load_pending(
     watermarks = {(license, provider): (day, last) for license, provider, day, last in run(con, "pull_watermarks").fetchall()}
     # from the day before each catalog's latest load: a run that crossed midnight may have
     # archived a pull dated then after another run loaded a later one
-    until = max([datetime.now(timezone.utc).date(), *(record.observed_at.date() for record in known_new)])
+    # up to this run's day (today for a live run; the simulated day for the demo and benchmarks)
+    until = max((record.observed_at.date() for record in known_new), default=datetime.now(timezone.utc).date())
     files = list_records(data_dir, {key: day - timedelta(days=1) for key, (day, _) in watermarks.items()}, until)
     candidates = {record.pull_id: record for record in known_new}
     unknown = set(files) | set(candidates)
