@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flows.errors import QcatError
-from flows.history import db_path
+from flows.database import db_path
 from flows.simulator import DEMO_LICENSES, PROVIDERS, CatalogSimulator, SimulatorServer
 from flows.sqlfiles import run
 

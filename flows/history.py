@@ -8,7 +8,6 @@ tests check that both give the same rows and event ids.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, read_record, read_records, record_path
-from flows.errors import ArchiveError, LockTimeout
+from flows.database import open_database
+from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
-DB_NAME = "catalog.duckdb"
 # created in this order; connect() creates them all unless the last view already exists
 SCHEMA = ("pulls", "model_versions", "catalog_events", "pct_change", "catalog_state")
 VIEWS = (
@@ -114,30 +113,10 @@ class Verdict:
     removed_count: int | None = None
 
 
-def db_path(data_dir: Path) -> Path:
-    return data_dir / DB_NAME
-
-
 def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
-    """Open the database for writing; another process reading it (DuckDB allows one writer or
-    several readers) is waited for, up to `wait_seconds`."""
+    """Open the database for writing, creating its tables and views on first use."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            con = duckdb.connect(str(path))
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise ArchiveError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
-            if time.monotonic() >= deadline:
-                raise LockTimeout(
-                    f"{path} is open in another process (a query session?) for over {wait_seconds:.0f} s; "
-                    "close it and run again (storage.lock_timeout_seconds)"
-                ) from None
-            time.sleep(0.2)
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
+    con = open_database(path, read_only=False, wait_seconds=wait_seconds)
     try:
         con.execute("select 1 from price_change_stats limit 0")
     except duckdb.CatalogException:

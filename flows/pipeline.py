@@ -16,7 +16,8 @@ from flows.archive import PullRecord, archive_failure, archive_pull
 from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
 from flows.errors import SecretError
-from flows.history import LoadReport, connect, db_path, load_pending
+from flows.database import db_path
+from flows.history import LoadReport, connect, load_pending
 from flows.lock import writer_lock
 from flows.replay import rebuild
 from flows.secrets import resolve_api_key

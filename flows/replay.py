@@ -19,7 +19,8 @@ import duckdb
 import pyarrow as pa
 
 from flows.archive import PullRecord, read_records
-from flows.history import LoadReport, ModelReader, Verdict, connect, db_path, insert_pulls, register, trips
+from flows.database import db_path
+from flows.history import LoadReport, ModelReader, Verdict, connect, insert_pulls, register, trips
 from flows.sqlfiles import run
 
 

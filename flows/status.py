@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import duckdb
 import httpx
 
 from flows.config import Config
-from flows.errors import ConfigError, LockTimeout
-from flows.history import db_path
+from flows.database import db_path, open_database
+from flows.errors import ConfigError
 from flows.sqlfiles import run
 
 FAILING = frozenset({"auth_error", "unavailable", "invalid"})
@@ -92,17 +90,8 @@ def _last_pulls(config: Config) -> list[tuple]:
     path = db_path(config.data_dir)
     if not path.exists():
         return []
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                raise LockTimeout(f"{path} is busy (a load is writing); try again in a moment") from None
-            time.sleep(0.2)
+    con = open_database(path, read_only=True, wait_seconds=10)
     try:
-        con.execute("set TimeZone = 'UTC'")
         return run(con, "catalog_last_pulls").fetchall()
     finally:
         con.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,15 +12,10 @@ import pytest
 from flows.client import make_http_client
 from flows.config import Config, load_config
 from flows.pipeline import CatalogSummary, load_and_summarise, pull_one
+from flows.runner import prefect_defaults
 from flows.simulator import DEMO_LICENSES, CatalogSimulator, SimulatorServer
 
-for _name, _value in {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-}.items():
-    os.environ.setdefault(_name, _value)
+prefect_defaults()
 
 KEY_VARS = {lic.name: "QCAT_TEST_KEY_" + lic.name.upper().replace("-", "_") for lic in DEMO_LICENSES}
 API_KEYS = {lic.name: lic.api_key for lic in DEMO_LICENSES}

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from flows.config import load_config
-from flows.history import db_path
+from flows.database import db_path
 from flows.simulator import SimulatorServer
 from tests.conftest import API_KEYS, write_config
 

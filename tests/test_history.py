@@ -9,7 +9,7 @@ import pytest
 
 from flows.archive import archive_root, read_raw, read_records
 from flows.config import Config, load_config
-from flows.history import db_path
+from flows.database import db_path
 from flows.pipeline import rebuild_database
 from flows.simulator import SimulatorServer
 from tests.conftest import model, night, nightly_plain, write_config

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from flows.config import load_config
-from flows.history import db_path
+from flows.database import db_path
 from flows.simulator import SimulatorServer
 from tests.conftest import night, nightly_plain, write_config
 

@@ -16,7 +16,7 @@ import duckdb
 import yaml
 
 from flows.config import load_config
-from flows.history import db_path
+from flows.database import db_path
 from flows.simulator import SimulatorServer
 from tests.conftest import write_config
 

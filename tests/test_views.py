@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from flows.config import load_config
-from flows.history import db_path
+from flows.database import db_path
 from flows.pipeline import rebuild_database
 from flows.simulator import SimulatorServer
 from tests.conftest import model, night, nightly_plain, write_config
