@@ -62,6 +62,7 @@ class PullRecord:
     warnings: tuple[str, ...] = ()
     raw_file: str | None = None
     models_file: str | None = None
+    origin: str = "live"  # live: pulled by qcat; import: loaded by `qcat import` (never alerts)
     attempt_log: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def to_json(self) -> bytes:

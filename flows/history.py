@@ -50,6 +50,7 @@ PULL_COLUMNS = pa.schema(
         ("resolution", pa.string()),
         ("removed_count", pa.int32()),
         ("warnings", pa.list_(pa.string())),
+        ("origin", pa.string()),
     ]
 )
 
@@ -292,6 +293,7 @@ def insert_pulls(con: duckdb.DuckDBPyConnection, verdicts: Iterable[Verdict]) ->
             "resolution": [v.resolution for v in rows],
             "removed_count": [v.removed_count for v in rows],
             "warnings": [list(v.record.warnings) for v in rows],
+            "origin": [v.record.origin for v in rows],
         },
         schema=PULL_COLUMNS,
     )

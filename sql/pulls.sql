@@ -12,5 +12,6 @@ create table if not exists pulls (
     error varchar,
     resolution varchar,                 -- suspect pulls only: pending | confirmed | dismissed
     removed_count integer,              -- valid pulls: current models the pull lacked when it arrived
-    warnings varchar[]
+    warnings varchar[],
+    origin varchar not null             -- live (pulled by qcat) | import (qcat import)
 );
