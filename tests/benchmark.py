@@ -30,13 +30,15 @@ from flows.config import parse_config
 from flows.pipeline import load_and_summarise, rebuild_database
 
 START = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
+PROVIDERS = ("default", "openrouter", "anthropic")
 
 
 def generate(data_dir: Path, days: int, catalogs: int, models: int, seed: int = 7) -> Iterator[list[PullRecord]]:
     """Nightly archives of `catalogs` catalogs of about `models` models, evolving every night.
 
     Yields each night's records as soon as they are archived, so that loads see the archive
-    as it would be on that night.
+    as it would be on that night. Catalogs are spread over licenses of three providers each, so
+    that license and provider comparisons have something to compare.
     """
     rng = random.Random(seed)
     states = []
@@ -61,7 +63,7 @@ def generate(data_dir: Path, days: int, catalogs: int, models: int, seed: int = 
                 if rng.random() < 0.3:
                     new_id = f"vendor-new/model-{day:03d}-{c:02d}"
                     state[new_id] = Model(new_id, "New", 0.001, 0.002, 32000, None, None)
-            records.append(_archive(data_dir, f"lic-{c:03d}", "default", when, Catalog(tuple(state.values()))))
+            records.append(_archive(data_dir, f"lic-{c // 3:03d}", PROVIDERS[c % 3], when, Catalog(tuple(state.values()))))
         yield records
 
 
