@@ -1,7 +1,7 @@
 """The `qcat` command. Errors become one line on stderr and a documented exit code.
 
 Exit codes: 0 success; 1 at least one catalog failed or was held back as suspect; 2 bad
-configuration or usage; 3 another writer holds the data directory; 70 internal error.
+configuration or usage; 3 another process holds the data directory too long; 70 internal error.
 Prefect is imported only by the commands that run flows, so read-only commands start fast.
 """
 
@@ -10,16 +10,22 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from functools import cache
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from flows.errors import QcatError
+from flows.errors import QcatError, UsageError
+from flows.output import FORMATS, Result, render
+from flows.queries import Filters
+from flows.timespec import parse_instant, parse_zone
 
 if TYPE_CHECKING:
+    import duckdb
+    from rich.console import Console
+
     from flows.pipeline import CatalogSummary
 
 EXIT_CATALOG_FAILED = 1
@@ -27,14 +33,33 @@ EXIT_INTERNAL = 70
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Snapshots and history of Quantized model catalogs.")
 # piped output (logs, CI, scripts) gets wide tables instead of rich's 80 columns
-out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 200)
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="qcat.toml to use (default: $QCAT_CONFIG, then ./qcat.toml)")]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="table (for people), json or csv (for scripts).")]
+TzOption = Annotated[str, typer.Option("--tz", help="Time zone of the times shown, and of times given without an offset.")]
+LicenseOption = Annotated[list[str] | None, typer.Option("--license", "-l", help="Only these licenses (repeat it, or separate with commas).")]
+ProviderOption = Annotated[list[str] | None, typer.Option("--provider", "-p", help="Only these providers (repeat it, or separate with commas).")]
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="Model ids matching a glob (gpt-4o*) or containing this text; ignores case.")]
 T = TypeVar("T")
+Question = Callable[["duckdb.DuckDBPyConnection", tzinfo, datetime], Result]
 
 
 def main() -> None:
     app()
+
+
+@cache
+def out() -> Console:
+    """Rich is imported only by the commands that draw with it, so queries start faster."""
+    from rich.console import Console
+
+    # piped output (logs, CI, scripts) gets wide tables instead of rich's 80 columns
+    return Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+
+
+def say(message: str) -> None:
+    """One plain line on stderr: errors and notices must reach scripts and logs unformatted."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 @app.command("run")
@@ -58,7 +83,7 @@ def demo_command(
     """Run 30 simulated nights against the built-in simulator and show what changed."""
     from flows.demo import run_demo
 
-    _guard(lambda: run_demo(data_dir, days, out))
+    _guard(lambda: run_demo(data_dir, days, out()))
 
 
 @app.command("rebuild")
@@ -68,9 +93,9 @@ def rebuild_command(config: ConfigOption = None) -> None:
     from flows.pipeline import rebuild_database
 
     settings = _guard(lambda: load_config(config))
-    with out.status("Rebuilding from the archive..."):
+    with out().status("Rebuilding from the archive..."):
         report = _guard(lambda: rebuild_database(settings))
-    out.print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.")
+    out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.")
 
 
 @app.command("simulate")
@@ -100,7 +125,7 @@ def serve_command(
     from flows.serve import serve
 
     settings = _guard(lambda: load_config(config))
-    _guard(lambda: serve(settings, port, once_now, interval, out))
+    _guard(lambda: serve(settings, port, once_now, interval, out()))
 
 
 @app.command("status")
@@ -110,11 +135,14 @@ def status_command(
 ) -> None:
     """Last pull of each catalog, the next scheduled run, and which catalogs are stale or failing."""
     from flows.config import load_config
-    from flows.status import catalog_statuses, next_scheduled_run, parse_span
+    from flows.status import catalog_statuses, next_scheduled_run
+    from flows.timespec import parse_span
 
     settings = _guard(lambda: load_config(config))
-    span = _guard(lambda: parse_span(stale_after))
+    span = _guard(lambda: parse_span(stale_after, "--stale-after"))
     statuses = _guard(lambda: catalog_statuses(settings, span))
+    from rich.table import Table
+
     table = Table(title="qcat status")
     for column in ("license", "provider", "last pull (UTC)", "status", "models", "last ok (UTC)", "problem"):
         table.add_column(column)
@@ -128,12 +156,159 @@ def status_command(
             f"{s.last_ok_at:%Y-%m-%d %H:%M}" if s.last_ok_at else "-",
             f"[red]{s.problem}[/]" if s.problem else "[green]ok[/]",
         )
-    out.print(table)
-    out.print(f"Next scheduled run: {next_scheduled_run()}")
+    out().print(table)
+    out().print(f"Next scheduled run: {next_scheduled_run()}")
     problems = [s for s in statuses if s.problem]
     if problems:
-        err.print(f"qcat: {len(problems)} of {len(statuses)} catalogs stale or failing", highlight=False)
+        say(f"qcat: {len(problems)} of {len(statuses)} catalogs stale or failing")
         raise typer.Exit(EXIT_CATALOG_FAILED)
+
+
+@app.command("rates")
+def rates_command(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="An instant (2026-03-12T08:00, a date = its end, 30d = 30 days ago).")] = None,
+    license: LicenseOption = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    fmt: FormatOption = "table",
+    tz: TzOption = "UTC",
+    config: ConfigOption = None,
+) -> None:
+    """The rates of every license and provider, now or at an instant."""
+    from flows.queries import rates
+
+    def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
+        instant = parse_instant(as_of, "--as-of", zone, now, date_is_end=True) if as_of else None
+        return rates(con, _filters(license, provider, model), instant)
+
+    _ask(config, fmt, tz, question)
+
+
+@app.command("history")
+def history_command(
+    model_id: Annotated[str, typer.Argument(metavar="MODEL", help="The exact model id.")],
+    license: LicenseOption = None,
+    provider: ProviderOption = None,
+    fmt: FormatOption = "table",
+    tz: TzOption = "UTC",
+    config: ConfigOption = None,
+) -> None:
+    """Every version of one model in each catalog: rates, how each began, removals."""
+    from flows.queries import compact_history, history
+
+    def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
+        result = history(con, model_id, _filters(license, provider, None))
+        return compact_history(result) if fmt == "table" else result
+
+    _ask(config, fmt, tz, question)
+
+
+@app.command("changes")
+def changes_command(
+    since: Annotated[str, typer.Option(help="From this instant on (7d, 36h, 2026-03-01, 2026-03-01T12:00Z).")] = "7d",
+    until: Annotated[str, typer.Option(help="Up to this instant, excluded.")] = "now",
+    event_type: Annotated[list[str] | None, typer.Option("--type", "-t", help="added, removed, readded, rate_changed, limits_changed, renamed (repeat or use commas).")] = None,
+    min_pct: Annotated[float | None, typer.Option("--min-pct", help="Only rate changes where a rate moved at least this many percent.")] = None,
+    direction: Annotated[str | None, typer.Option(help="Only rate changes where a rate went this way: increase or decrease.")] = None,
+    license: LicenseOption = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    fmt: FormatOption = "table",
+    tz: TzOption = "UTC",
+    config: ConfigOption = None,
+) -> None:
+    """What changed in the catalogs: additions, removals, returns, rate, limit and name changes."""
+    from flows.queries import changes, compact_changes
+
+    def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
+        start = parse_instant(since, "--since", zone, now)
+        end = parse_instant(until, "--until", zone, now)
+        result = changes(con, _filters(license, provider, model), start, end, _split(event_type), min_pct, direction)
+        return compact_changes(result) if fmt == "table" else result
+
+    _ask(config, fmt, tz, question)
+
+
+@app.command("compare")
+def compare_command(
+    licenses: Annotated[str | None, typer.Option(help="Two licenses, A,B: the same models and providers side by side.")] = None,
+    providers: Annotated[str | None, typer.Option(help="Two providers, P,Q: the same models and licenses side by side.")] = None,
+    license: LicenseOption = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    fmt: FormatOption = "table",
+    tz: TzOption = "UTC",
+    config: ConfigOption = None,
+) -> None:
+    """Current rates of two licenses (or two providers) for the models both list; ratio = A / B."""
+    from flows.queries import compare
+
+    def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
+        if (licenses is None) == (providers is None):
+            raise UsageError("compare: give exactly one of --licenses A,B or --providers P,Q")
+        by, text = ("license", licenses) if licenses is not None else ("provider", providers)
+        pair = _split([text or ""])
+        if len(pair) != 2 or pair[0] == pair[1]:
+            raise UsageError(f"--{by}s: {text!r} is not two different names separated by a comma")
+        return compare(con, by, (pair[0], pair[1]), _filters(license, provider, model))
+
+    _ask(config, fmt, tz, question)
+
+
+@app.command("sql")
+def sql_command(
+    query: Annotated[str | None, typer.Argument(help="A query; read from stdin when absent or '-'.")] = None,
+    fmt: FormatOption = "table",
+    tz: TzOption = "UTC",
+    config: ConfigOption = None,
+) -> None:
+    """Run a query against catalog.duckdb opened read-only."""
+    from flows.queries import adhoc
+
+    text = sys.stdin.read() if query in (None, "-") else query
+    if not text.strip():
+        say("qcat: error: sql: no query given")
+        raise typer.Exit(UsageError.exit_code)
+    _ask(config, fmt, tz, lambda con, zone, now: adhoc(con, text))
+
+
+def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
+    """Open the database read-only (waiting while a load writes), ask, and print the answer."""
+    import duckdb
+
+    from flows.config import load_config
+    from flows.database import db_path, open_database
+
+    settings = _guard(lambda: load_config(config))
+    zone = _guard(lambda: parse_zone(tz))
+
+    def answer() -> Result:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        path = db_path(settings.data_dir)
+        if not path.exists():
+            raise UsageError(f"no database at {path} yet: `qcat run` pulls and loads, `qcat rebuild` derives it from an archive")
+
+        def busy() -> None:
+            say(f"qcat: {path.name} is busy (a load is writing); waiting up to {settings.lock_timeout_seconds:.0f} s")
+
+        con = open_database(path, read_only=True, wait_seconds=settings.lock_timeout_seconds, on_wait=busy)
+        try:
+            return question(con, zone, datetime.now(timezone.utc))
+        except duckdb.CatalogException as exc:
+            raise UsageError(f"{path} lacks what this qcat expects ({str(exc).splitlines()[0]}): run `qcat rebuild`") from None
+        finally:
+            con.close()
+
+    render(_guard(answer), fmt, zone, sys.stdout)
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values or () for part in value.split(",") if part.strip())
+
+
+def _filters(license: list[str] | None, provider: list[str] | None, model: str | None) -> Filters:
+    return Filters(_split(license), _split(provider), model)
 
 
 def _guard(action: Callable[[], T]) -> T:
@@ -141,29 +316,31 @@ def _guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except QcatError as exc:
-        err.print(f"qcat: error: {exc}", markup=False, highlight=False)
+        say(f"qcat: error: {exc}")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        err.print("qcat: interrupted")
+        say("qcat: interrupted")
         raise typer.Exit(130) from None
     except OSError as exc:
-        err.print(f"qcat: error: {exc}", markup=False, highlight=False)
+        say(f"qcat: error: {exc}")
         raise typer.Exit(EXIT_INTERNAL) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence before a traceback
         if os.environ.get("QCAT_DEBUG"):
             raise
-        err.print(f"qcat: internal error: {type(exc).__name__}: {exc} (set QCAT_DEBUG=1 for a traceback)", markup=False, highlight=False)
+        say(f"qcat: internal error: {type(exc).__name__}: {exc} (set QCAT_DEBUG=1 for a traceback)")
         raise typer.Exit(EXIT_INTERNAL) from None
 
 
 def _print_summary(summaries: list[CatalogSummary]) -> None:
+    from rich.table import Table
+
     table = Table(title="qcat run")
     for column in ("license", "provider", "status", "models", "events", "error"):
         table.add_column(column, justify="right" if column in ("models", "events") else "left")
     for s in summaries:
         style = "green" if s.status == "ok" else "red"
         table.add_row(s.license, s.provider, f"[{style}]{s.status}[/]", "" if s.models is None else str(s.models), str(s.events), s.error or "")
-    out.print(table)
+    out().print(table)
 
 
 def _exit_code(summaries: list[CatalogSummary]) -> int:

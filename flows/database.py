@@ -8,6 +8,7 @@ that read-only commands start fast.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -21,7 +22,10 @@ def db_path(data_dir: Path) -> Path:
     return data_dir / DB_NAME
 
 
-def open_database(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+def open_database(
+    path: Path, read_only: bool, wait_seconds: float, on_wait: Callable[[], None] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """`on_wait` is called once, when the file turns out to be busy, so a person knows why."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -35,7 +39,10 @@ def open_database(path: Path, read_only: bool, wait_seconds: float) -> duckdb.Du
                     f"{path} is open in another process for over {wait_seconds:.0f} s "
                     "(a load writing, or a query session); try again when it is closed"
                 ) from None
-            time.sleep(0.2)
+            if on_wait is not None:
+                on_wait()
+                on_wait = None
+            time.sleep(0.1)
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
     return con

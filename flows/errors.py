@@ -25,3 +25,9 @@ class LockTimeout(QcatError):
     """Another qcat process holds the data directory's writer lock for too long."""
 
     exit_code = 3
+
+
+class UsageError(QcatError):
+    """A command-line argument or query cannot be understood."""
+
+    exit_code = 2

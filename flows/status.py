@@ -7,7 +7,6 @@ over plain HTTP, so that it answers in a fraction of a second without importing 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -15,7 +14,6 @@ import httpx
 
 from flows.config import Config
 from flows.database import db_path, open_database
-from flows.errors import ConfigError
 from flows.sqlfiles import run
 
 FAILING = frozenset({"auth_error", "unavailable", "invalid"})
@@ -31,15 +29,6 @@ class CatalogStatus:
     last_models: int | None
     last_ok_at: datetime | None
     problem: str | None
-
-
-def parse_span(text: str) -> timedelta:
-    """'36h', '2d', '90m', '45s': how old a last good pull may be before the catalog is stale."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
-    if not match:
-        raise ConfigError(f"--stale-after: {text!r} is not a span like 36h, 2d, 90m or 45s")
-    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-    return timedelta(**{unit: float(match.group(1))})
 
 
 def catalog_statuses(config: Config, stale_after: timedelta, now: datetime | None = None) -> list[CatalogStatus]:

@@ -43,7 +43,7 @@ def generate(data_dir: Path, days: int, catalogs: int, models: int, seed: int = 
     rng = random.Random(seed)
     states = []
     for c in range(catalogs):
-        states.append({f"vendor-{c % 7}/model-{i:04d}": Model(f"vendor-{c % 7}/model-{i:04d}", f"Model {i}", round(rng.uniform(1e-5, 0.01), 8), round(rng.uniform(1e-5, 0.04), 8), 128000, 8192, None) for i in range(models)})
+        states.append({f"vendor-{i % 7}/model-{i:04d}": Model(f"vendor-{i % 7}/model-{i:04d}", f"Model {i}", round(rng.uniform(1e-5, 0.01), 8), round(rng.uniform(1e-5, 0.04), 8), 128000, 8192, None) for i in range(models)})
     removed: list[dict[str, Model]] = [{} for _ in range(catalogs)]
     for day in range(days):
         when = START + timedelta(days=day)

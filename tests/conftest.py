@@ -88,6 +88,17 @@ def night(n: int) -> datetime:
     return T0 + timedelta(days=n)
 
 
+def play_nights(simulator: SimulatorServer, config: Config, nights: dict[int, dict[tuple[str, str], list[dict[str, Any]]]]) -> None:
+    """Serve exact catalogs night by night (a catalog keeps its last list until told otherwise)."""
+    served: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for n, catalogs in sorted(nights.items()):
+        served |= catalogs
+        simulator.clear_faults()
+        for (license, provider), models in served.items():
+            simulator.add_fault("override", count=None, license=license, provider=provider, models=models)
+        nightly_plain(config, night(n))
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One temporary Prefect API for the whole session: starting one costs several seconds."""

@@ -12,7 +12,7 @@ from flows.config import load_config
 from flows.database import db_path
 from flows.pipeline import rebuild_database
 from flows.simulator import SimulatorServer
-from tests.conftest import model, night, nightly_plain, write_config
+from tests.conftest import model, night, play_nights, write_config
 
 NIGHTS = {
     0: {
@@ -28,13 +28,7 @@ NIGHTS = {
 @pytest.fixture
 def database(simulator: SimulatorServer, tmp_path: Path) -> duckdb.DuckDBPyConnection:
     config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"], "acme-research": ["default"]}))
-    served: dict[tuple[str, str], list[dict]] = {}
-    for n, catalogs in NIGHTS.items():
-        served |= catalogs
-        simulator.clear_faults()
-        for (license, provider), models in served.items():
-            simulator.add_fault("override", count=None, license=license, provider=provider, models=models)
-        nightly_plain(config, night(n))
+    play_nights(simulator, config, NIGHTS)
     rebuild_database(config)
     con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
     con.execute("set TimeZone = 'UTC'")

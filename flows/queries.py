@@ -1,0 +1,138 @@
+"""The questions behind `qcat rates`, `history`, `changes`, `compare` and `sql`.
+
+Plain functions over a read-only connection, so that tests ask them directly and the CLI only
+parses arguments and prints. Filters name catalogs the database must know: a mistyped license
+is an error, not an empty answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from flows.errors import UsageError
+from flows.output import Result
+from flows.sqlfiles import run
+
+EVENT_TYPES = ("added", "removed", "readded", "rate_changed", "limits_changed", "renamed")
+DIRECTIONS = ("increase", "decrease")
+GLOB_CHARACTERS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Filters:
+    licenses: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    model: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"licenses": list(self.licenses), "providers": list(self.providers), "model_glob": model_glob(self.model)}
+
+
+def model_glob(pattern: str | None) -> str | None:
+    """A glob matches the whole id; plain text matches anywhere in it. Both ignore case."""
+    if not pattern:
+        return None
+    text = pattern.lower()
+    return text if GLOB_CHARACTERS & set(text) else f"*{text}*"
+
+
+def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
+    catalogs = run(con, "query_catalogs").fetchall()
+    for option, wanted, known in (
+        ("--license", filters.licenses, sorted({license for license, _ in catalogs})),
+        ("--provider", filters.providers, sorted({provider for _, provider in catalogs})),
+    ):
+        for name in wanted:
+            if name not in known:
+                raise UsageError(f"{option}: no catalog with {option[2:]} {name!r} in the database (known: {', '.join(known) or 'none yet'})")
+
+
+def rates(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None) -> Result:
+    check_filters(con, filters)
+    cursor = run(con, "query_rates", {"as_of": as_of, **filters.params()})
+    title = f"Rates as of {as_of:%Y-%m-%d %H:%M:%S.%f} UTC" if as_of else "Current rates"
+    return _result(cursor, f"{title} (micro-credits per token)")
+
+
+def history(con: duckdb.DuckDBPyConnection, model_id: str, filters: Filters) -> Result:
+    check_filters(con, filters)
+    params = {"model_id": model_id, "licenses": list(filters.licenses), "providers": list(filters.providers)}
+    result = _result(run(con, "query_history", params), f"History of {model_id} (micro-credits per token)")
+    if not result.rows:
+        similar = [row[0] for row in run(con, "query_model_ids", {"model_glob": model_glob(model_id)}).fetchall()]
+        hint = f"; ids containing it: {', '.join(similar)}" if similar else ""
+        raise UsageError(f"no model {model_id!r} in the selected catalogs{hint}")
+    return result
+
+
+def changes(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    since: datetime,
+    until: datetime,
+    types: tuple[str, ...] = (),
+    min_pct: float | None = None,
+    direction: str | None = None,
+) -> Result:
+    for event_type in types:
+        if event_type not in EVENT_TYPES:
+            raise UsageError(f"--type: {event_type!r} is not an event type ({', '.join(EVENT_TYPES)})")
+    if direction is not None and direction not in DIRECTIONS:
+        raise UsageError(f"--direction: {direction!r} is not one of {', '.join(DIRECTIONS)}")
+    if min_pct is not None and min_pct < 0:
+        raise UsageError(f"--min-pct: {min_pct} is negative; it is compared with the size of a change")
+    if since >= until:
+        raise UsageError(f"--since ({since:%Y-%m-%d %H:%M} UTC) is not before --until ({until:%Y-%m-%d %H:%M} UTC)")
+    check_filters(con, filters)
+    params = {"since": since, "until": until, "types": list(types), "min_pct": min_pct, "direction": direction, **filters.params()}
+    return _result(run(con, "query_changes", params), f"Changes from {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC")
+
+
+def compact_changes(result: Result) -> Result:
+    """The table view of `changes`: what changed in words instead of twenty columns."""
+    keep = ["observed_at", "license", "provider", "model_id", "event_type", "change"]
+    indexes = [result.columns.index(name) for name in keep]
+    return Result(keep, [tuple(row[i] for i in indexes) for row in result.rows], result.title, result.utc)
+
+
+def compact_history(result: Result) -> Result:
+    """The table view of `history`: each rate beside its change, and removals spelled out."""
+    rows = []
+    for row in result.rows:
+        version = dict(zip(result.columns, row))
+        rates = [_with_pct(version[f"{rate}_cost_per_micro_credit"], version[f"{rate}_pct_change"]) for rate in ("input", "output")]
+        ended = "removed" if version["removed_at_end"] else ("changed" if version["valid_to"] else "current")
+        limits = f"{version['context_window'] or '-'} / {version['max_output_tokens'] or '-'}"
+        rows.append((version["license"], version["provider"], version["valid_from"], version["valid_to"], version["change"], *rates, version["name"], limits, ended))
+    columns = ["license", "provider", "valid_from", "valid_to", "began with", "input", "output", "name", "context / max output", "ended"]
+    return Result(columns, rows, result.title, result.utc)
+
+
+def _with_pct(rate: float, pct: float | None) -> str:
+    return f"{rate!r} ({pct:+.2f}%)" if pct else repr(rate)
+
+
+def compare(con: duckdb.DuckDBPyConnection, by: str, pair: tuple[str, str], filters: Filters) -> Result:
+    check_filters(con, Filters(licenses=pair) if by == "license" else Filters(providers=pair))
+    check_filters(con, filters)
+    params = {"by": by, "a": pair[0], "b": pair[1], **filters.params()}
+    return _result(run(con, "query_compare", params), f"{by.capitalize()} {pair[0]} against {pair[1]}: ratio = {pair[0]} / {pair[1]}")
+
+
+def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
+    try:
+        cursor = con.execute(query)
+    except duckdb.Error as exc:
+        raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from None
+    if cursor.description is None:
+        return Result([], [])
+    return _result(cursor, "", utc=False)
+
+
+def _result(cursor: duckdb.DuckDBPyConnection, title: str, utc: bool = True) -> Result:
+    columns = [column[0] for column in cursor.description or ()]
+    return Result(columns, cursor.fetchall(), title, utc)

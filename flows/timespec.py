@@ -1,0 +1,59 @@
+"""Time arguments of the command line: ISO dates and times, or spans back from now.
+
+Kept free of heavy imports: the read-only commands that use it must start in a blink.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flows.errors import UsageError
+
+SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_span(text: str, option: str) -> timedelta:
+    """'36h', '7d', '2w', '90m', '45s'."""
+    match = SPAN.fullmatch(text)
+    if not match:
+        raise UsageError(f"{option}: {text!r} is not a span like 7d, 36h, 2w, 90m or 45s")
+    return timedelta(**{UNITS[match.group(2)]: float(match.group(1))})
+
+
+def parse_zone(name: str) -> tzinfo:
+    if name.upper() == "UTC":
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--tz: unknown time zone {name!r} (use an IANA name such as Europe/Paris, or UTC)") from None
+
+
+def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_end: bool = False) -> datetime:
+    """An instant in UTC from 'now', a span back from now ('7d'), an ISO date or an ISO time.
+
+    Times without an offset are read in `zone` (the --tz). A bare date is the start of that day,
+    or with `date_is_end` its last microsecond, so that `--as-of 2026-03-12` includes that
+    day's pulls.
+    """
+    value = text.strip()
+    if value.lower() == "now":
+        return now.astimezone(timezone.utc)
+    if SPAN.fullmatch(value):
+        return (now - parse_span(value, option)).astimezone(timezone.utc)
+    try:
+        if DATE.fullmatch(value):
+            day = datetime.fromisoformat(value).date()
+            if date_is_end:
+                return datetime.combine(day + timedelta(days=1), time(), zone).astimezone(timezone.utc) - timedelta(microseconds=1)
+            return datetime.combine(day, time(), zone).astimezone(timezone.utc)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option}: {text!r} is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from now (7d, 36h)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(timezone.utc)

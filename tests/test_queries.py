@@ -1,0 +1,287 @@
+"""`qcat rates`, `history`, `changes`, `compare` and `sql`: exact answers on a known history,
+asked the way a user asks them (separate processes), plus the time arguments they accept."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from flows.config import load_config
+from flows.database import db_path
+from flows.errors import UsageError
+from flows.simulator import CatalogSimulator, SimulatorServer
+from flows.timespec import parse_instant, parse_span, parse_zone
+from tests.conftest import API_KEYS, KEY_VARS, model, night, play_nights, write_config
+
+NIGHTS = {
+    0: {
+        ("acme-prod", "default"): [model("a", 0.001, 0.002), model("b", 0.003, 0.004)],
+        ("acme-prod", "anthropic"): [model("a", 0.0012, 0.002)],
+        ("acme-research", "default"): [model("a", 0.0008, 0.002), model("b", 0.003, 0.004)],
+    },
+    1: {("acme-prod", "default"): [model("a", 0.0015, 0.002)]},
+    2: {("acme-prod", "default"): [model("a", 0.0015, 0.001), model("b", 0.003, 0.004), model("c", 0.0, 0.0)]},
+    3: {("acme-prod", "default"): [model("a", 0.0015, 0.001, name="Alpha"), model("b", 0.003, 0.004), model("c", 0.0001, 0.0)]},
+}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One history for the whole module: the questions below only read it."""
+    folder = tmp_path_factory.mktemp("queries")
+    saved = {variable: os.environ.get(variable) for variable in KEY_VARS.values()}
+    os.environ.update({KEY_VARS[name]: API_KEYS[name] for name in KEY_VARS})
+    try:
+        with SimulatorServer(CatalogSimulator(max_models=40)) as simulator:
+            config = load_config(write_config(folder, simulator.base_url, {"acme-prod": ["default", "anthropic"], "acme-research": ["default"]}))
+            play_nights(simulator, config, NIGHTS)
+    finally:
+        for variable, value in saved.items():
+            os.environ.pop(variable) if value is None else os.environ.__setitem__(variable, value)
+    yield folder
+
+
+def qcat(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=home, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def as_json(home: Path, *args: str) -> list[dict]:
+    result = qcat(home, *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def rates_of(rows: list[dict], license: str = "acme-prod", provider: str = "default") -> dict[str, tuple[float, float]]:
+    return {
+        row["model_id"]: (row["input_cost_per_micro_credit"], row["output_cost_per_micro_credit"])
+        for row in rows
+        if row["license"] == license and row["provider"] == provider
+    }
+
+
+def test_rates_as_of_is_exact_on_an_interval_boundary(home: Path) -> None:
+    just_before = as_json(home, "rates", "--as-of", "2026-03-02T02:59:59.999999Z")
+    assert rates_of(just_before) == {"a": (0.001, 0.002), "b": (0.003, 0.004)}
+    at_the_pull = as_json(home, "rates", "--as-of", "2026-03-02T03:00:00Z")
+    assert rates_of(at_the_pull) == {"a": (0.0015, 0.002)}
+    assert [row["since"] for row in at_the_pull if row["provider"] == "default" and row["license"] == "acme-prod"] == ["2026-03-02T03:00:00+00:00"]
+
+
+def test_rates_as_of_a_date_means_the_end_of_that_day_and_zones_apply(home: Path) -> None:
+    assert rates_of(as_json(home, "rates", "--as-of", "2026-03-02")) == {"a": (0.0015, 0.002)}
+    assert rates_of(as_json(home, "rates", "--as-of", "2026-03-01")) == {"a": (0.001, 0.002), "b": (0.003, 0.004)}
+    # 04:00 in Paris in March is 03:00 UTC: exactly night 1's pull, shown in Paris time
+    rows = as_json(home, "rates", "--as-of", "2026-03-02T04:00", "--tz", "Europe/Paris", "--license", "acme-prod", "--provider", "default")
+    assert rates_of(rows) == {"a": (0.0015, 0.002)}
+    assert rows[0]["since"] == "2026-03-02T04:00:00+01:00"
+
+
+def test_rates_now_filters_by_license_provider_and_model_pattern(home: Path) -> None:
+    rows = as_json(home, "rates", "--license", "acme-prod,acme-research", "--model", "A")
+    assert sorted((row["license"], row["provider"], row["model_id"]) for row in rows) == [
+        ("acme-prod", "anthropic", "a"),
+        ("acme-prod", "default", "a"),
+        ("acme-research", "default", "a"),
+    ]
+    assert [row["model_id"] for row in as_json(home, "rates", "-l", "acme-prod", "-p", "default", "-m", "[bc]")] == ["b", "c"]
+    assert [row["name"] for row in as_json(home, "rates", "-l", "acme-prod", "-p", "default", "-m", "a")] == ["Alpha"]
+
+
+def test_history_shows_a_model_removed_and_back(home: Path) -> None:
+    rows = as_json(home, "history", "b", "--license", "acme-prod", "--provider", "default")
+    assert [(row["valid_from"], row["valid_to"], row["change"], row["removed_at_end"]) for row in rows] == [
+        ("2026-03-01T03:00:00+00:00", "2026-03-02T03:00:00+00:00", "baseline", True),
+        ("2026-03-03T03:00:00+00:00", None, "readded", False),
+    ]
+    table = qcat(home, "history", "b", "-l", "acme-prod", "-p", "default")
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert "removed" in lines[3] and "readded" in lines[4] and "current" in lines[4]
+
+
+def test_history_gives_each_rate_its_change(home: Path) -> None:
+    rows = as_json(home, "history", "a", "-l", "acme-prod", "-p", "default")
+    assert [(row["change"], row["input_cost_per_micro_credit"], row["input_pct_change"], row["output_pct_change"], row["name"]) for row in rows] == [
+        ("baseline", 0.001, None, None, "A"),
+        ("rate_changed", 0.0015, pytest.approx(50.0), 0.0, "A"),
+        ("rate_changed", 0.0015, 0.0, -50.0, "A"),
+        ("renamed", 0.0015, 0.0, 0.0, "Alpha"),
+    ]
+
+
+def test_history_of_an_unknown_model_suggests_close_ids(home: Path) -> None:
+    result = qcat(home, "history", "A")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "qcat: error: no model 'A' in the selected catalogs; ids containing it: a"
+
+
+def test_changes_since_a_relative_span(home: Path) -> None:
+    hours = int((datetime.now(timezone.utc) - night(2)).total_seconds() // 3600) + 1
+    rows = as_json(home, "changes", "--since", f"{hours}h")
+    assert sorted((row["observed_at"], row["model_id"], row["event_type"]) for row in rows) == [
+        ("2026-03-03T03:00:00+00:00", "a", "rate_changed"),
+        ("2026-03-03T03:00:00+00:00", "b", "readded"),
+        ("2026-03-03T03:00:00+00:00", "c", "added"),
+        ("2026-03-04T03:00:00+00:00", "a", "renamed"),
+        ("2026-03-04T03:00:00+00:00", "c", "rate_changed"),
+    ]
+    assert as_json(home, "changes", "--since", f"{hours - 2 * 24}h") == [], "a span ending before the last night's pull"  # noqa: PLR2004
+
+
+def test_changes_filters_by_type_size_and_direction(home: Path) -> None:
+    window = ("--since", "2026-03-01", "--until", "2026-03-05")
+    rows = as_json(home, "changes", *window, "--type", "rate_changed", "--min-pct", "40")
+    assert [(row["model_id"], row["observed_at"][:10], row["change"]) for row in rows] == [
+        ("a", "2026-03-02", "input 0.001 -> 0.0015 (+50.00%)"),
+        ("a", "2026-03-03", "output 0.002 -> 0.001 (-50.00%)"),
+        ("c", "2026-03-04", "input 0.0 -> 0.0001 (from 0)"),
+    ]
+    assert [row["observed_at"][:10] for row in as_json(home, "changes", *window, "--min-pct", "60")] == ["2026-03-04"], "a move from 0 always counts"
+    decreases = as_json(home, "changes", *window, "--direction", "decrease")
+    assert [(row["model_id"], row["old_output_cost_per_micro_credit"], row["new_output_cost_per_micro_credit"]) for row in decreases] == [("a", 0.002, 0.001)]
+    removals = as_json(home, "changes", *window, "-t", "removed,readded", "-l", "acme-prod")
+    assert [(row["model_id"], row["event_type"], row["previous_observed_at"]) for row in removals] == [
+        ("b", "removed", "2026-03-01T03:00:00+00:00"),
+        ("b", "readded", "2026-03-02T03:00:00+00:00"),
+    ]
+
+
+def test_compare_two_licenses_and_two_providers(home: Path) -> None:
+    rows = as_json(home, "compare", "--licenses", "acme-prod,acme-research")
+    assert [(row["model_id"], row["provider_a"], row["input_a"], row["input_b"]) for row in rows] == [("b", "default", 0.003, 0.003), ("a", "default", 0.0015, 0.0008)][::-1]
+    assert rows[0]["input_ratio"] == 0.0015 / 0.0008 and rows[0]["output_ratio"] == 0.001 / 0.002
+    providers = as_json(home, "compare", "--providers", "default,anthropic", "--license", "acme-prod")
+    assert [(row["model_id"], row["license_a"], row["input_a"], row["input_b"], row["output_ratio"]) for row in providers] == [("a", "acme-prod", 0.0015, 0.0012, 0.5)]
+
+
+def test_csv_and_json_agree_and_keep_exact_rates(home: Path) -> None:
+    result = qcat(home, "rates", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    from_csv = list(csv.DictReader(io.StringIO(result.stdout)))
+    from_json = as_json(home, "rates")
+    assert len(from_csv) == len(from_json) == 6  # noqa: PLR2004
+    for line, document in zip(from_csv, from_json):
+        assert float(line["input_cost_per_micro_credit"]) == document["input_cost_per_micro_credit"]
+        assert line["since"] == document["since"]
+        assert line["context_window"] == str(document["context_window"])
+
+
+def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
+    rows = as_json(home, "sql", "select event_type, count(*) as n from catalog_events group by 1 order by 1")
+    assert rows == [
+        {"event_type": "added", "n": 1},
+        {"event_type": "rate_changed", "n": 3},
+        {"event_type": "readded", "n": 1},
+        {"event_type": "removed", "n": 1},
+        {"event_type": "renamed", "n": 1},
+    ]
+    piped = qcat(home, "sql", "--format", "csv", stdin="select count(*) as pulls from pulls\n")
+    assert piped.stdout == "pulls\n12\n"
+    refused = qcat(home, "sql", "delete from pulls")
+    assert refused.returncode == 2 and refused.stderr.startswith("qcat: error: query failed:") and "read-only" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert as_json(home, "sql", "select count(*) as n from pulls") == [{"n": 12}], "nothing was deleted"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("rates", "--license", "acme-typo"), "--license: no catalog with license 'acme-typo' in the database (known: acme-prod, acme-research)"),
+        (("rates", "--provider", "bedrock"), "--provider: no catalog with provider 'bedrock'"),
+        (("changes", "--since", "yesterday-ish"), "--since: 'yesterday-ish' is not a time"),
+        (("changes", "--type", "price_up"), "--type: 'price_up' is not an event type"),
+        (("changes", "--since", "2026-03-05", "--until", "2026-03-01"), "is not before --until"),
+        (("rates", "--tz", "Mars/Olympus"), "--tz: unknown time zone 'Mars/Olympus'"),
+        (("rates", "--format", "xml"), "--format: 'xml' is not one of table, json, csv"),
+        (("compare", "--licenses", "acme-prod"), "--licenses: 'acme-prod' is not two different names"),
+        (("compare",), "give exactly one of --licenses A,B or --providers P,Q"),
+        (("sql", "select * from no_such_table"), "query failed: Catalog Error"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_exit_2(home: Path, args: tuple[str, ...], message: str) -> None:
+    result = qcat(home, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_no_database_yet_is_a_clear_error(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    result = qcat(tmp_path, "rates")
+    assert result.returncode == 2
+    assert "no database at" in result.stderr and "qcat run" in result.stderr
+
+
+def test_a_reader_waits_for_a_writer_and_says_so(home: Path) -> None:
+    """DuckDB lets one process write or several read: a query during a load waits, then answers."""
+    writer = duckdb.connect(str(db_path(home / "data")))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "rates", "--format", "json"], cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        notice = process.stderr.readline()
+        assert "catalog.duckdb is busy (a load is writing); waiting up to 60 s" in notice
+        assert process.poll() is None, "still waiting while the writer holds the file"
+    finally:
+        writer.close()
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 0 and len(json.loads(stdout)) == 6  # noqa: PLR2004
+
+
+def test_a_writer_waits_for_a_reader(home: Path) -> None:
+    """A long query holds the file read-only; a load waits for it instead of failing."""
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(1.5)", str(db_path(home / "data"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout.readline().strip() == "open"
+    opened = threading.Event()
+
+    def write() -> None:
+        from flows.history import connect
+
+        con = connect(db_path(home / "data"), wait_seconds=30)
+        opened.set()
+        con.close()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    assert not opened.wait(0.3), "the writer must wait while the reader holds the file"
+    reader.wait(timeout=30)
+    thread.join(timeout=30)
+    assert opened.is_set()
+
+
+def test_time_arguments() -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    paris = parse_zone("Europe/Paris")
+    assert parse_instant("7d", "--since", timezone.utc, now) == datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+    assert parse_instant("36h", "--since", timezone.utc, now) == datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc)
+    assert parse_instant("2w", "--since", timezone.utc, now) == now - timedelta(weeks=2)
+    assert parse_instant("now", "--until", paris, now) == now
+    assert parse_instant("2026-03-12", "--since", timezone.utc, now) == datetime(2026, 3, 12, tzinfo=timezone.utc)
+    assert parse_instant("2026-03-12", "--since", paris, now) == datetime(2026, 3, 11, 23, 0, tzinfo=timezone.utc)
+    assert parse_instant("2026-03-12", "--as-of", timezone.utc, now, date_is_end=True) == datetime(2026, 3, 12, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert parse_instant("2026-07-01T08:30", "--as-of", paris, now) == datetime(2026, 7, 1, 6, 30, tzinfo=timezone.utc)
+    assert parse_instant("2026-07-01T08:30Z", "--as-of", paris, now) == datetime(2026, 7, 1, 8, 30, tzinfo=timezone.utc)
+    assert parse_instant("2026-07-01T08:30-05:00", "--as-of", paris, now) == datetime(2026, 7, 1, 13, 30, tzinfo=timezone.utc)
+    assert parse_span("90m", "--stale-after") == timedelta(minutes=90)
+    assert isinstance(parse_zone("UTC"), type(timezone.utc)) and parse_zone("Asia/Tokyo") == ZoneInfo("Asia/Tokyo")
+    for bad in ("7 days", "2026-13-01", "tomorrow", ""):
+        with pytest.raises(UsageError, match="--since"):
+            parse_instant(bad, "--since", timezone.utc, now)
+    assert math.isclose(parse_span("1.5d", "--since").total_seconds(), 36 * 3600)
