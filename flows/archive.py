@@ -111,9 +111,12 @@ def archive_pull(
     provider: str,
     observed_at: datetime,
     result: FetchResult,
+    pull_id: str | None = None,
+    origin: str = "live",
 ) -> PullRecord:
+    """Archive one pull; `pull_id` is given only by imports, whose ids derive from the content."""
     observed_at = observed_at.astimezone(timezone.utc)
-    pull_id = new_pull_id(observed_at)
+    pull_id = pull_id or new_pull_id(observed_at)
     day = observed_at.date()
     root = archive_root(data_dir)
     raw_file = models_file = None
@@ -141,6 +144,7 @@ def archive_pull(
         warnings=result.catalog.warnings if result.catalog is not None else (),
         raw_file=raw_file,
         models_file=models_file,
+        origin=origin,
         attempt_log=tuple(asdict(attempt) for attempt in result.attempts),
     )
     write_record(data_dir, record)
@@ -157,6 +161,17 @@ def archive_failure(data_dir: Path, license: str, provider: str, observed_at: da
 
 def write_record(data_dir: Path, record: PullRecord) -> None:
     write_new(record_path(data_dir, record.license, record.provider, record.observed_at, record.pull_id), record.to_json())
+
+
+def discard_uncommitted(data_dir: Path, license: str, provider: str, observed_at: datetime, pull_id: str) -> None:
+    """Remove the data files of a pull whose record was never written (a crash mid-archive).
+
+    Without a record they are not part of the archive; an import, whose pull ids derive from
+    the content, would otherwise find them in the way when it archives the same pull again.
+    """
+    day = observed_at.astimezone(timezone.utc).date()
+    partition(data_dir, "raw", license, provider, day).joinpath(f"{pull_id}.body.gz").unlink(missing_ok=True)
+    partition(data_dir, "models", license, provider, day).joinpath(f"{pull_id}.parquet").unlink(missing_ok=True)
 
 
 def record_path(data_dir: Path, license: str, provider: str, observed_at: datetime, pull_id: str) -> Path:

@@ -164,6 +164,31 @@ def status_command(
         raise typer.Exit(EXIT_CATALOG_FAILED)
 
 
+@app.command("import")
+def import_command(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Saved /v1/models responses: .json files, or folders of them.")],
+    license: Annotated[str, typer.Option("--license", "-l", help="The license these responses were pulled with.")],
+    provider: Annotated[str, typer.Option("--provider", "-p", help="The provider they list (default: the gateway's default).")] = "default",
+    observed_at: Annotated[str | None, typer.Option("--observed-at", help="When the one file given was pulled (otherwise: a sidecar or the file name).")] = None,
+    tz: TzOption = "UTC",
+    config: ConfigOption = None,
+) -> None:
+    """Archive and load catalog responses saved before qcat, as if they had been pulled live."""
+    from flows.config import load_config
+    from flows.importer import collect, import_responses
+
+    settings = _guard(lambda: load_config(config))
+    zone = _guard(lambda: parse_zone(tz))
+    when = _guard(lambda: parse_instant(observed_at, "--observed-at", zone, datetime.now(timezone.utc)) if observed_at else None)
+    responses = _guard(lambda: collect(paths, when, zone))
+    report = _guard(lambda: import_responses(settings, license, provider, responses))
+    replayed = "; the catalog's history was replayed from the archive, in time order" if report.replayed else ""
+    sys.stdout.write(
+        f"{license}/{provider}: {report.archived} of {report.files} responses archived and loaded "
+        f"({report.already_archived} already in the archive), {report.events} events{replayed}.\n"
+    )
+
+
 @app.command("rates")
 def rates_command(
     as_of: Annotated[str | None, typer.Option("--as-of", help="An instant (2026-03-12T08:00, a date = its end, 30d = 30 days ago).")] = None,

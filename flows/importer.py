@@ -1,0 +1,136 @@
+"""`qcat import`: catalog responses saved before qcat existed become archived pulls.
+
+Each file is validated like a live response, archived with `origin = "import"` (so it never
+alerts), and loaded through the same code as live pulls, in time order whatever order the files
+came in: a file older than the history already loaded makes its catalog replay from the archive.
+A pull's id derives from its catalog, time and bytes, so importing the same files again finds
+them archived and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
+
+from flows.archive import PullRecord, archive_pull, discard_uncommitted, record_path
+from flows.catalog import InvalidCatalog, parse_catalog
+from flows.client import FetchResult
+from flows.config import NAME_PATTERN, Config
+from flows.database import db_path
+from flows.errors import UsageError
+from flows.history import connect, load_pending
+from flows.lock import writer_lock
+from flows.sqlfiles import run
+
+SIDECAR_SUFFIX = ".meta.json"
+# 2026-03-12, 20260312T0300Z, 2026-03-12T03-00-00Z, 2026-03-12_03:00:00.5+02:00 ...
+NAME_TIME = re.compile(
+    r"(?<!\d)(?P<date>\d{4}-?\d{2}-?\d{2})"
+    r"(?:[T_ ]?(?P<hour>\d{2})[:-]?(?P<minute>\d{2})(?:[:-]?(?P<second>\d{2})(?:\.(?P<fraction>\d{1,6}))?)?)?"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?(?!\d)"
+)
+
+
+@dataclass(frozen=True)
+class SavedResponse:
+    path: Path
+    observed_at: datetime
+    body: bytes
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    files: int
+    archived: int
+    already_archived: int
+    events: int
+    replayed: bool
+
+
+def collect(paths: list[Path], observed_at: datetime | None, zone: tzinfo) -> list[SavedResponse]:
+    """The files to import, each with its observation time: --observed-at, a sidecar, or its name."""
+    files = sorted({file for path in paths for file in _catalog_files(path)})
+    if not files:
+        raise UsageError(f"no .json files in {', '.join(str(path) for path in paths)}")
+    if observed_at is not None and len(files) != 1:
+        raise UsageError(f"--observed-at gives the time of one file; {len(files)} were given (name the times in the file names or sidecars)")
+    saved = [SavedResponse(file, observed_at or _observed_at(file, zone), file.read_bytes()) for file in files]
+    by_time: dict[datetime, SavedResponse] = {}
+    for response in saved:
+        other = by_time.setdefault(response.observed_at, response)
+        if other.body != response.body:
+            raise UsageError(f"{other.path} and {response.path} differ but were both observed at {response.observed_at.isoformat()}")
+    return sorted(by_time.values(), key=lambda response: response.observed_at)
+
+
+def import_responses(config: Config, license: str, provider: str, responses: list[SavedResponse]) -> ImportReport:
+    """Validate every file first: a bad file stops the import before anything is archived."""
+    for label, name in (("--license", license), ("--provider", provider)):
+        if not NAME_PATTERN.fullmatch(name):
+            raise UsageError(f"{label}: {name!r} is not a name of lowercase letters, digits, - and _")
+    results = []
+    for response in responses:
+        try:
+            catalog = parse_catalog(response.body)
+        except InvalidCatalog as exc:
+            raise UsageError(f"{license}/{provider}: {response.path}: {exc}") from None
+        results.append((response, FetchResult("ok", None, (), response.body, catalog, None)))
+    records: list[PullRecord] = []
+    with writer_lock(config.data_dir, config.lock_timeout_seconds):
+        for response, result in results:
+            pull_id = import_pull_id(license, provider, response)
+            if record_path(config.data_dir, license, provider, response.observed_at, pull_id).exists():
+                continue
+            discard_uncommitted(config.data_dir, license, provider, response.observed_at, pull_id)
+            records.append(archive_pull(config.data_dir, license, provider, response.observed_at, result, pull_id, origin="import"))
+        con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
+        try:
+            loaded = load_pending(con, config.data_dir, config.history.max_removed_share, records)
+            produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
+        finally:
+            con.close()
+    return ImportReport(len(responses), len(records), len(responses) - len(records), sum(count for *_, count in produced), bool(loaded.replayed_catalogs))
+
+
+def import_pull_id(license: str, provider: str, response: SavedResponse) -> str:
+    """Shaped like a live pull's id (time first, so it sorts), but derived from the content."""
+    digest = hashlib.sha256(f"{license}\0{provider}\0{response.observed_at.isoformat()}\0".encode() + response.body).hexdigest()
+    return f"{response.observed_at:%Y%m%dT%H%M%S%fZ}-{digest[:8]}"
+
+
+def _catalog_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return [file for file in path.rglob("*.json") if not file.name.endswith(SIDECAR_SUFFIX) and not file.name.startswith(".")]
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file or directory")
+    return [path]
+
+
+def _observed_at(file: Path, zone: tzinfo) -> datetime:
+    sidecar = file.with_name(file.name.removesuffix(".json") + SIDECAR_SUFFIX)
+    if sidecar.is_file():
+        try:
+            return _aware(datetime.fromisoformat(json.loads(sidecar.read_text())["observed_at"]), zone)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{sidecar}: expected {{\"observed_at\": \"<ISO time>\"}} ({type(exc).__name__}: {exc})") from None
+    match = NAME_TIME.search(file.stem)
+    if match is None:
+        raise UsageError(f"{file}: no observation time in its name (2026-03-12T03-00-00Z), no sidecar {sidecar.name}, and no --observed-at")
+    date = match["date"].replace("-", "")
+    text = f"{date[:4]}-{date[4:6]}-{date[6:]}T{match['hour'] or '00'}:{match['minute'] or '00'}:{match['second'] or '00'}"
+    if match["fraction"]:
+        text += "." + match["fraction"].ljust(6, "0")
+    if match["zone"]:
+        text += "+00:00" if match["zone"] == "Z" else match["zone"]
+    try:
+        return _aware(datetime.fromisoformat(text), zone)
+    except ValueError:
+        raise UsageError(f"{file}: {match.group(0)!r} in its name is not a valid time") from None
+
+
+def _aware(moment: datetime, zone: tzinfo) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)

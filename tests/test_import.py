@@ -1,0 +1,168 @@
+"""`qcat import`: saved responses become the same history as live pulls, whatever their order, once."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.archive import read_raw, read_records
+from flows.config import load_config
+from flows.database import db_path
+from flows.simulator import SimulatorServer
+from tests.conftest import model, night, nightly_plain, write_config
+
+NIGHTS = 12
+SHRINK_NIGHT = 5  # the catalog comes back empty once: a suspect pull, dismissed the next night
+
+
+def qcat(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def history(data_dir: Path) -> dict[str, list[tuple]]:
+    """Everything but the ids, which derive from pull ids (random for live pulls)."""
+    con = duckdb.connect(str(db_path(data_dir)), read_only=True)
+    try:
+        return {
+            "model_versions": con.execute("select * exclude (valid_from_pull_id, valid_to_pull_id) from model_versions order by all").fetchall(),
+            "catalog_events": con.execute("select * exclude (event_id, pull_id) from catalog_events order by all").fetchall(),
+            "pulls": con.execute(
+                "select observed_at, status, model_count, content_sha256, resolution, removed_count from pulls where status in ('ok', 'suspect') order by all"
+            ).fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def archive_files(data_dir: Path) -> list[str]:
+    return sorted(path.relative_to(data_dir).as_posix() for path in (data_dir / "archive").rglob("*") if path.is_file())
+
+
+@pytest.fixture
+def saved(simulator: SimulatorServer, tmp_path: Path) -> tuple[Path, Path]:
+    """A live history of one catalog, and its responses saved as a git-scraping job would."""
+    live = tmp_path / "live"
+    live.mkdir()
+    config = load_config(write_config(live, simulator.base_url))
+    for n in range(NIGHTS):
+        simulator.day = n
+        simulator.clear_faults()
+        if n == SHRINK_NIGHT:
+            simulator.add_fault("empty_list", count=None, license="acme-prod", provider="default")
+        if n == SHRINK_NIGHT + 2:
+            simulator.add_fault("unavailable", count=None, license="acme-prod", provider="default")
+        nightly_plain(config, night(n))
+    folder = tmp_path / "scraped"
+    folder.mkdir()
+    for record in read_records(config.data_dir):
+        body = read_raw(config.data_dir, record)
+        if body is not None and record.status == "ok":
+            (folder / f"models-{record.observed_at:%Y-%m-%dT%H-%M-%SZ}.json").write_bytes(body)
+    return config.data_dir, folder
+
+
+def test_import_in_any_order_equals_the_live_history_and_twice_changes_nothing(saved: tuple[Path, Path], tmp_path: Path) -> None:
+    live_data, folder = saved
+    files = sorted(folder.iterdir())
+    assert len(files) == NIGHTS - 1, "the outage night saved no response"
+    home = tmp_path / "imported"
+    home.mkdir()
+    write_config(home, "http://127.0.0.1:9/v1")
+    shuffled = random.Random(3).sample(files, len(files))
+    later, earlier = [f for f in shuffled if f.name > files[6].name], [f for f in shuffled if f.name <= files[6].name]
+    first = qcat(home, "import", *map(str, later), "--license", "acme-prod")
+    assert first.returncode == 0, first.stderr
+    second = qcat(home, "import", *map(str, earlier), "--license", "acme-prod", "--provider", "default")
+    assert second.returncode == 0, second.stderr
+    assert "replayed" in second.stdout, "files older than the loaded history make the catalog replay"
+    assert history(home / "data") == history(live_data)
+
+    before = (history(home / "data"), archive_files(home / "data"))
+    again = qcat(home, "import", str(folder), "--license", "acme-prod")
+    assert again.returncode == 0, again.stderr
+    assert f"0 of {len(files)} responses archived and loaded ({len(files)} already in the archive), 0 events" in again.stdout
+    assert (history(home / "data"), archive_files(home / "data")) == before
+
+    con = duckdb.connect(str(db_path(home / "data")), read_only=True)
+    assert con.execute("select origin, count(*) from pulls group by 1").fetchall() == [("import", len(files))]
+    assert con.execute("select status, resolution from pulls where model_count = 0").fetchall() == [("suspect", "dismissed")]
+    con.close()
+
+
+def test_a_folder_import_rebuilds_to_the_same_tables(saved: tuple[Path, Path], tmp_path: Path) -> None:
+    _, folder = saved
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    assert qcat(tmp_path, "import", str(folder), "-l", "acme-prod").returncode == 0
+    imported = history(tmp_path / "data")
+    rebuilt = qcat(tmp_path, "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert history(tmp_path / "data") == imported
+
+
+def write(path: Path, models: list[dict]) -> Path:
+    path.write_text(json.dumps(models))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("2026-03-12.json", "2026-03-12 00:00:00+00"),
+        ("models-2026-03-12T03-15-00Z.json", "2026-03-12 03:15:00+00"),
+        ("20260312T031500Z.json", "2026-03-12 03:15:00+00"),
+        ("snapshot_2026-03-12_03:15:30.25+02:00.json", "2026-03-12 01:15:30.25+00"),
+    ],
+)
+def test_observation_time_from_the_file_name(tmp_path: Path, name: str, expected: str) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    file = write(tmp_path / name, [model("a")])
+    result = qcat(tmp_path, "import", str(file), "-l", "acme-prod")
+    assert result.returncode == 0, result.stderr
+    con = duckdb.connect(str(db_path(tmp_path / "data")), read_only=True)
+    assert con.execute("select observed_at::varchar from pulls").fetchall() == [(expected,)]
+    con.close()
+
+
+def test_observation_time_from_a_sidecar_or_the_option(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    write(folder / "latest.json", [model("a", 0.002)])
+    (folder / "latest.meta.json").write_text(json.dumps({"observed_at": "2026-04-01T08:00:00+02:00"}))
+    assert qcat(tmp_path, "import", str(folder), "-l", "acme-prod").returncode == 0
+    single = write(tmp_path / "catalog.json", [model("a", 0.001)])
+    result = qcat(tmp_path, "import", str(single), "-l", "acme-prod", "--observed-at", "2026-03-31T12:00", "--tz", "Europe/Paris")
+    assert result.returncode == 0, result.stderr
+    con = duckdb.connect(str(db_path(tmp_path / "data")), read_only=True)
+    assert con.execute("select observed_at::varchar from pulls order by 1").fetchall() == [("2026-03-31 10:00:00+00",), ("2026-04-01 06:00:00+00",)]
+    assert con.execute("select model_id, old_input_cost_per_micro_credit, new_input_cost_per_micro_credit from catalog_events").fetchall() == [("a", 0.001, 0.002)]
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("files", "extra", "message"),
+    [
+        ({"catalog.json": [model("a")]}, (), "catalog.json: no observation time in its name"),
+        ({"2026-03-12.json": [model("a")], "2026-03-13.json": [model("a")]}, ("--observed-at", "2026-03-12"), "--observed-at gives the time of one file; 2 were given"),
+        ({"2026-03-12.json": [{"id": "a", "cost": {"input_cost_per_micro_credit": -1}}]}, (), "acme-prod/default:"),
+        ({"2026-03-12.json": [model("a")], "2026-03-12T00-00-00Z.json": [model("b")]}, (), "differ but were both observed at 2026-03-12T00:00:00+00:00"),
+        ({"2026-03-12.json": [model("a")]}, ("--provider", "Not Safe"), "--provider: 'Not Safe' is not a name"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_archived(tmp_path: Path, files: dict[str, list], extra: tuple[str, ...], message: str) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    for name, models in files.items():
+        write(folder / name, models)
+    result = qcat(tmp_path, "import", str(folder), "-l", "acme-prod", *extra)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "archive").exists()
