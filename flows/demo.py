@@ -99,9 +99,12 @@ def _report(data_dir: Path, config_path: Path, console: Console) -> None:
         con.close()
     console.print(
         f"\nThe archive (source of truth) is under {data_dir / 'archive'}; the history is in {db_path(data_dir)}.\n"
-        f"Query it with DuckDB, e.g. python -c \"import duckdb; print(duckdb.connect('{db_path(data_dir)}', read_only=True)"
-        ".sql('from catalog_events limit 10'))\"\n"
-        f"Rebuild it from the archive alone: qcat rebuild --config {config_path}"
+        f"Ask it:   qcat changes --since 7d --config {config_path}\n"
+        f"          qcat rates --license acme-prod --model claude --config {config_path}\n"
+        f"          qcat compare --licenses acme-prod,acme-research --config {config_path}\n"
+        f"          qcat sql \"from price_change_stats order by rate_changes desc limit 5\" --config {config_path}\n"
+        f"Rebuild it from the archive alone: qcat rebuild --config {config_path}",
+        highlight=False,
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -41,3 +43,20 @@ def test_example_queries_run(simulator: SimulatorServer, tmp_path: Path) -> None
         con.close()
     assert len(results) == 4
     assert results[2], "acme-research is cheaper (factor 0.85), so acme-prod pays more somewhere"
+
+
+def test_query_examples_run_on_demo_licenses(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """The `$ qcat ...` examples, on a short history of the demo's licenses and providers."""
+    providers = ["default", "openrouter", "anthropic"]
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": providers, "acme-research": providers}))
+    for n in range(3):
+        simulator.day = n
+        nightly_plain(config, night(n))
+    [examples] = blocks("console")
+    commands = [line.removeprefix("$ ") for line in examples.splitlines() if line.startswith("$ qcat") or line.startswith("$ echo")]
+    assert len(commands) == 5
+    for command in commands:
+        runnable = command.replace("qcat ", f"{sys.executable} -m flows.cli ", 1) if command.startswith("qcat") else command.replace("| qcat", f"| {sys.executable} -m flows.cli")
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", runnable], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{command}: {result.stderr}"
+    assert (tmp_path / "rates.csv").read_text().startswith("license,provider,model_id,name,input_cost_per_micro_credit")
