@@ -24,8 +24,10 @@ from flows.database import open_database
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
-# created in this order; connect() creates them all unless the last view already exists
-SCHEMA = ("pulls", "model_versions", "catalog_events", "pct_change", "catalog_state")
+# bumped whenever a table or view changes: an older file must be rebuilt from the archive
+SCHEMA_VERSION = 2
+# created in this order, in a new file only
+SCHEMA = ("qcat_schema", "pulls", "model_versions", "catalog_events", "pct_change", "catalog_state")
 VIEWS = (
     "current_rates",
     "rates_as_of",
@@ -119,10 +121,19 @@ def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = open_database(path, read_only=False, wait_seconds=wait_seconds)
     try:
-        con.execute("select 1 from price_change_stats limit 0")
+        version = run(con, "qcat_schema_version").fetchone()[0]
     except duckdb.CatalogException:
-        for name in SCHEMA + VIEWS:
-            run(con, name)
+        version = None if run(con, "table_count").fetchone()[0] else SCHEMA_VERSION
+        if version is not None:
+            for name in SCHEMA + VIEWS:
+                run(con, name)
+            run(con, "qcat_schema_insert", {"version": SCHEMA_VERSION})
+    if version != SCHEMA_VERSION:
+        con.close()
+        raise ArchiveError(
+            f"{path} was built by {'an older' if (version or 0) < SCHEMA_VERSION else 'a newer'} qcat (layout "
+            f"{version or 1}, this qcat needs {SCHEMA_VERSION}): run `qcat rebuild` to derive it again from the archive"
+        )
     return con
 
 

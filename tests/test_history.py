@@ -320,3 +320,18 @@ def test_a_pull_archived_by_a_crashed_run_loads_with_the_next_run(simulator: Sim
     assert [row[0] for row in query(config, "select pull_id from pulls order by observed_at")][1] == orphan.pull_id
     rates = query(config, "select observed_at, new_input_cost_per_micro_credit from catalog_events order by observed_at")
     assert rates == [(night(1), 0.002), (night(2), 0.003)]
+
+
+def test_a_database_from_an_older_layout_asks_for_a_rebuild(config: Config, simulator: SimulatorServer) -> None:
+    from flows.errors import ArchiveError
+
+    nightly_plain(config, night(0))
+    expected = snapshot(config)
+    con = duckdb.connect(str(db_path(config.data_dir)))
+    con.execute("drop table qcat_schema")
+    con.close()
+    with pytest.raises(ArchiveError, match=r"built by an older qcat \(layout 1, this qcat needs \d+\): run `qcat rebuild`"):
+        nightly_plain(config, night(1))
+    rebuild_database(config)
+    assert query(config, "select count(*) from pulls") == [(2,)], "the pull that met the old file was archived and loads now"
+    assert snapshot(config)["model_versions"] == expected["model_versions"]

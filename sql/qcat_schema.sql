@@ -1,0 +1,3 @@
+-- which layout of tables and views this file has: a qcat that expects another one asks for
+-- `qcat rebuild`, which derives everything again from the archive
+create table if not exists qcat_schema (version integer not null)
