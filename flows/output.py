@@ -39,13 +39,14 @@ class Result:
 def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
     columns = [_localise(column, zone, result.utc) for column in zip(*result.rows)] or [[] for _ in result.columns]
     if fmt == "json":
-        plain = [[_plain(value) for value in column] for column in columns]
-        documents = [dict(zip(result.columns, row)) for row in zip(*plain)]
-        stream.write(json.dumps(documents, indent=1, allow_nan=False) + "\n")
+        # one object per line, each encoded by json's C encoder (indent= would use the slow Python one)
+        plain = [_convert(column, _json_value) for column in columns]
+        lines = [json.dumps(dict(zip(result.columns, row)), allow_nan=False) for row in zip(*plain)]
+        stream.write("[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n"))
     elif fmt == "csv":
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(result.columns)
-        writer.writerows(zip(*([_csv_cell(value) for value in column] for column in columns)))
+        writer.writerows(zip(*(_convert(column, _csv_value) for column in columns)))
     else:
         stream.write(_table(result, columns, zone))
 
@@ -67,13 +68,15 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
 
 def _texts(name: str, column: Sequence[Any]) -> list[str]:
     show = _formatter(name, column)
+    if None not in column:
+        return list(map(show, column))
     return [show(value) if value is not None else "-" for value in column]
 
 
 def _formatter(name: str, column: Sequence[Any]) -> Callable[[Any], str]:
     sample = next((value for value in column if value is not None), None)
     if isinstance(sample, datetime):
-        return lambda value: value.strftime("%Y-%m-%d %H:%M:%S")
+        return lambda value: value.isoformat(" ", "seconds")[:19]
     if isinstance(sample, float):
         if name.endswith("pct") or name.endswith("pct_change"):
             return lambda value: f"{value:+.2f}%"
@@ -99,23 +102,31 @@ def _localise(column: Sequence[Any], zone: tzinfo, utc: bool) -> Sequence[Any]:
     return [value.astimezone(zone) if value is not None else None for value in column]
 
 
-def _plain(value: Any) -> Any:
+def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], Any] | None]) -> Sequence[Any]:
+    """Convert a whole column with the function its first non-null value calls for."""
+    sample = next((value for value in column if value is not None), None)
+    convert = value_of(sample)
+    if convert is None:
+        return column
+    return [convert(value) if value is not None else None for value in column]
+
+
+def _json_value(sample: Any) -> Callable[[Any], Any] | None:
     """JSON has no timestamps and no NaN: ISO strings and null instead."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(sample, datetime):
+        return datetime.isoformat
+    if isinstance(sample, float):
+        return lambda value: value if math.isfinite(value) else None
+    if sample is None or isinstance(sample, int | str | bool | list | dict):
         return None
-    if isinstance(value, int | float | str | bool | list | dict) or value is None:
-        return value
-    return str(value)
+    return str
 
 
-def _csv_cell(value: Any) -> Any:
-    plain = _plain(value)
-    if plain is None:
-        return ""
-    if isinstance(plain, float):
-        return repr(plain)
-    if isinstance(plain, list):
-        return json.dumps(plain)
-    return plain
+def _csv_value(sample: Any) -> Callable[[Any], Any] | None:
+    if isinstance(sample, datetime):
+        return datetime.isoformat
+    if isinstance(sample, float):
+        return repr
+    if isinstance(sample, list | dict):
+        return json.dumps
+    return None

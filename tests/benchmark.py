@@ -1,6 +1,7 @@
 """Benchmarks for the issue's speed targets; not part of the test run.
 
     .venv/bin/python -m tests.benchmark [--days 365] [--catalogs 50] [--models 500] [--skip-flow]
+    .venv/bin/python -m tests.benchmark --queries DIR [--days 365]   # read-only commands and the report
 
 Figures printed here are the ones quoted in the README. A synthetic archive of nightly pulls
 (rate changes, additions, removals and returns every night) is written with the archive's own
@@ -33,12 +34,13 @@ START = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
 PROVIDERS = ("default", "openrouter", "anthropic")
 
 
-def generate(data_dir: Path, days: int, catalogs: int, models: int, seed: int = 7) -> Iterator[list[PullRecord]]:
+def generate(data_dir: Path, days: int, catalogs: int, models: int, seed: int = 7, start: datetime = START) -> Iterator[list[PullRecord]]:
     """Nightly archives of `catalogs` catalogs of about `models` models, evolving every night.
 
     Yields each night's records as soon as they are archived, so that loads see the archive
-    as it would be on that night. Catalogs are spread over licenses of three providers each, so
-    that license and provider comparisons have something to compare.
+    as it would be on that night. Every catalog lists the same model ids at rates of its own, and
+    catalogs are spread over licenses of three providers each, so that license and provider
+    comparisons have something to compare.
     """
     rng = random.Random(seed)
     states = []
@@ -46,7 +48,7 @@ def generate(data_dir: Path, days: int, catalogs: int, models: int, seed: int = 
         states.append({f"vendor-{i % 7}/model-{i:04d}": Model(f"vendor-{i % 7}/model-{i:04d}", f"Model {i}", round(rng.uniform(1e-5, 0.01), 8), round(rng.uniform(1e-5, 0.04), 8), 128000, 8192, None) for i in range(models)})
     removed: list[dict[str, Model]] = [{} for _ in range(catalogs)]
     for day in range(days):
-        when = START + timedelta(days=day)
+        when = start + timedelta(days=day)
         records = []
         for c in range(catalogs):
             state = states[c]
@@ -192,14 +194,46 @@ def _wait_until_up(base: str) -> None:
     raise RuntimeError("the simulator did not start")
 
 
+QUESTIONS = {
+    "qcat rates --as-of <180 days ago> (every catalog, ~25,000 rows)": ["rates", "--as-of", "180d"],
+    "qcat rates --as-of <180 days ago> --license lic-001 (3 catalogs)": ["rates", "--as-of", "180d", "--license", "lic-001"],
+    "qcat history vendor-0/model-0042 (50 catalogs)": ["history", "vendor-0/model-0042"],
+    "qcat changes --since 30d (every catalog)": ["changes", "--since", "30d"],
+    "qcat changes --since 30d --format json": ["changes", "--since", "30d", "--format", "json"],
+}
+
+
+def bench_queries(data_dir: Path, days: int, catalogs: int, models: int) -> None:
+    """The read-only commands as whole processes, on a history that ends today (made once, kept)."""
+    if not (data_dir / "catalog.duckdb").exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        start = datetime.combine(datetime.now(timezone.utc).date() - timedelta(days=days - 1), START.timetz())
+        for _ in generate(data_dir, days, catalogs, models, start=start):
+            pass
+        config = parse_config({"storage": {"data_dir": str(data_dir)}, "licenses": [{"name": "x", "api_key_env": "X"}]}, base_dir=data_dir)
+        rebuild_database(config)
+        (data_dir / "qcat.toml").write_text('[storage]\ndata_dir = "."\n[[licenses]]\nname = "x"\napi_key_env = "X"\n')
+    for label, args in QUESTIONS.items():
+        seconds = []
+        for _ in range(7):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=data_dir, stdout=subprocess.DEVNULL, check=True)
+            seconds.append(time.perf_counter() - started)
+        print(f"{label}: median {statistics.median(seconds):.3f} s, max {max(seconds):.3f} s (7 runs, whole process)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--catalogs", type=int, default=50)
     parser.add_argument("--models", type=int, default=500)
     parser.add_argument("--skip-flow", action="store_true")
+    parser.add_argument("--queries", type=Path, metavar="DIR", help="time the read-only commands on a history kept in DIR")
     args = parser.parse_args()
     print(json.dumps({"cpus": os.cpu_count(), "python": sys.version.split()[0]}))
+    if args.queries:
+        bench_queries(args.queries, args.days, args.catalogs, args.models)
+        return
     bench_history(args.days, args.catalogs, args.models)
     if not args.skip_flow:
         bench_flow(args.catalogs, 0.2)
