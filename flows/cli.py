@@ -141,7 +141,7 @@ def report_command(
     out_path: Annotated[Path, typer.Option("--out", help="HTML file to write (replaced atomically).")],
     config: ConfigOption = None,
     since: Annotated[str, typer.Option(help="Window of recent changes and charts: a span back from the latest pull (30d, 36h) or an ISO date.")] = "30d",
-    top: Annotated[int, typer.Option(min=1, max=500, help="Models charted and license spreads listed.")] = 25,
+    top: Annotated[int, typer.Option(min=1, max=100, help="Models charted and license spreads listed (at most 100, to keep the file small).")] = 25,
 ) -> None:
     """Write one self-contained HTML report: catalogs, recent changes, price histories, license spreads."""
     from flows.config import load_config

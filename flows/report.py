@@ -105,7 +105,7 @@ def report_data(con: duckdb.DuckDBPyConnection, since_text: str, top: int) -> di
         "window": {"since": since, "until": until, "first_pull_at": first_pull_at, "since_text": since_text},
         "catalogs": _rows(run(con, "report_catalogs", {"since": since})),
         "changes": {"total": changes[0]["total"] if changes else 0, "rows": [_without(r, "total") for r in changes]},
-        "charts": {"total": charted[0]["total"] if charted else 0, "models": _charts(charted, versions, since, until)},
+        "charts": {"total": charted[0]["total"] if charted else 0, "models": _charts(charted, versions, until)},
         "spreads": {"total": spreads[0]["total"] if spreads else 0, "rows": [_without(r, "total") for r in spreads]},
     }
 
@@ -124,40 +124,47 @@ def render(data: dict[str, Any]) -> str:
     )
 
 
-def _charts(charted: list[dict[str, Any]], versions: list[dict[str, Any]], since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """One entry per charted model: the rates in effect at every instant one of its catalogs changed.
+def _charts(charted: list[dict[str, Any]], versions: list[dict[str, Any]], until: datetime) -> list[dict[str, Any]]:
+    """Per charted model and catalog, the steps of each rate that moved: [Unix seconds, rate], null while unlisted.
 
-    Columns suit uPlot: shared x (Unix seconds), one y list per catalog and rate, null while
-    the catalog did not list the model (half-open versions: a rate seen at x is in effect at x).
+    Steps rather than one value per instant and catalog keep the file small when a model is
+    listed by fifty catalogs; the page expands them into uPlot's columns.
     """
-    by_model: dict[str, list[dict[str, Any]]] = {}
+    by_catalog: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for version in versions:
-        by_model.setdefault(version["model_id"], []).append(version)
+        by_catalog.setdefault((version["model_id"], version["license"], version["provider"]), []).append(version)
     charts = []
     for model in charted:
-        rows = by_model.get(model["model_id"], [])
-        instants = sorted({since, until} | {r["valid_from"] for r in rows} | {r["valid_to"] for r in rows if r["valid_to"] and r["valid_to"] <= until})
-        catalogs = sorted({(r["license"], r["provider"]) for r in rows})
-        series = []
-        for license, provider in catalogs:
-            own = [r for r in rows if (r["license"], r["provider"]) == (license, provider)]
-            in_effect = [next((r for r in own if r["valid_from"] <= t and (r["valid_to"] is None or t < r["valid_to"])), None) for t in instants]
-            series.append({
-                "license": license,
-                "provider": provider,
-                **{rate: [r[rate] if r else None for r in in_effect] for rate in RATES},
-            })
+        rates = [rate for rate in RATES if model[f"{rate}_changed"]]
+        own = {key[1:]: rows for key, rows in by_catalog.items() if key[0] == model["model_id"]}
         charts.append({
             "model_id": model["model_id"],
-            "name": rows[-1]["name"] if rows else None,
-            "changed": [rate for rate in RATES if model[f"{rate}_changed"]],
+            "name": max((rows[-1] for rows in own.values()), key=lambda r: r["valid_from"])["name"] if own else None,
+            "changed": rates,
             "changes": model["changes"],
             "largest_pct": model["largest_pct"],
             "last_change_at": model["last_change_at"],
-            "x": [int(t.timestamp()) for t in instants],
-            "series": series,
+            "series": [
+                {"license": license, "provider": provider, **{rate: _steps(rows, rate, until) for rate in rates}}
+                for (license, provider), rows in sorted(own.items())
+            ],
         })
     return charts
+
+
+def _steps(versions: list[dict[str, Any]], rate: str, until: datetime) -> list[list[Any]]:
+    """Half-open versions in time order as steps: a rate from valid_from on, null from a removal on."""
+    steps: list[list[Any]] = []
+    listed_until: datetime | None = None
+    for version in versions:
+        if listed_until is not None and listed_until < version["valid_from"]:
+            steps.append([int(listed_until.timestamp()), None])
+        if not steps or steps[-1][1] != version[rate]:
+            steps.append([int(version["valid_from"].timestamp()), version[rate]])
+        listed_until = version["valid_to"]
+    if listed_until is not None and listed_until <= until:
+        steps.append([int(listed_until.timestamp()), None])
+    return steps
 
 
 def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ import struct
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -121,20 +120,17 @@ def test_embedded_data_is_exact(report: Path) -> None:
     assert charts["total"] == 3
     a, evil, b = charts["models"]
     assert (a["model_id"], a["changed"], a["changes"], a["largest_pct"], a["last_change_at"]) == ("a", ["input", "output"], 2, pytest.approx(50.0), iso(2))
-    assert a["x"] == [seconds(0), seconds(1), seconds(2), seconds(3)]
     assert a["series"] == [
-        {"license": "acme-prod", "provider": "anthropic", "input": [0.0012] * 4, "output": [0.002] * 4},
-        {"license": "acme-prod", "provider": "default", "input": [0.001, 0.0015, 0.0015, 0.0015], "output": [0.002, 0.002, 0.001, 0.001]},
-        {"license": "acme-research", "provider": "default", "input": [0.0008] * 4, "output": [0.002] * 4},
+        {"license": "acme-prod", "provider": "anthropic", "input": [[seconds(0), 0.0012]], "output": [[seconds(0), 0.002]]},
+        {"license": "acme-prod", "provider": "default", "input": [[seconds(0), 0.001], [seconds(1), 0.0015]], "output": [[seconds(0), 0.002], [seconds(2), 0.001]]},
+        {"license": "acme-research", "provider": "default", "input": [[seconds(0), 0.0008]], "output": [[seconds(0), 0.002]]},
     ]
     assert (evil["model_id"], evil["name"], evil["changed"]) == (EVIL_ID, EVIL, ["input"])
-    assert evil["x"] == [seconds(0), seconds(2), seconds(3)]
-    assert evil["series"] == [{"license": "acme-prod", "provider": "default", "input": [0.002, 0.0025, 0.0025], "output": [0.002] * 3}]
+    assert evil["series"] == [{"license": "acme-prod", "provider": "default", "input": [[seconds(0), 0.002], [seconds(2), 0.0025]]}]
 
     # removed on night 1, back on night 2: a gap (null) where acme-prod/default did not list it
     assert (b["model_id"], b["changed"], b["largest_pct"]) == ("b", ["input"], pytest.approx(100 / 6))
-    assert b["x"] == [seconds(0), seconds(1), seconds(2), seconds(3)]
-    assert [s["input"] for s in b["series"]] == [[0.003, None, 0.003, 0.0035], [0.003] * 4]
+    assert [s["input"] for s in b["series"]] == [[[seconds(0), 0.003], [seconds(1), None], [seconds(2), 0.003], [seconds(3), 0.0035]], [[seconds(0), 0.003]]]
 
     assert data["spreads"]["total"] == 2
     assert data["spreads"]["rows"] == [
@@ -158,7 +154,8 @@ def test_iso_since_and_top_bound_the_report(history: Config, tmp_path: Path) -> 
     data = embedded(out)
     assert data["window"]["since"] == "2026-03-02T00:00:00Z"
     assert [m["model_id"] for m in data["charts"]["models"]] == ["a"] and data["charts"]["total"] == 3
-    assert data["charts"]["models"][0]["x"] == [int(datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp()), seconds(1), seconds(2), seconds(3)]
+    # the rate in effect when the window opens (midnight) starts the line
+    assert data["charts"]["models"][0]["series"][1]["input"] == [[seconds(1) - 3 * 3600, 0.001], [seconds(1), 0.0015]]
     assert [(r["license_a"], r["model_id"]) for r in data["spreads"]["rows"]] == [("acme-research", "a")] and data["spreads"]["total"] == 2
     assert data["changes"]["total"] == 7
 

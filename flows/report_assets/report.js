@@ -9,6 +9,7 @@
   const percent = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1, signDisplay: "exceptZero" });
   const ratio = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
   const LOG_SCALE_FROM = 20; // a chart whose rates span more than this factor gets a log scale
+  const MAX_POINTED_LINES = 6; // beyond this many lines, dots at every step would hide the lines
 
   const when = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "-");
   const rate = (v) => (v === null || v === undefined ? "-" : number.format(v * PER_MILLION));
@@ -170,9 +171,28 @@
     );
   }
 
-  const dayTick = uPlot.fmtDate("{YYYY}-{MM}-{DD}");
+  const dayTick = uPlot.fmtDate("{MM}-{DD}");
   const hourTick = uPlot.fmtDate("{MM}-{DD} {HH}:{mm}");
   const dateTicks = (ts, step) => (step >= 86400 ? dayTick : hourTick)(uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"));
+
+  // uPlot wants one x list and one y list per line: the rate in effect at every instant any line steps
+  function uPlotData(stepLists) {
+    const seconds = (iso) => Date.parse(iso) / 1000;
+    const xs = [...new Set([seconds(data.window.since), seconds(data.window.until), ...stepLists.flat().map(([t]) => t)])];
+    xs.sort((a, b) => a - b);
+    const columns = stepLists.map((steps) => {
+      let next = 0;
+      let value = null;
+      return xs.map((x) => {
+        while (next < steps.length && steps[next][0] <= x) {
+          value = steps[next][1];
+          next += 1;
+        }
+        return value;
+      });
+    });
+    return [xs, columns];
+  }
 
   // a wide range of rates (licenses far apart) would flatten every move on a linear scale
   function logScale(values) {
@@ -183,7 +203,12 @@
 
   function chart(model, rateName, index, width) {
     const labels = seriesLabels(model.series);
-    const columns = model.series.map((s) => s[rateName]);
+    const [xs, unordered] = uPlotData(model.series.map((s) => s[rateName]));
+    // the catalogs whose rate moved come first and stand out; the others are context
+    const lines = unordered
+      .map((column, i) => ({ column, label: labels[i], moved: new Set(column.filter((v) => v !== null)).size > 1 }))
+      .sort((a, b) => b.moved - a.moved);
+    const columns = lines.map((line) => line.column);
     const log = logScale(columns);
     const tile = el("div", { className: "tile" }, [
       el("h3", { textContent: `${model.model_id} \u00b7 ${rateName} rate` }),
@@ -201,27 +226,27 @@
       scales: { x: { time: true, range: (u, min, max) => [min, max + (max - min) * 0.03] }, y: log ? { distr: 3 } : {} },
       series: [
         { label: "UTC", value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },
-        ...model.series.map((s, i) => ({
-          label: labels[i],
-          stroke: COLORS[i % COLORS.length],
+        ...lines.map((line, i) => ({
+          label: line.label,
+          stroke: COLORS[i % COLORS.length] + (line.moved ? "" : "80"),
           dash: i >= COLORS.length ? [6, 3] : undefined,
-          // the catalogs whose rate moved stand out from those that only list the model
-          width: new Set(columns[i].filter((v) => v !== null)).size > 1 ? 2.5 : 1.25,
+          width: line.moved ? 2.5 : 1.25,
+          points: { show: lines.length <= MAX_POINTED_LINES },
           // a rate holds from the pull that saw it until the next point; a gap starts where the model left
           paths: uPlot.paths.stepped({ align: 1, alignGaps: 1 }),
           value: (u, v, seriesIndex, at) => (at === null ? "" : v === null || v === undefined ? "not listed" : `${rate(v)} (${v})`),
         })),
       ],
       axes: [
-        { values: (u, splits, axis, space, step) => splits.map((ts) => dateTicks(ts, step)) },
+        { space: 90, values: (u, splits, axis, space, step) => splits.map((ts) => dateTicks(ts, step)) },
         {
-          label: `micro-credits / 1M tokens${log ? " (log scale)" : ""}`,
+          label: `micro-credits / 1M tokens${log ? ", log" : ""}`,
           size: 72,
           values: (u, splits) => splits.map((v) => (v === null ? "" : number.format(v * PER_MILLION))),
         },
       ],
     };
-    const plot = new uPlot(options, [model.x, ...columns], tile);
+    const plot = new uPlot(options, [xs, ...columns], tile);
     plot.root.dataset.model = model.model_id;
     return tile;
   }
