@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -84,8 +85,8 @@ class Page:
 
 
 @contextmanager
-def chromium_page(width: int = 1280, height: int = 900) -> Iterator[Page]:
-    """A fresh headless chromium (own profile, no background traffic) and its blank tab; killed afterwards."""
+def chromium_page(width: int = 1280, height: int = 900, timezone: str = "UTC") -> Iterator[Page]:
+    """A fresh headless chromium (own profile, no background traffic, the reader's time zone) and its blank tab; killed afterwards."""
     binary = shutil.which(CHROMIUM)
     if binary is None:
         raise RuntimeError("chromium is not installed: install Debian's chromium package (apt-get install -y chromium); the report test needs a real browser")
@@ -94,6 +95,7 @@ def chromium_page(width: int = 1280, height: int = 900) -> Iterator[Page]:
             [binary, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "TZ": timezone},
         )
         try:
             port = _devtools_port(Path(profile) / "DevToolsActivePort", process)

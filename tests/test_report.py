@@ -205,7 +205,8 @@ CHART_PIXELS = """
 
 def test_the_page_renders_in_headless_chromium(report: Path) -> None:
     url = report.resolve().as_uri()
-    with chromium_page() as page:
+    # a reader far from UTC still sees UTC times (pulls are at 03:00 UTC, 22:00 the day before in New York)
+    with chromium_page(timezone="America/New_York") as page:
         for domain in ("Page", "Runtime", "Log", "Network"):
             page.send(f"{domain}.enable")
         page.send("Page.navigate", {"url": url})
