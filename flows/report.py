@@ -130,16 +130,17 @@ def _charts(charted: list[dict[str, Any]], versions: list[dict[str, Any]], until
     Steps rather than one value per instant and catalog keep the file small when a model is
     listed by fifty catalogs; the page expands them into uPlot's columns.
     """
-    by_catalog: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    by_model: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
     for version in versions:
-        by_catalog.setdefault((version["model_id"], version["license"], version["provider"]), []).append(version)
+        by_model.setdefault(version["model_id"], {}).setdefault((version["license"], version["provider"]), []).append(version)
     charts = []
     for model in charted:
         rates = [rate for rate in RATES if model[f"{rate}_changed"]]
-        own = {key[1:]: rows for key, rows in by_catalog.items() if key[0] == model["model_id"]}
+        own = by_model.get(model["model_id"], {})
+        latest = max((rows[-1] for rows in own.values()), key=lambda version: version["valid_from"], default=None)
         charts.append({
             "model_id": model["model_id"],
-            "name": max((rows[-1] for rows in own.values()), key=lambda r: r["valid_from"])["name"] if own else None,
+            "name": latest and latest["name"],
             "changed": rates,
             "changes": model["changes"],
             "largest_pct": model["largest_pct"],

@@ -32,7 +32,7 @@ NIGHTS = {
     2: {("acme-prod", "default"): [model("a", 0.0015, 0.001), model("b", 0.003, 0.004), model(EVIL_ID, 0.0025, 0.002, name=EVIL)]},
     3: {
         ("acme-prod", "default"): [model("a", 0.0015, 0.001), model("b", 0.0035, 0.004), model(EVIL_ID, 0.0025, 0.002, name=EVIL)],
-        ("acme-research", "default"): [model("a", 0.0008, 0.002), model("b", 0.003, 0.004), model("c", 0.002, 0.003)],
+        ("acme-research", "default"): [model("a", 0.0008, 0.002, name="Model A"), model("b", 0.003, 0.004, ctx=200000), model("c", 0.002, 0.003)],
     },
 }
 
@@ -85,7 +85,7 @@ def report(history: Config) -> Path:
     result = qcat_report(history.source, "--out", str(out), "--since", "3d")
     assert result.returncode == 0, result.stderr
     assert "heavy imports: []" in result.stderr
-    assert "3 catalogs, 7 changes and 3 models with rate changes since 2026-03-01 03:00 UTC, 3 charted" in result.stdout
+    assert "3 catalogs, 9 changes and 3 models with rate changes since 2026-03-01 03:00 UTC, 3 charted" in result.stdout
     return out
 
 
@@ -98,14 +98,16 @@ def embedded(path: Path) -> dict[str, Any]:
 def test_embedded_data_is_exact(report: Path) -> None:
     data = embedded(report)
     assert data["window"] | {} == {"since": iso(0), "until": iso(3), "first_pull_at": iso(0), "since_text": "3d"}
-    assert [(c["license"], c["provider"], c["models"], c["last_status"], c["rate_changed"], c["added"], c["removed"], c["readded"]) for c in data["catalogs"]] == [
-        ("acme-prod", "anthropic", 1, "ok", 0, 0, 0, 0),
-        ("acme-prod", "default", 3, "ok", 4, 0, 1, 1),
-        ("acme-research", "default", 3, "ok", 0, 1, 0, 0),
+    assert [(c["license"], c["provider"], c["models"], c["last_status"], c["rate_changed"], c["added"], c["removed"], c["readded"], c["other"]) for c in data["catalogs"]] == [
+        ("acme-prod", "anthropic", 1, "ok", 0, 0, 0, 0, 0),
+        ("acme-prod", "default", 3, "ok", 4, 0, 1, 1, 0),
+        ("acme-research", "default", 3, "ok", 0, 1, 0, 0, 2),
     ]
-    assert data["changes"]["total"] == 7
+    assert data["changes"]["total"] == 9
     assert [(r["observed_at"], r["license"], r["model_id"], r["event_type"]) for r in data["changes"]["rows"]] == [
         (iso(3), "acme-prod", "b", "rate_changed"),
+        (iso(3), "acme-research", "a", "renamed"),
+        (iso(3), "acme-research", "b", "limits_changed"),
         (iso(3), "acme-research", "c", "added"),
         (iso(2), "acme-prod", "a", "rate_changed"),
         (iso(2), "acme-prod", EVIL_ID, "rate_changed"),
@@ -113,7 +115,7 @@ def test_embedded_data_is_exact(report: Path) -> None:
         (iso(1), "acme-prod", "a", "rate_changed"),
         (iso(1), "acme-prod", "b", "removed"),
     ]
-    first_move = data["changes"]["rows"][5]
+    first_move = data["changes"]["rows"][7]
     assert (first_move["old_input"], first_move["new_input"], first_move["input_pct_change"]) == (0.001, 0.0015, pytest.approx(50.0))
 
     charts = data["charts"]
@@ -157,7 +159,7 @@ def test_iso_since_and_top_bound_the_report(history: Config, tmp_path: Path) -> 
     # the rate in effect when the window opens (midnight) starts the line
     assert data["charts"]["models"][0]["series"][1]["input"] == [[seconds(1) - 3 * 3600, 0.001], [seconds(1), 0.0015]]
     assert [(r["license_a"], r["model_id"]) for r in data["spreads"]["rows"]] == [("acme-research", "a")] and data["spreads"]["total"] == 2
-    assert data["changes"]["total"] == 7
+    assert data["changes"]["total"] == 9
 
 
 def test_the_file_is_self_contained_and_escapes_model_names(report: Path) -> None:
@@ -215,9 +217,10 @@ def test_the_page_renders_in_headless_chromium(report: Path) -> None:
         drawn = page.evaluate(CHART_PIXELS)
         assert len(drawn) == 4 and all(n > 2000 for n in drawn), drawn
         text = page.evaluate("document.body.innerText")
-        assert EVIL in text and "1,000 \u2192 1,500 (+50%)" in text and "2\u00d7" in text
+        assert EVIL in text and "input 1,000 \u2192 1,500 (+50%)" in text and "2\u00d7" in text
+        assert "A \u2192 Model A" in text and "context window 128,000 \u2192 200,000" in text
         assert page.evaluate("document.querySelectorAll('#catalogs tbody tr').length") == 3
-        assert page.evaluate("document.querySelectorAll('#changes tbody tr').length") == 7
+        assert page.evaluate("document.querySelectorAll('#changes tbody tr').length") == 9
 
         legend = hover_first_chart(page)
         assert "1,500 (0.0015)" in legend and re.search(r"2026-03-0[23] 03:00", legend), legend

@@ -15,7 +15,8 @@
   const rate = (v) => (v === null || v === undefined ? "-" : number.format(v * PER_MILLION));
   const exact = (v) => (v === null || v === undefined ? "" : `${v} micro-credits per token`);
   const pct = (v) => (v === null || v === undefined ? "from 0" : `${percent.format(v)}%`);
-  const count = (n) => number.format(n);
+  const integer = new Intl.NumberFormat("en-US");
+  const count = (n) => integer.format(n);
   const plural = (n, word) => `${count(n)} ${word}${n === 1 ? "" : "s"}`;
 
   function el(tag, props, children) {
@@ -50,7 +51,7 @@
     const models = catalogs.reduce((sum, c) => sum + c.models, 0);
     section("window").textContent =
       `Changes from ${when(w.since)} to the latest pull, ${when(w.until)} (--since ${w.since_text}); ` +
-      `${catalogs.length} catalogs, ${count(models)} models listed now; history since ${when(w.first_pull_at)}. ` +
+      `${catalogs.length} catalogs listing ${count(models)} models between them now; history since ${when(w.first_pull_at)}. ` +
       `Generated ${when(data.generated_at)}.`;
     section("catalogs").append(
       table(
@@ -64,8 +65,8 @@
           ["rate changes", (c) => count(c.rate_changed), "num"],
           ["added", (c) => count(c.added), "num"],
           ["removed", (c) => count(c.removed), "num"],
-          ["back", (c) => count(c.readded), "num"],
-          ["renamed or new limits", (c) => count(c.other), "num"],
+          ["readded", (c) => count(c.readded), "num"],
+          ["renamed or limits changed", (c) => count(c.other), "num"],
         ],
         catalogs,
       ),
@@ -136,8 +137,8 @@
       byType["rate changed"] = (byType["rate changed"] || 0) + c.rate_changed;
       byType.added = (byType.added || 0) + c.added;
       byType.removed = (byType.removed || 0) + c.removed;
-      byType.back = (byType.back || 0) + c.readded;
-      byType["renamed or new limits"] = (byType["renamed or new limits"] || 0) + c.other;
+      byType.readded = (byType.readded || 0) + c.readded;
+      byType["renamed or limits changed"] = (byType["renamed or limits changed"] || 0) + c.other;
     }
     target.append(el("ul", { className: "counts" }, Object.entries(byType).map(([k, v]) => el("li", { textContent: `${k}: ${count(v)}` }))));
     if (!total) {
@@ -177,7 +178,7 @@
 
   // uPlot wants one x list and one y list per line: the rate in effect at every instant any line steps
   function uPlotData(stepLists) {
-    const seconds = (iso) => Date.parse(iso) / 1000;
+    const seconds = (iso) => Math.floor(Date.parse(iso) / 1000); // steps are whole seconds too
     const xs = [...new Set([seconds(data.window.since), seconds(data.window.until), ...stepLists.flat().map(([t]) => t)])];
     xs.sort((a, b) => a - b);
     const columns = stepLists.map((steps) => {
