@@ -169,20 +169,27 @@ def test_the_file_is_self_contained_and_escapes_model_names(report: Path) -> Non
     assert EVIL not in page
     assert all(key not in page for key in API_KEYS.values())
     assert "default-src 'none'" in page
+    assert not list(report.parent.glob(".*.tmp"))  # written beside the target, then renamed over it
 
 
 @pytest.mark.parametrize(
-    ("args", "message", "code"),
+    ("since", "message"),
     [
-        (("--since", "lately"), "--since: 'lately' is neither a span", 2),
-        (("--since", "2030-01-01"), "is after the latest pull", 2),
-        (("--top", "0"), "--top", 2),
+        ("lately", "qcat: error: --since: 'lately' is neither a span like 30d, 36h or 90m nor an ISO date like 2026-03-01"),
+        ("2030-01-01", "qcat: error: --since: '2030-01-01' is after the latest pull (2026-03-04 03:00 UTC)"),
     ],
 )
-def test_bad_usage_exits_two_with_one_line(history: Config, tmp_path: Path, args: tuple[str, ...], message: str, code: int) -> None:
-    result = qcat_report(history.source, "--out", str(tmp_path / "r.html"), *args)
-    assert result.returncode == code
-    assert message in result.stderr and "Traceback" not in result.stderr
+def test_bad_since_exits_two_with_one_line(history: Config, tmp_path: Path, since: str, message: str) -> None:
+    result = qcat_report(history.source, "--out", str(tmp_path / "r.html"), "--since", since)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [message, "heavy imports: []"]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_top_is_bounded(history: Config, tmp_path: Path) -> None:
+    for top in ("0", "101"):
+        result = qcat_report(history.source, "--out", str(tmp_path / "r.html"), "--top", top)
+        assert result.returncode == 2 and "--top" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "r.html").exists()
 
 

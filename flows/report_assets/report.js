@@ -66,7 +66,7 @@
           ["added", (c) => count(c.added), "num"],
           ["removed", (c) => count(c.removed), "num"],
           ["readded", (c) => count(c.readded), "num"],
-          ["renamed or limits changed", (c) => count(c.other), "num"],
+          ["renamed, limits", (c) => count(c.other), "num"],
         ],
         catalogs,
       ),
