@@ -226,6 +226,7 @@ def test_the_page_renders_in_headless_chromium(report: Path) -> None:
         text = page.evaluate("document.body.innerText")
         assert EVIL in text and "input 1,000 \u2192 1,500 (+50%)" in text and "2\u00d7" in text
         assert "A \u2192 Model A" in text and "context window 128,000 \u2192 200,000" in text
+        assert page.evaluate("[...document.querySelectorAll('#spreads td.wide')].map((td) => td.innerText)") == ["2\u00d7", "1.17\u00d7"]
         assert page.evaluate("document.querySelectorAll('#catalogs tbody tr').length") == 3
         assert page.evaluate("document.querySelectorAll('#changes tbody tr').length") == 9
 

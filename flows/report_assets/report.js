@@ -311,6 +311,10 @@
         rows,
       ),
     );
+    // the ratio that makes the spread (license A pays more there) in bold
+    target.querySelectorAll("tbody tr").forEach((tr, i) => {
+      tr.children[rows[i].input_ratio === rows[i].spread ? 6 : 9].classList.add("wide");
+    });
   }
 
   summary();
