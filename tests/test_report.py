@@ -16,7 +16,7 @@ import pytest
 
 from flows.config import Config, load_config
 from flows.simulator import CatalogSimulator, SimulatorServer
-from tests.cdp import chromium_page
+from tests.cdp import Page, chromium_page
 from tests.conftest import API_KEYS, KEY_VARS, model, night, nightly_plain, write_config
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "data" / "test-artifacts"
@@ -216,10 +216,7 @@ def test_the_page_renders_in_headless_chromium(report: Path) -> None:
     url = report.resolve().as_uri()
     # a reader far from UTC still sees UTC times (pulls are at 03:00 UTC, 22:00 the day before in New York)
     with chromium_page(timezone="America/New_York") as page:
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            page.send(f"{domain}.enable")
-        page.send("Page.navigate", {"url": url})
-        page.wait_for("Page.loadEventFired")
+        load(page, url)
         assert page.evaluate("document.documentElement.dataset.charts") == "4"
         drawn = page.evaluate(CHART_PIXELS)
         assert len(drawn) == 4 and all(n > 2000 for n in drawn), drawn
@@ -234,17 +231,40 @@ def test_the_page_renders_in_headless_chromium(report: Path) -> None:
         assert "1,500 (0.0015)" in legend and re.search(r"2026-03-0[23] 03:00", legend), legend
 
         png = page.screenshot(ARTIFACTS / "report.png")
-        errors = [e for e in page.events if is_error(e)]
-        requests = {e["params"]["request"]["url"] for e in page.events if e["method"] == "Network.requestWillBeSent"}
-    assert errors == []
-    assert requests == {url}
-    assert not any(e["method"] == "Page.javascriptDialogOpening" for e in page.events)
+    assert_clean(page, url)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     width, height = struct.unpack(">II", png[16:24])
     assert width >= 1000 and height > 1000
 
 
-def hover_first_chart(page: Any) -> str:
+def test_a_history_without_changes_renders_its_empty_sections(config: Config, tmp_path: Path) -> None:
+    nightly_plain(config, night(0))
+    out = tmp_path / "first-night.html"
+    assert qcat_report(config.source, "--out", str(out)).returncode == 0
+    url = out.resolve().as_uri()
+    with chromium_page() as page:
+        load(page, url)
+        assert page.evaluate("document.documentElement.dataset.charts") == "0"
+        text = page.evaluate("document.body.innerText")
+    assert_clean(page, url)
+    assert "1 catalog listing" in text and "No changes since 2026-01-30 03:00." in text and "No rate changed since" in text and "No model costs differently" in text
+
+
+def load(page: Page, url: str) -> None:
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        page.send(f"{domain}.enable")
+    page.send("Page.navigate", {"url": url})
+    page.wait_for("Page.loadEventFired")
+
+
+def assert_clean(page: Page, url: str) -> None:
+    """No error of any kind, no dialog (an injected alert), and no request but the file itself."""
+    assert [e for e in page.events if is_error(e)] == []
+    assert not any(e["method"] == "Page.javascriptDialogOpening" for e in page.events)
+    assert {e["params"]["request"]["url"] for e in page.events if e["method"] == "Network.requestWillBeSent"} == {url}
+
+
+def hover_first_chart(page: Page) -> str:
     """Move the mouse over the middle of the first chart, as a reader would, and read its legend."""
     box = page.evaluate(
         "(() => { const over = document.querySelector('.uplot .u-over'); over.scrollIntoView({block: 'center'});"

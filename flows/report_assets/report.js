@@ -51,7 +51,7 @@
     const models = catalogs.reduce((sum, c) => sum + c.models, 0);
     section("window").textContent =
       `Changes from ${when(w.since)} to the latest pull, ${when(w.until)} (--since ${w.since_text}); ` +
-      `${catalogs.length} catalogs listing ${count(models)} models between them now; history since ${when(w.first_pull_at)}. ` +
+      `${plural(catalogs.length, "catalog")} listing ${count(models)} models between them now; history since ${when(w.first_pull_at)}. ` +
       `Generated ${when(data.generated_at)}.`;
     section("catalogs").append(
       table(
