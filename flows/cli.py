@@ -336,6 +336,25 @@ def _filters(license: list[str] | None, provider: list[str] | None, model: str |
     return Filters(_split(license), _split(provider), model)
 
 
+@app.command("report")
+def report_command(
+    out_path: Annotated[Path, typer.Option("--out", help="HTML file to write (replaced atomically).")],
+    config: ConfigOption = None,
+    since: Annotated[str, typer.Option(help="Window of recent changes and charts: a span back from the latest pull (30d, 36h) or an ISO date.")] = "30d",
+    top: Annotated[int, typer.Option(min=1, max=100, help="Models charted and license spreads listed (at most 100, to keep the file small).")] = 25,
+) -> None:
+    """Write one self-contained HTML report: catalogs, recent changes, price histories, license spreads."""
+    from flows.config import load_config
+    from flows.report import write_report
+
+    settings = _guard(lambda: load_config(config))
+    report = _guard(lambda: write_report(settings, out_path, since, top))
+    sys.stdout.write(
+        f"Wrote {report.path} ({report.size_bytes / 1e6:.2f} MB): {report.catalogs} catalogs, {report.changes} changes and "
+        f"{report.changed_models} models with rate changes since {report.since:%Y-%m-%d %H:%M} UTC, {report.charted_models} charted.\n"
+    )
+
+
 def _guard(action: Callable[[], T]) -> T:
     """The edge where typed errors become one line and an exit code, never a traceback."""
     try:

@@ -1,0 +1,34 @@
+-- the $limit models whose rates moved most since $since (largest percent move, then the latest), with how many moved in all
+with moves as (
+    select
+        model_id,
+        rate,
+        abs(pct_change) as abs_pct,
+        observed_at
+    from rate_changes
+    where observed_at >= $since
+),
+
+models as (
+    select
+        model_id,
+        bool_or(rate = 'input') as input_changed,
+        bool_or(rate = 'output') as output_changed,
+        count(*) as changes,
+        max(abs_pct) as largest_pct,
+        max(observed_at) as last_change_at
+    from moves
+    group by model_id
+)
+
+select
+    model_id,
+    input_changed,
+    output_changed,
+    changes,
+    largest_pct,
+    last_change_at,
+    count(*) over () as total
+from models
+order by largest_pct desc nulls first, last_change_at desc, model_id
+limit $limit

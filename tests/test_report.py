@@ -1,0 +1,283 @@
+"""`qcat report`: exact content on a known history, and the page itself in a real headless chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.config import Config, load_config
+from flows.simulator import CatalogSimulator, SimulatorServer
+from tests.cdp import Page, chromium_page
+from tests.conftest import API_KEYS, KEY_VARS, model, night, nightly_plain, write_config
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "data" / "test-artifacts"
+EVIL = "</script><script>alert(1)</script>"
+EVIL_ID = f"x{EVIL}"
+NIGHTS = {
+    0: {
+        ("acme-prod", "default"): [model("a", 0.001, 0.002), model("b", 0.003, 0.004), model(EVIL_ID, 0.002, 0.002, name=EVIL)],
+        ("acme-prod", "anthropic"): [model("a", 0.0012, 0.002)],
+        ("acme-research", "default"): [model("a", 0.0008, 0.002), model("b", 0.003, 0.004)],
+    },
+    1: {("acme-prod", "default"): [model("a", 0.0015, 0.002), model(EVIL_ID, 0.002, 0.002, name=EVIL)]},
+    2: {("acme-prod", "default"): [model("a", 0.0015, 0.001), model("b", 0.003, 0.004), model(EVIL_ID, 0.0025, 0.002, name=EVIL)]},
+    3: {
+        ("acme-prod", "default"): [model("a", 0.0015, 0.001), model("b", 0.0035, 0.004), model(EVIL_ID, 0.0025, 0.002, name=EVIL)],
+        ("acme-research", "default"): [model("a", 0.0008, 0.002, name="Model A"), model("b", 0.003, 0.004, ctx=200000), model("c", 0.002, 0.003)],
+    },
+}
+
+
+def seconds(n: int) -> int:
+    return int(night(n).timestamp())
+
+
+def iso(n: int) -> str:
+    return night(n).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
+    """Four nights through the live pipeline: rate moves, a removal and return, an addition, two licenses."""
+    folder = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as patch, SimulatorServer(CatalogSimulator(max_models=40)) as simulator:
+        for license, variable in KEY_VARS.items():
+            patch.setenv(variable, API_KEYS[license])
+        config = load_config(write_config(folder, simulator.base_url, {"acme-prod": ["default", "anthropic"], "acme-research": ["default"]}))
+        served: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for n, catalogs in NIGHTS.items():
+            served |= catalogs
+            simulator.clear_faults()
+            for (license, provider), models in served.items():
+                simulator.add_fault("override", count=None, license=license, provider=provider, models=models)
+            nightly_plain(config, night(n))
+        yield config
+
+
+def qcat_report(config_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command in its own process, reporting whether it imported Prefect or pyarrow (it must not)."""
+    probe = (
+        "import sys\nfrom flows.cli import app\n"
+        "try:\n    app(sys.argv[1:])\nfinally:\n"
+        "    print('heavy imports:', sorted({'prefect', 'pyarrow'} & set(sys.modules)), file=sys.stderr)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe, "report", "--config", str(config_path), *args],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def report(history: Config) -> Path:
+    out = history.data_dir.parent / "report.html"
+    result = qcat_report(history.source, "--out", str(out), "--since", "3d")
+    assert result.returncode == 0, result.stderr
+    assert "heavy imports: []" in result.stderr
+    assert "3 catalogs, 9 changes and 3 models with rate changes since 2026-03-01 03:00 UTC, 3 charted" in result.stdout
+    return out
+
+
+def embedded(path: Path) -> dict[str, Any]:
+    match = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', path.read_text(encoding="utf-8"), re.S)
+    assert match
+    return json.loads(match.group(1))
+
+
+def test_embedded_data_is_exact(report: Path) -> None:
+    data = embedded(report)
+    assert data["window"] | {} == {"since": iso(0), "until": iso(3), "first_pull_at": iso(0), "since_text": "3d"}
+    assert [(c["license"], c["provider"], c["models"], c["last_status"], c["rate_changed"], c["added"], c["removed"], c["readded"], c["other"]) for c in data["catalogs"]] == [
+        ("acme-prod", "anthropic", 1, "ok", 0, 0, 0, 0, 0),
+        ("acme-prod", "default", 3, "ok", 4, 0, 1, 1, 0),
+        ("acme-research", "default", 3, "ok", 0, 1, 0, 0, 2),
+    ]
+    assert data["changes"]["total"] == 9
+    assert [(r["observed_at"], r["license"], r["model_id"], r["event_type"]) for r in data["changes"]["rows"]] == [
+        (iso(3), "acme-prod", "b", "rate_changed"),
+        (iso(3), "acme-research", "a", "renamed"),
+        (iso(3), "acme-research", "b", "limits_changed"),
+        (iso(3), "acme-research", "c", "added"),
+        (iso(2), "acme-prod", "a", "rate_changed"),
+        (iso(2), "acme-prod", EVIL_ID, "rate_changed"),
+        (iso(2), "acme-prod", "b", "readded"),
+        (iso(1), "acme-prod", "a", "rate_changed"),
+        (iso(1), "acme-prod", "b", "removed"),
+    ]
+    first_move = data["changes"]["rows"][7]
+    assert (first_move["old_input"], first_move["new_input"], first_move["input_pct_change"]) == (0.001, 0.0015, pytest.approx(50.0))
+
+    charts = data["charts"]
+    assert charts["total"] == 3
+    a, evil, b = charts["models"]
+    assert (a["model_id"], a["changed"], a["changes"], a["largest_pct"], a["last_change_at"]) == ("a", ["input", "output"], 2, pytest.approx(50.0), iso(2))
+    assert a["series"] == [
+        {"license": "acme-prod", "provider": "anthropic", "input": [[seconds(0), 0.0012]], "output": [[seconds(0), 0.002]]},
+        {"license": "acme-prod", "provider": "default", "input": [[seconds(0), 0.001], [seconds(1), 0.0015]], "output": [[seconds(0), 0.002], [seconds(2), 0.001]]},
+        {"license": "acme-research", "provider": "default", "input": [[seconds(0), 0.0008]], "output": [[seconds(0), 0.002]]},
+    ]
+    assert (evil["model_id"], evil["name"], evil["changed"]) == (EVIL_ID, EVIL, ["input"])
+    assert evil["series"] == [{"license": "acme-prod", "provider": "default", "input": [[seconds(0), 0.002], [seconds(2), 0.0025]]}]
+
+    # removed on night 1, back on night 2: a gap (null) where acme-prod/default did not list it
+    assert (b["model_id"], b["changed"], b["largest_pct"]) == ("b", ["input"], pytest.approx(100 / 6))
+    assert [s["input"] for s in b["series"]] == [[[seconds(0), 0.003], [seconds(1), None], [seconds(2), 0.003], [seconds(3), 0.0035]], [[seconds(0), 0.003]]]
+
+    assert data["spreads"]["total"] == 2
+    assert data["spreads"]["rows"] == [
+        {
+            "provider": "default", "model_id": "a", "license_a": "acme-research", "license_b": "acme-prod",
+            "input_a": 0.0008, "input_b": 0.0015, "input_ratio": pytest.approx(0.0008 / 0.0015),
+            "output_a": 0.002, "output_b": 0.001, "output_ratio": pytest.approx(2.0), "spread": pytest.approx(2.0),
+        },
+        {
+            "provider": "default", "model_id": "b", "license_a": "acme-prod", "license_b": "acme-research",
+            "input_a": 0.0035, "input_b": 0.003, "input_ratio": pytest.approx(0.0035 / 0.003),
+            "output_a": 0.004, "output_b": 0.004, "output_ratio": pytest.approx(1.0), "spread": pytest.approx(0.0035 / 0.003),
+        },
+    ]
+
+
+def test_iso_since_and_top_bound_the_report(history: Config, tmp_path: Path) -> None:
+    out = tmp_path / "narrow.html"
+    result = qcat_report(history.source, "--out", str(out), "--since", "2026-03-02", "--top", "1")
+    assert result.returncode == 0, result.stderr
+    data = embedded(out)
+    assert data["window"]["since"] == "2026-03-02T00:00:00Z"
+    assert [m["model_id"] for m in data["charts"]["models"]] == ["a"] and data["charts"]["total"] == 3
+    # the rate in effect when the window opens (midnight) starts the line
+    assert data["charts"]["models"][0]["series"][1]["input"] == [[seconds(1) - 3 * 3600, 0.001], [seconds(1), 0.0015]]
+    assert [(r["license_a"], r["model_id"]) for r in data["spreads"]["rows"]] == [("acme-research", "a")] and data["spreads"]["total"] == 2
+    assert data["changes"]["total"] == 9
+
+
+def test_the_file_is_self_contained_and_escapes_model_names(report: Path) -> None:
+    page = report.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert page.count("</script>") == 3  # the data, uPlot and ours: no model name closed a script element
+    assert EVIL not in page
+    assert all(key not in page for key in API_KEYS.values())
+    assert "default-src 'none'" in page
+    assert not list(report.parent.glob(".*.tmp"))  # written beside the target, then renamed over it
+
+
+@pytest.mark.parametrize(
+    ("since", "message"),
+    [
+        ("lately", "qcat: error: --since: 'lately' is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from now (7d, 36h)"),
+        ("2030-01-01", "qcat: error: --since: '2030-01-01' is after the latest pull (2026-03-04 03:00 UTC)"),
+    ],
+)
+def test_bad_since_exits_two_with_one_line(history: Config, tmp_path: Path, since: str, message: str) -> None:
+    result = qcat_report(history.source, "--out", str(tmp_path / "r.html"), "--since", since)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [message, "heavy imports: []"]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_top_is_bounded(history: Config, tmp_path: Path) -> None:
+    for top in ("0", "101"):
+        result = qcat_report(history.source, "--out", str(tmp_path / "r.html"), "--top", top)
+        assert result.returncode == 2 and "--top" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_missing_database_and_folder_are_clear_errors(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    result = qcat_report(config_path, "--out", str(tmp_path / "r.html"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == f"qcat: error: no database at {tmp_path / 'data' / 'catalog.duckdb'}: pull first (`qcat run`) or rebuild it from an archive (`qcat rebuild`)"
+    result = qcat_report(config_path, "--out", str(tmp_path / "nowhere" / "r.html"))
+    assert result.returncode == 2 and f"--out: folder {tmp_path / 'nowhere'} does not exist" in result.stderr
+
+
+CHART_PIXELS = """
+[...document.querySelectorAll('.uplot canvas')].map((canvas) => {
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let drawn = 0;
+    for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) drawn += 1; }
+    return drawn;
+})
+"""
+
+
+def test_the_page_renders_in_headless_chromium(report: Path) -> None:
+    url = report.resolve().as_uri()
+    # a reader far from UTC still sees UTC times (pulls are at 03:00 UTC, 22:00 the day before in New York)
+    with chromium_page(timezone="America/New_York") as page:
+        load(page, url)
+        assert page.evaluate("document.documentElement.dataset.charts") == "4"
+        drawn = page.evaluate(CHART_PIXELS)
+        assert len(drawn) == 4 and all(n > 2000 for n in drawn), drawn
+        text = page.evaluate("document.body.innerText")
+        assert EVIL in text and "input 1,000 \u2192 1,500 (+50%)" in text and "2\u00d7" in text
+        assert "A \u2192 Model A" in text and "context window 128,000 \u2192 200,000" in text
+        assert page.evaluate("[...document.querySelectorAll('#spreads td.wide')].map((td) => td.innerText)") == ["2\u00d7", "1.17\u00d7"]
+        assert page.evaluate("document.querySelectorAll('#catalogs tbody tr').length") == 3
+        assert page.evaluate("document.querySelectorAll('#changes tbody tr').length") == 9
+
+        legend = hover_first_chart(page)
+        assert "1,500 (0.0015)" in legend and re.search(r"2026-03-0[23] 03:00", legend), legend
+
+        png = page.screenshot(ARTIFACTS / "report.png")
+    assert_clean(page, url)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    width, height = struct.unpack(">II", png[16:24])
+    assert width >= 1000 and height > 1000
+
+
+def test_a_history_without_changes_renders_its_empty_sections(config: Config, tmp_path: Path) -> None:
+    nightly_plain(config, night(0))
+    out = tmp_path / "first-night.html"
+    assert qcat_report(config.source, "--out", str(out)).returncode == 0
+    url = out.resolve().as_uri()
+    with chromium_page() as page:
+        load(page, url)
+        assert page.evaluate("document.documentElement.dataset.charts") == "0"
+        text = page.evaluate("document.body.innerText")
+    assert_clean(page, url)
+    assert "1 catalog listing" in text and "No changes since 2026-01-30 03:00." in text and "No rate changed since" in text and "No model costs differently" in text
+
+
+def load(page: Page, url: str) -> None:
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        page.send(f"{domain}.enable")
+    page.send("Page.navigate", {"url": url})
+    page.wait_for("Page.loadEventFired")
+
+
+def assert_clean(page: Page, url: str) -> None:
+    """No error of any kind, no dialog (an injected alert), and no request but the file itself."""
+    assert [e for e in page.events if is_error(e)] == []
+    assert not any(e["method"] == "Page.javascriptDialogOpening" for e in page.events)
+    assert {e["params"]["request"]["url"] for e in page.events if e["method"] == "Network.requestWillBeSent"} == {url}
+
+
+def hover_first_chart(page: Page) -> str:
+    """Move the mouse over the middle of the first chart, as a reader would, and read its legend."""
+    box = page.evaluate(
+        "(() => { const over = document.querySelector('.uplot .u-over'); over.scrollIntoView({block: 'center'});"
+        " const b = over.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2]; })()"
+    )
+    page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": box[0], "y": box[1]})
+    return page.evaluate("new Promise((done) => requestAnimationFrame(() => done(document.querySelector('.uplot .u-legend').innerText)))")
+
+
+def is_error(event: dict[str, Any]) -> bool:
+    params = event.get("params", {})
+    return (
+        event["method"] == "Runtime.exceptionThrown"
+        or (event["method"] == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"))
+        or (event["method"] == "Log.entryAdded" and params["entry"]["level"] == "error")
+    )
