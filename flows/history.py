@@ -24,8 +24,8 @@ from flows.database import open_database
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
-# created in this order; connect() creates them all unless the last view already exists
-SCHEMA = ("pulls", "model_versions", "catalog_events", "pct_change", "catalog_state")
+# created in this order; connect() creates them all unless the last table and view already exist
+SCHEMA = ("pulls", "model_versions", "catalog_events", "pct_change", "catalog_state", "alert_deliveries", "alert_log")
 VIEWS = (
     "current_rates",
     "rates_as_of",
@@ -119,7 +119,7 @@ def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = open_database(path, read_only=False, wait_seconds=wait_seconds)
     try:
-        con.execute("select 1 from price_change_stats limit 0")
+        con.execute("select 1 from alert_log, price_change_stats limit 0")
     except duckdb.CatalogException:
         for name in SCHEMA + VIEWS:
             run(con, name)

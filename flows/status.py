@@ -7,15 +7,14 @@ over plain HTTP, so that it answers in a fraction of a second without importing 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import httpx
 
 from flows.config import Config
+from flows.config import parse_span as config_span
 from flows.database import db_path, open_database
-from flows.errors import ConfigError
 from flows.sqlfiles import run
 
 FAILING = frozenset({"auth_error", "unavailable", "invalid"})
@@ -35,11 +34,7 @@ class CatalogStatus:
 
 def parse_span(text: str) -> timedelta:
     """'36h', '2d', '90m', '45s': how old a last good pull may be before the catalog is stale."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
-    if not match:
-        raise ConfigError(f"--stale-after: {text!r} is not a span like 36h, 2d, 90m or 45s")
-    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-    return timedelta(**{unit: float(match.group(1))})
+    return config_span(text, "--stale-after")
 
 
 def catalog_statuses(config: Config, stale_after: timedelta, now: datetime | None = None) -> list[CatalogStatus]:

@@ -1,0 +1,66 @@
+"""Real HTTP receivers on 127.0.0.1 for alert channels: one that records, one that fails first, one that is slow."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+
+class Receiver:
+    """Accepts POSTs and records their JSON bodies; answers `status` to the first `fail_first` requests."""
+
+    def __init__(self, fail_first: int = 0, status: int = 503, delay_seconds: float = 0.0) -> None:
+        self.fail_first = fail_first
+        self.status = status
+        self.delay_seconds = delay_seconds
+        self.requests = 0
+        self.bodies: list[Any] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.requests += 1
+                    failing = receiver.requests <= receiver.fail_first
+                    if not failing:
+                        receiver.bodies.append(json.loads(body))
+                if receiver.delay_seconds:
+                    time.sleep(receiver.delay_seconds)
+                self.send_response(receiver.status if failing else 200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/B000/secret-token-{id(self)}"
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def down_url() -> str:
+    """A URL on a port nothing listens on: connection refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hooks/down-secret-token"
