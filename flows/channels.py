@@ -9,6 +9,7 @@ message, a log line or anything written to disk. Errors are reduced to what is s
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class Message:
 
 @dataclass(frozen=True)
 class Outcome:
+    """`error` is the last failed attempt's, also when a retry then succeeded."""
+
     ok: bool
     tries: int
     first_at: datetime
@@ -129,7 +132,7 @@ def deliver(message: Message, settings: AlertsConfig, sleep: Callable[[float], N
             sleep(settings.backoff_seconds * 2 ** (attempt - 2))
         try:
             send(message, settings.timeout_seconds)
-            return Outcome(True, attempt, first_at, datetime.now(timezone.utc))
+            return Outcome(True, attempt, first_at, datetime.now(timezone.utc), error)
         except SecretError as exc:
             # a missing URL will not appear by retrying
             return Outcome(False, attempt, first_at, datetime.now(timezone.utc), str(exc))
@@ -150,10 +153,28 @@ def send(message: Message, timeout_seconds: float) -> None:
         _post(channel, webhook_payload(message, datetime.now(timezone.utc)), timeout_seconds)
 
 
+class _HideWebhookUrls(logging.Filter):
+    """httpx logs every request's URL at INFO: keep webhook URLs out of any log a user configures."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(str(arg) in self.urls for arg in record.args):
+            record.args = tuple("<webhook URL>" if str(arg) in self.urls else arg for arg in record.args)
+        return True
+
+
+_hidden = _HideWebhookUrls()
+logging.getLogger("httpx").addFilter(_hidden)
+
+
 def _post(channel: ChannelConfig, payload: dict[str, Any], timeout_seconds: float) -> None:
     url, source = resolve_secret(channel.url_env, channel.url_secret)
     if not url.startswith(("http://", "https://")):
         raise SecretError(f"{source} does not hold an http(s) URL")
+    _hidden.urls.add(str(httpx.URL(url)))
     try:
         response = httpx.post(url, json=payload, timeout=timeout_seconds, headers={"User-Agent": USER_AGENT})
     except httpx.HTTPError as exc:

@@ -317,6 +317,9 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
         url_env = _string(item, where + "url_env", None) if "url_env" in item else None
         if url_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", url_env):
             raise ConfigError(f"{where}url_env: must name an environment variable, not hold a URL")
+        block = _string(item, where + "block", None) if "block" in item else None
+        if block is not None and not re.fullmatch(r"[a-z0-9-]+/\S+", block):
+            raise ConfigError(f"{where}block: must be <block-type-slug>/<block-name>, e.g. slack-webhook/team-alerts, got {block!r}")
         path = None
         if "path" in item:
             path = Path(_string(item, where + "path", None)).expanduser()
@@ -330,7 +333,7 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
                 type=kind,
                 url_env=url_env,
                 url_secret=_string(item, where + "url_secret", None) if "url_secret" in item else None,
-                block=_string(item, where + "block", None) if "block" in item else None,
+                block=block,
                 path=path,
                 mode=mode,
                 max_items=_integer(item, where + "max_items", 25, minimum=1, maximum=1000),

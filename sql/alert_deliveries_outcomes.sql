@@ -16,7 +16,7 @@ from (
         min(first_at) as first_at,
         max(op_at) filter (where op <> 'expired') as last_at,
         min(op_at) filter (where op = 'sent') as sent_at,
-        arg_max(error, seq) filter (where op = 'failed') as last_error
+        arg_max(error, seq) filter (where error is not null) as last_error
     from ledger_ops
     where op <> 'enqueue'
     group by alert_key, channel

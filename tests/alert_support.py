@@ -1,4 +1,4 @@
-"""Real HTTP receivers on 127.0.0.1 for alert channels: one that records, one that fails first, one that is slow."""
+"""Alert test support: real HTTP receivers on 127.0.0.1 (recording, failing first, slow, down) and config snippets."""
 
 from __future__ import annotations
 
@@ -64,3 +64,22 @@ def down_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/hooks/down-secret-token"
+
+
+HOOK_ENV = "QCAT_TEST_ALERT_HOOK"
+SLACK_ENV = "QCAT_TEST_ALERT_SLACK"
+FAST = "backoff_seconds = 0.01\ntimeout_seconds = 2\n"
+
+
+def channel(name: str, kind: str = "webhook", **keys: str | int) -> str:
+    """One [[alerts.channels]] table; a webhook or slack channel reads its URL from HOOK_ENV unless told."""
+    if kind in ("webhook", "slack") and "url_env" not in keys and "url_secret" not in keys:
+        keys["url_env"] = HOOK_ENV
+    lines = ["[[alerts.channels]]", f'name = "{name}"', f'type = "{kind}"']
+    lines += [f"{key} = {value}" if isinstance(value, int) else f'{key} = "{value}"' for key, value in keys.items()]
+    return "\n".join(lines) + "\n"
+
+
+def alerts_toml(settings: str = "", *tables: str) -> str:
+    """An [alerts] table (fast retries for tests) followed by channel and rule tables."""
+    return "[alerts]\n" + FAST + settings + "\n" + "".join(tables)
