@@ -10,6 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+import duckdb
+
+from flows.config import Config
+from flows.database import db_path
+from flows.simulator import SimulatorServer
+from tests.conftest import model
+
 
 class Receiver:
     """Accepts POSTs and records their JSON bodies; answers `status` to the first `fail_first` requests."""
@@ -83,3 +90,24 @@ def channel(name: str, kind: str = "webhook", **keys: str | int) -> str:
 def alerts_toml(settings: str = "", *tables: str) -> str:
     """An [alerts] table (fast retries for tests) followed by channel and rule tables."""
     return "[alerts]\n" + FAST + settings + "\n" + "".join(tables)
+
+
+BASE = [model("m-a"), model("m-b"), model("m-c")]
+
+
+def serve(simulator: SimulatorServer, catalogs: dict[str, list[dict]], provider: str = "default") -> None:
+    """Serve exactly these models to each license's catalog."""
+    simulator.clear_faults()
+    for license, models in catalogs.items():
+        simulator.add_fault("override", count=None, license=license, provider=provider, models=models)
+
+
+def ledger(config: Config) -> list[tuple]:
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    try:
+        return con.execute(
+            "select alert_key, channel, state, critical, attempts, enqueued_at, first_attempt_at, last_attempt_at, sent_at, last_error, summary, alert "
+            "from alert_deliveries order by all"
+        ).fetchall()
+    finally:
+        con.close()

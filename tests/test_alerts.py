@@ -25,7 +25,7 @@ from flows.errors import ConfigError
 from flows.history import connect
 from flows.pipeline import load_and_summarise, rebuild_database
 from flows.simulator import SimulatorServer
-from tests.alert_support import HOOK_ENV, SLACK_ENV, Receiver, alerts_toml, channel, down_url
+from tests.alert_support import BASE, HOOK_ENV, SLACK_ENV, Receiver, alerts_toml, channel, down_url, ledger, serve
 from tests.conftest import model, night, nightly_plain, write_config
 
 V1_FIELDS = {
@@ -33,29 +33,10 @@ V1_FIELDS = {
     "pull_id", "observed_at", "previous_observed_at", "old", "new", "input_pct_change", "output_pct_change",
     "status", "error", "failing_pulls", "failing_since", "removed_count", "model_count", "summary", "line",
 }
-BASE = [model("m-a"), model("m-b"), model("m-c")]
-
-
-def serve(simulator: SimulatorServer, catalogs: dict[str, list[dict]], provider: str = "default") -> None:
-    """Serve exactly these models to each license's catalog."""
-    simulator.clear_faults()
-    for license, models in catalogs.items():
-        simulator.add_fault("override", count=None, license=license, provider=provider, models=models)
 
 
 def make_config(tmp_path: Path, simulator: SimulatorServer, alerts_section: str, licenses: dict[str, list[str]] | None = None) -> Config:
     return load_config(write_config(tmp_path, simulator.base_url, licenses, extra=alerts_section))
-
-
-def ledger(config: Config) -> list[tuple]:
-    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
-    try:
-        return con.execute(
-            "select alert_key, channel, state, critical, attempts, enqueued_at, first_attempt_at, last_attempt_at, sent_at, last_error, summary, alert "
-            "from alert_deliveries order by all"
-        ).fetchall()
-    finally:
-        con.close()
 
 
 def states(config: Config) -> list[tuple[str, str, str, int]]:
