@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -19,7 +20,7 @@ import pytest
 from flows import alerts
 from flows.archive import PullRecord, archive_root, models_table, new_pull_id, partition, read_records, write_new_parquet, write_record
 from flows.catalog import parse_catalog
-from flows.config import Config, load_config
+from flows.config import RULE_KEYS, AlertsConfig, Config, load_config
 from flows.database import db_path
 from flows.errors import ConfigError
 from flows.history import connect
@@ -428,3 +429,22 @@ def test_rules_inherit_the_alerts_defaults(tmp_path: Path) -> None:
     assert config.alerts.channels[0].path == tmp_path / "a.jsonl"
     assert load_config(write_config(tmp_path, "http://127.0.0.1:9")).alerts.rules == (replace(config.alerts.rules[0], min_pct=5.0, direction="any", models=()),)
 
+
+
+def test_the_example_file_documents_every_alerts_key_with_its_default() -> None:
+    root = Path(__file__).resolve().parent.parent
+    example = root / "qcat.example.toml"
+    assert load_config(example).alerts == AlertsConfig()
+    text = example.read_text(encoding="utf-8")
+    for key in [*RULE_KEYS, "failing_after", "expire_after", "attempts", "backoff_seconds", "timeout_seconds"]:
+        assert f"\n{key} = " in text, key
+    for key in ("name", "type", "url_env", "url_secret", "block", "path", "mode", "max_items", "channels"):
+        assert f"#   {key} " in text or f"# {key} = " in text, key
+
+
+def test_the_readme_alerts_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [example] = [block for block in re.findall(r"```toml\n(.*?)```", readme, flags=re.S) if block.startswith("[alerts]")]
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=example))
+    assert [c.type for c in config.alerts.channels] == ["slack", "webhook", "prefect", "jsonl"]
+    assert [rule.channels for rule in config.alerts.rules] == [("team-slack", "finops", "audit"), ("pager",)]
