@@ -32,6 +32,10 @@ class ChannelError(QcatError):
     """A channel refused or could not take a message; the text is safe to log and store."""
 
 
+class ChannelSetupError(ChannelError):
+    """The channel cannot be used as configured (no such block, not a URL): retrying will not help."""
+
+
 @dataclass(frozen=True)
 class Message:
     """What one delivery carries: a digest, one alert (per_event, or critical), or a test."""
@@ -133,8 +137,8 @@ def deliver(message: Message, settings: AlertsConfig, sleep: Callable[[float], N
         try:
             send(message, settings.timeout_seconds)
             return Outcome(True, attempt, first_at, datetime.now(timezone.utc), error)
-        except SecretError as exc:
-            # a missing URL will not appear by retrying
+        except (SecretError, ChannelSetupError) as exc:
+            # a missing URL or block will not appear by retrying
             return Outcome(False, attempt, first_at, datetime.now(timezone.utc), str(exc))
         except ChannelError as exc:
             error = str(exc)
@@ -173,7 +177,7 @@ logging.getLogger("httpx").addFilter(_hidden)
 def _post(channel: ChannelConfig, payload: dict[str, Any], timeout_seconds: float) -> None:
     url, source = resolve_secret(channel.url_env, channel.url_secret)
     if not url.startswith(("http://", "https://")):
-        raise SecretError(f"{source} does not hold an http(s) URL")
+        raise ChannelSetupError(f"{source} does not hold an http(s) URL")
     _hidden.urls.add(str(httpx.URL(url)))
     try:
         response = httpx.post(url, json=payload, timeout=timeout_seconds, headers={"User-Agent": USER_AGENT})
@@ -188,10 +192,11 @@ def _notify(channel: ChannelConfig, body: str, subject: str) -> None:
 
     try:
         block = Block.load(str(channel.block))
-    except (ValueError, KeyError) as exc:
-        raise SecretError(f"Prefect block {channel.block!r} cannot be loaded: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # noqa: BLE001 - unknown name or type, or no Prefect API: the channel's failure
+        first_line = (str(exc).splitlines() or [""])[0]
+        raise ChannelSetupError(f"Prefect block {channel.block!r} cannot be loaded: {type(exc).__name__}: {first_line}") from None
     if not hasattr(block, "notify"):
-        raise SecretError(f"Prefect block {channel.block!r} is not a notification block")
+        raise ChannelSetupError(f"Prefect block {channel.block!r} is not a notification block")
     try:
         with block.raise_on_failure():
             block.notify(body, subject)

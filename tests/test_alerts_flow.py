@@ -149,3 +149,16 @@ def test_alerts_list_and_preview_do_not_import_prefect(simulator: SimulatorServe
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_a_missing_prefect_block_fails_its_channel_without_retrying(tmp_path: Path) -> None:
+    from flows.alerts import sample_message, send_test
+    from flows.channels import ChannelError, deliver
+
+    path = write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("attempts = 3\n", channel("ops", "prefect", block="custom-webhook/qcat-no-such-block")))
+    config = load_config(path)
+    ops = config.alerts.channel("ops")
+    outcome = deliver(sample_message(ops), config.alerts)
+    assert (outcome.ok, outcome.tries) == (False, 1)
+    with pytest.raises(ChannelError, match=r"^alert channel 'ops' \(prefect\): Prefect block 'custom-webhook/qcat-no-such-block' cannot be loaded: ValueError"):
+        send_test(config, ops)
