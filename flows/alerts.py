@@ -70,11 +70,18 @@ def candidates(con: duckdb.DuckDBPyConnection, settings: AlertsConfig, pull_ids:
 
 
 def enqueue(con: duckdb.DuckDBPyConnection, config: Config, pull_ids: Sequence[str], now: datetime | None = None) -> int:
-    """Enqueue the pulls' alerts on their channels; pairs the ledger already holds are left as they are."""
-    if not config.alerts.channels:
+    """Enqueue the pulls' alerts on their channels; pairs the ledger already holds are left as they are.
+
+    A load that re-derives old history (a catalog replayed because a pull was archived late)
+    applies every pull of that catalog: only alerts observed within `expire_after` of the newest
+    applied pull are news, the older ones would expire unsent anyway.
+    """
+    if not config.alerts.channels or not pull_ids:
         return 0
     now = now or datetime.now(timezone.utc)
-    alerts = candidates(con, config.alerts, pull_ids)
+    [(newest,)] = run(con, "alert_newest_pull", {"pull_ids": list(pull_ids)}).fetchall()
+    since = newest - config.alerts.expire_after
+    alerts = [alert for alert in candidates(con, config.alerts, pull_ids) if datetime.fromisoformat(alert.item["observed_at"]) >= since]
     keys = sorted({alert.key for alert in alerts})
     known = set(run(con, "alert_deliveries_known", {"alert_keys": keys}).fetchall()) if keys else set()
     ops = [

@@ -448,3 +448,22 @@ def test_the_readme_alerts_example_is_a_valid_configuration(tmp_path: Path) -> N
     config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=example))
     assert [c.type for c in config.alerts.channels] == ["slack", "webhook", "prefect", "jsonl"]
     assert [rule.channels for rule in config.alerts.rules] == [("team-slack", "finops", "audit"), ("pager",)]
+
+
+def test_a_load_that_rederives_old_history_enqueues_only_recent_alerts(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As after a catalog replay: every pull of the history applied again, alerts only within expire_after of the newest."""
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml('expire_after = "2d"\n'), {"acme-prod": ["default"]})
+    plain = replace(config, alerts=replace(config.alerts, channels=()))  # history first, with no channel: nothing enqueued
+    for n in range(5):
+        serve(simulator, {"acme-prod": BASE + [model(f"new-{k}") for k in range(n)]})
+        nightly_plain(plain, night(n))
+    assert ledger(config) == []
+    config = make_config(tmp_path, simulator, alerts_toml('expire_after = "2d"\n', channel("hook")), {"acme-prod": ["default"]})
+    con = connect(db_path(config.data_dir))
+    try:
+        pull_ids = [row[0] for row in con.execute("select pull_id from pulls").fetchall()]
+        assert alerts.enqueue(con, config, pull_ids) == 3  # nights 2, 3 and 4 (the newest)
+    finally:
+        con.close()
+    assert sorted(row[10] for row in ledger(config)) == [f"✚ acme-prod/default new-{k}: added (input 0.001, output 0.002)" for k in (1, 2, 3)]
