@@ -28,6 +28,8 @@ from flows.lock import writer_lock
 from flows.sqlfiles import run
 
 SEND_LOCK = ".qcat-alerts.lock"
+
+
 @dataclass(frozen=True)
 class Alert:
     """An item of the qcat.alerts/v1 payload, and the channels the matching rules feed."""
@@ -117,9 +119,9 @@ def deliver_due(config: Config, now: datetime | None = None) -> DeliveryReport:
                 con.close()
         report.expired = len(expired)
         due: dict[str, list[dict[str, Any]]] = {}
-        for key, channel, alert, critical, too_old in rows:
+        for _, channel, alert, _, too_old in rows:
             if not too_old:
-                due.setdefault(channel, []).append({**json.loads(alert), "critical": critical})
+                due.setdefault(channel, []).append(json.loads(alert))
         outcomes = []
         for channel in config.alerts.channels:
             outcomes += _send_channel(channel, sorted(due.get(channel.name, []), key=order), config.alerts, report)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import groupby
@@ -127,13 +126,13 @@ def jsonl_lines(message: Message) -> str:
     return "".join(json.dumps(alert, sort_keys=True, ensure_ascii=False) + "\n" for alert in message.alerts)
 
 
-def deliver(message: Message, settings: AlertsConfig, sleep: Callable[[float], None] = time.sleep) -> Outcome:
+def deliver(message: Message, settings: AlertsConfig) -> Outcome:
     """Send, retrying with exponential backoff within the run; the outcome is what the ledger records."""
     first_at = datetime.now(timezone.utc)
     error = None
     for attempt in range(1, settings.attempts + 1):
         if attempt > 1:
-            sleep(settings.backoff_seconds * 2 ** (attempt - 2))
+            time.sleep(settings.backoff_seconds * 2 ** (attempt - 2))
         try:
             send(message, settings.timeout_seconds)
             return Outcome(True, attempt, first_at, datetime.now(timezone.utc), error)

@@ -162,3 +162,18 @@ def test_a_missing_prefect_block_fails_its_channel_without_retrying(tmp_path: Pa
     assert (outcome.ok, outcome.tries) == (False, 1)
     with pytest.raises(ChannelError, match=r"^alert channel 'ops' \(prefect\): Prefect block 'custom-webhook/qcat-no-such-block' cannot be loaded: ValueError"):
         send_test(config, ops)
+
+
+def test_a_webhook_url_from_a_prefect_secret_block(tmp_path: Path) -> None:
+    from prefect.blocks.system import Secret
+
+    from flows.alerts import send_test
+
+    with Receiver() as hook:
+        Secret(value=hook.url).save("qcat-test-alert-hook", overwrite=True)
+        path = write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("", channel("hook", url_secret="qcat-test-alert-hook")))
+        config = load_config(path)
+        send_test(config, config.alerts.channel("hook"))
+    [body] = hook.bodies
+    assert (body["schema"], body["channel"], body["kind"]) == ("qcat.alerts/v1", "hook", "test")
+    assert hook.url not in path.read_text()
