@@ -267,9 +267,9 @@ def test_a_down_channel_stays_due_and_is_delivered_on_a_later_run(simulator: Sim
 
 
 def test_a_slow_channel_times_out(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Receiver(delay_seconds=1.0) as slow:
+    with Receiver(delay_seconds=2.0) as slow:
         monkeypatch.setenv(HOOK_ENV, slow.url)
-        section = alerts_toml("attempts = 1\n", channel("hook")).replace("timeout_seconds = 2", "timeout_seconds = 0.2")
+        section = alerts_toml("attempts = 1\n", channel("hook")).replace("timeout_seconds = 2", "timeout_seconds = 0.5")
         config = make_config(tmp_path, simulator, section)
         two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d")]})
         report = alerts.deliver_due(config)
