@@ -353,6 +353,78 @@ def report_command(
         f"Wrote {report.path} ({report.size_bytes / 1e6:.2f} MB): {report.catalogs} catalogs, {report.changes} changes and "
         f"{report.changed_models} models with rate changes since {report.since:%Y-%m-%d %H:%M} UTC, {report.charted_models} charted.\n"
     )
+alerts_app = typer.Typer(no_args_is_help=False, help="Alert deliveries: list them, test a channel, preview the last run's alerts.")
+app.add_typer(alerts_app, name="alerts")
+ALERT_STATES = ("pending", "sent", "failed", "expired")
+
+
+@alerts_app.callback(invoke_without_command=True)
+def alerts_command(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    state: Annotated[str | None, typer.Option(help="Only deliveries in this state: pending, sent, failed or expired.")] = None,
+) -> None:
+    """List alert deliveries, newest first (does not import Prefect)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from flows.alerts import deliveries
+    from flows.config import load_config
+
+    if state is not None and state not in ALERT_STATES:
+        raise typer.BadParameter(f"{state!r} is not one of {', '.join(ALERT_STATES)}", param_hint="--state")
+    from rich.markup import escape
+    from rich.table import Table
+
+    settings = _guard(lambda: load_config(config))
+    rows = _guard(lambda: deliveries(settings, state))
+    table = Table(title="qcat alerts")
+    for column in ("state", "channel", "alert", "attempts", "enqueued (UTC)", "last attempt (UTC)", "last error"):
+        table.add_column(column, justify="right" if column == "attempts" else "left")
+    for row_state, channel, critical, summary, attempts, enqueued_at, last_attempt_at, _, last_error in rows:
+        table.add_row(
+            row_state,
+            channel,
+            ("[red]CRITICAL[/] " if critical else "") + escape(summary),
+            str(attempts),
+            f"{enqueued_at:%Y-%m-%d %H:%M}",
+            f"{last_attempt_at:%Y-%m-%d %H:%M}" if last_attempt_at else "-",
+            escape(last_error or ""),
+        )
+    out().print(table)
+
+
+@alerts_app.command("test")
+def alerts_test_command(
+    channel: Annotated[str, typer.Option("--channel", help="Name of an [[alerts.channels]] entry.")],
+    config: ConfigOption = None,
+) -> None:
+    """Send a sample message through one channel; exit 1 with the reason if it fails."""
+    from flows.alerts import send_test
+    from flows.config import load_config
+
+    settings = _guard(lambda: load_config(config))
+    target = _guard(lambda: settings.alerts.channel(channel))
+    _guard(lambda: send_test(settings, target))
+    out().print(f"Sent a test message to alert channel {channel!r} ({target.type}).", markup=False, highlight=False)
+
+
+@alerts_app.command("preview")
+def alerts_preview_command(config: ConfigOption = None) -> None:
+    """Show the alerts of the last run and the messages each channel would get; sends and writes nothing."""
+    from flows.alerts import preview
+    from flows.channels import text
+    from flows.config import load_config
+
+    settings = _guard(lambda: load_config(config))
+    alerts, messages = _guard(lambda: preview(settings))
+    out().print(f"The last run has {len(alerts)} alert{'s' if len(alerts) != 1 else ''} passing the rules.", highlight=False)
+    if not settings.alerts.channels:
+        out().print("No [[alerts.channels]] configured:", highlight=False)
+        for alert in alerts:
+            out().print(f"  {alert.item['summary']}", markup=False, highlight=False)
+    for message in messages:
+        out().print(f"--- {message.channel.name} ({message.channel.type}, {message.kind}) ---", markup=False, highlight=False)
+        out().print(text(message), markup=False, highlight=False)
 
 
 def _guard(action: Callable[[], T]) -> T:

@@ -11,11 +11,13 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flows.errors import ConfigError
+from flows import timespec
+from flows.errors import ConfigError, UsageError
 
 DEFAULT_BASE_URL = "https://api.quantized.us/v1"
 DEFAULT_CONFIG_NAME = "qcat.toml"
@@ -46,6 +48,57 @@ class HistoryConfig:
     max_removed_share: float = 0.5
 
 
+ALERT_EVENT_TYPES = ("rate_increase", "rate_decrease", "removed", "added", "readded", "renamed", "limits_changed", "catalog_failing")
+DEFAULT_ALERT_EVENT_TYPES = ("rate_increase", "rate_decrease", "removed", "added", "readded", "catalog_failing")
+CHANNEL_TYPES = ("webhook", "slack", "prefect", "jsonl")
+DIRECTIONS = ("any", "increase", "decrease")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """Which events alert, and on which channels; filters are glob patterns, empty = all."""
+
+    event_types: tuple[str, ...] = DEFAULT_ALERT_EVENT_TYPES
+    min_pct: float = 5.0
+    direction: str = "any"
+    licenses: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    critical_pct: float = 50.0
+    critical_event_types: tuple[str, ...] = ("removed",)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    type: str
+    url_env: str | None = None
+    url_secret: str | None = None
+    block: str | None = None
+    path: Path | None = None
+    mode: str = "digest"
+    max_items: int = 25
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    channels: tuple[ChannelConfig, ...] = ()
+    rules: tuple[AlertRule, ...] = (AlertRule(),)
+    failing_after: int = 3
+    expire_after: timedelta = timedelta(days=7)
+    attempts: int = 3
+    backoff_seconds: float = 1.0
+    timeout_seconds: float = 10.0
+
+    def channel(self, name: str) -> ChannelConfig:
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        known = ", ".join(c.name for c in self.channels) or "none configured"
+        raise ConfigError(f"alerts.channels: no channel named {name!r} ({known})")
+
+
 @dataclass(frozen=True)
 class LicenseConfig:
     name: str
@@ -61,6 +114,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     lock_timeout_seconds: float = 600.0
     source: Path | None = None
 
@@ -96,7 +150,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
 def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; relative paths are resolved against base_dir."""
-    _only_keys(raw, "", {"api", "storage", "schedule", "history", "licenses"})
+    _only_keys(raw, "", {"api", "storage", "schedule", "history", "licenses", "alerts"})
     api_raw = _table(raw, "api")
     _only_keys(api_raw, "api.", set(ApiConfig.__dataclass_fields__))
     api = ApiConfig(
@@ -131,6 +185,7 @@ def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None
         api=api,
         schedule=schedule,
         history=history,
+        alerts=_alerts(_table(raw, "alerts"), base_dir),
         lock_timeout_seconds=_number(
             storage_raw, "storage.lock_timeout_seconds", 600.0, minimum=0.0
         ),
@@ -181,6 +236,127 @@ def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
             raise ConfigError(f"{where}providers: lists a provider twice")
         licenses.append(LicenseConfig(name, tuple(providers), key_env, key_secret))
     return tuple(licenses)
+
+
+def parse_span(text: object, key: str) -> timedelta:
+    """A span in the configuration: the command line's syntax, reported as a configuration error."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{key}: {text!r} is not a span like 7d, 36h, 2w, 90m or 45s")
+    try:
+        return timespec.parse_span(text, key)
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+RULE_KEYS = set(AlertRule.__dataclass_fields__) - {"channels"}
+
+
+def _alerts(raw: dict[str, Any], base_dir: Path) -> AlertsConfig:
+    """[alerts] holds the defaults of every [[alerts.rules]] entry; no rules = one default rule."""
+    _only_keys(raw, "alerts.", RULE_KEYS | {"failing_after", "expire_after", "attempts", "backoff_seconds", "timeout_seconds", "channels", "rules"})
+    defaults = _rule(raw, "alerts.", AlertRule())
+    channels = _channels(raw.get("channels", []), base_dir)
+    names = {channel.name for channel in channels}
+    rules_raw = raw.get("rules")
+    rules = (defaults,)
+    if rules_raw is not None:
+        if not isinstance(rules_raw, list) or not rules_raw or not all(isinstance(item, dict) for item in rules_raw):
+            raise ConfigError("alerts.rules: must be a non-empty array of tables ([[alerts.rules]])")
+        rules = tuple(_rule(item, f"alerts.rules[{index}].", defaults, names) for index, item in enumerate(rules_raw))
+    return AlertsConfig(
+        channels=channels,
+        rules=rules,
+        failing_after=_integer(raw, "alerts.failing_after", 3, minimum=1, maximum=365),
+        expire_after=parse_span(raw.get("expire_after", "7d"), "alerts.expire_after"),
+        attempts=_integer(raw, "alerts.attempts", 3, minimum=1, maximum=10),
+        backoff_seconds=_number(raw, "alerts.backoff_seconds", 1.0, minimum=0.0, maximum=60.0),
+        timeout_seconds=_number(raw, "alerts.timeout_seconds", 10.0, minimum=0.1, maximum=300.0),
+    )
+
+
+def _rule(raw: dict[str, Any], where: str, defaults: AlertRule, channel_names: set[str] | None = None) -> AlertRule:
+    if channel_names is not None:
+        _only_keys(raw, where, RULE_KEYS | {"channels"})
+    direction = raw.get("direction", defaults.direction)
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"{where}direction: must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    channels = _strings(raw, where + "channels", ()) if channel_names is not None else ()
+    for name in channels:
+        if channel_names is not None and name not in channel_names:
+            raise ConfigError(f"{where}channels: no [[alerts.channels]] entry is named {name!r}")
+    return AlertRule(
+        event_types=_choices(raw, where + "event_types", defaults.event_types, ALERT_EVENT_TYPES),
+        min_pct=_number(raw, where + "min_pct", defaults.min_pct, minimum=0.0),
+        direction=direction,
+        licenses=_strings(raw, where + "licenses", defaults.licenses),
+        providers=_strings(raw, where + "providers", defaults.providers),
+        models=_strings(raw, where + "models", defaults.models),
+        channels=channels,
+        critical_pct=_number(raw, where + "critical_pct", defaults.critical_pct, minimum=0.0),
+        critical_event_types=_choices(raw, where + "critical_event_types", defaults.critical_event_types, ALERT_EVENT_TYPES),
+    )
+
+
+def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError("alerts.channels: must be an array of tables ([[alerts.channels]])")
+    channels: list[ChannelConfig] = []
+    for index, item in enumerate(value):
+        where = f"alerts.channels[{index}]."
+        _only_keys(item, where, {"name", "type", "url_env", "url_secret", "block", "path", "mode", "max_items"})
+        name = _string(item, where + "name", None)
+        if not NAME_PATTERN.fullmatch(name):
+            raise ConfigError(f"{where}name: {name!r} is not allowed: use 1-64 lowercase letters, digits, '-' or '_'")
+        if name in {channel.name for channel in channels}:
+            raise ConfigError(f"{where}name: {name!r} is configured twice")
+        kind = _string(item, where + "type", None)
+        if kind not in CHANNEL_TYPES:
+            raise ConfigError(f"{where}type: must be one of {', '.join(CHANNEL_TYPES)}, got {kind!r}")
+        needs = {"webhook": ("url_env", "url_secret"), "slack": ("url_env", "url_secret"), "prefect": ("block",), "jsonl": ("path",)}[kind]
+        given = [key for key in ("url_env", "url_secret", "block", "path") if key in item]
+        if len([key for key in given if key in needs]) != 1 or set(given) - set(needs):
+            raise ConfigError(f"{where[:-1]}: a {kind} channel takes exactly one of {' or '.join(needs)}")
+        url_env = _string(item, where + "url_env", None) if "url_env" in item else None
+        if url_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", url_env):
+            raise ConfigError(f"{where}url_env: must name an environment variable, not hold a URL")
+        block = _string(item, where + "block", None) if "block" in item else None
+        if block is not None and not re.fullmatch(r"[a-z0-9-]+/\S+", block):
+            raise ConfigError(f"{where}block: must be <block-type-slug>/<block-name>, e.g. slack-webhook/team-alerts, got {block!r}")
+        path = None
+        if "path" in item:
+            path = Path(_string(item, where + "path", None)).expanduser()
+            path = path if path.is_absolute() else base_dir / path
+        mode = item.get("mode", "digest")
+        if mode not in ("digest", "per_event"):
+            raise ConfigError(f"{where}mode: must be digest or per_event, got {mode!r}")
+        channels.append(
+            ChannelConfig(
+                name=name,
+                type=kind,
+                url_env=url_env,
+                url_secret=_string(item, where + "url_secret", None) if "url_secret" in item else None,
+                block=block,
+                path=path,
+                mode=mode,
+                max_items=_integer(item, where + "max_items", 25, minimum=1, maximum=1000),
+            )
+        )
+    return tuple(channels)
+
+
+def _strings(table: dict[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = table.get(key.rsplit(".", 1)[-1], default)
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ConfigError(f"{key}: must be an array of non-empty strings")
+    return tuple(value)
+
+
+def _choices(table: dict[str, Any], key: str, default: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    values = _strings(table, key, default)
+    for value in values:
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+    return values
 
 
 def _only_keys(table: dict[str, Any], prefix: str, allowed: set[str]) -> None:

@@ -19,9 +19,10 @@ LOCK_NAME = ".qcat-writer.lock"
 
 
 @contextmanager
-def writer_lock(data_dir: Path, timeout_seconds: float, poll_seconds: float = 0.1) -> Iterator[None]:
+def writer_lock(data_dir: Path, timeout_seconds: float, poll_seconds: float = 0.1, name: str = LOCK_NAME) -> Iterator[None]:
+    """`name` picks another lock of the same kind (the alert sender's, held while it sends)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / LOCK_NAME
+    path = data_dir / name
     handle = open(path, "a+")
     try:
         deadline = time.monotonic() + timeout_seconds

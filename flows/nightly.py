@@ -1,4 +1,4 @@
-"""Prefect wiring of the nightly job: pull every catalog, then load and summarise.
+"""Prefect wiring of the nightly job: pull every catalog, load and summarise, then send alerts.
 
 The pulls run on a plain thread pool inside one task: a Prefect task per catalog costs tens of
 milliseconds of orchestration each, which for 50 catalogs outweighed the pulls themselves.
@@ -14,6 +14,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed, State
 
+from flows.alerts import DeliveryReport, deliver_due
 from flows.archive import PullRecord
 from flows.config import Config, load_config
 from flows.errors import QcatError
@@ -45,6 +46,22 @@ def load_history(config: Config, records: list[PullRecord]) -> list[CatalogSumma
         return exc
 
 
+@task(name="send-alerts", cache_policy=NO_CACHE)
+def send_alerts(config: Config) -> DeliveryReport | None:
+    """Delivery trouble is logged and never fails the run: the ledger keeps it for the next run."""
+    logger = get_run_logger()
+    try:
+        report = deliver_due(config)
+    except QcatError as exc:
+        logger.error(f"alerts: {exc}")
+        return None
+    for error in report.errors:
+        logger.warning(error)
+    if report.sent or report.failed or report.expired:
+        logger.info(f"alerts: {report.sent} deliveries sent, {report.failed} failed, {report.expired} expired")
+    return report
+
+
 @flow(name="qcat-nightly")
 def nightly(config_path: str | None = None, observed_at: datetime | None = None) -> list[CatalogSummary] | State:
     """One pull of every configured catalog; `observed_at` exists for simulated dates (the demo).
@@ -58,6 +75,7 @@ def nightly(config_path: str | None = None, observed_at: datetime | None = None)
     loaded = load_history(config, records)
     if isinstance(loaded, QcatError):
         return Failed(message=str(loaded), data=loaded)
+    send_alerts(config)
     summaries = loaded + crashed
     create_table_artifact(
         key=ARTIFACT_KEY,

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import httpx
 
+from flows.alerts import enqueue as enqueue_alerts
 from flows.archive import PullRecord, archive_failure, archive_pull
 from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
@@ -79,11 +80,12 @@ def pull_all(
 
 
 def load_and_summarise(config: Config, records: list[PullRecord]) -> list[CatalogSummary]:
-    """Load everything archived but not yet in DuckDB, then report on this run's pulls."""
+    """Load everything archived but not yet in DuckDB, enqueue its alerts, then report on this run's pulls."""
     with writer_lock(config.data_dir, config.lock_timeout_seconds):
         con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
         try:
             report = load_pending(con, config.data_dir, config.history.max_removed_share, records)
+            enqueue_alerts(con, config, report.applied)
             produced = run(con, "event_counts_of_pulls", {"pull_ids": list(report.applied)}).fetchall()
             events = {(license, provider): count for license, provider, count in produced}
             rows = run(con, "run_summary", {"pull_ids": [record.pull_id for record in records]}).fetchall()

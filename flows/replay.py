@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from flows import ledger
 from flows.archive import PullRecord, read_records
 from flows.database import db_path
 from flows.history import LoadReport, ModelReader, Verdict, connect, insert_pulls, register, trips
@@ -36,6 +37,8 @@ class _Catalog:
 def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
     """Build a fresh database beside the live one from the archive alone, then swap it in.
 
+    The alert ledger is restored from its log; a rebuild never sends anything.
+
     Readers keep the old file until the swap; a failed rebuild leaves the live file untouched.
     The caller holds the writer lock.
     """
@@ -49,6 +52,7 @@ def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
         con.begin()
         replay(con, data_dir, records, max_removed_share)
         con.commit()
+        ledger.sync(con, data_dir)
         events = sum(count for _, _, count in run(con, "event_counts").fetchall())
         con.execute("checkpoint")
     finally:

@@ -1,7 +1,8 @@
-"""Resolve a license's API key at the last moment, from the environment or a Prefect Secret block.
+"""Resolve secrets at the last moment, from the environment or a Prefect Secret block: a license's
+API key, an alert channel's webhook URL.
 
-Keys are never flow parameters (Prefect stores those in clear) and never leave this function
-except as an Authorization header.
+They are never flow parameters (Prefect stores those in clear); a key never leaves this module
+except as an Authorization header, a webhook URL only as the address of a request.
 """
 
 from __future__ import annotations
@@ -13,13 +14,18 @@ from flows.errors import SecretError
 
 
 def resolve_api_key(license: LicenseConfig) -> str:
-    if license.api_key_env is not None:
-        value = os.environ.get(license.api_key_env, "").strip()
+    return _header_safe(*resolve_secret(license.api_key_env, license.api_key_secret))
+
+
+def resolve_secret(env_name: str | None, secret_name: str | None) -> tuple[str, str]:
+    """The value, and where it came from (for messages, which must name the source, never the value)."""
+    if env_name is not None:
+        value = os.environ.get(env_name, "").strip()
         if not value:
-            raise SecretError(f"environment variable {license.api_key_env} is not set or empty")
-        return _header_safe(value, f"environment variable {license.api_key_env}")
-    name = str(license.api_key_secret)
-    return _header_safe(_secret_block(name), f"Prefect Secret block {name!r}")
+            raise SecretError(f"environment variable {env_name} is not set or empty")
+        return value, f"environment variable {env_name}"
+    name = str(secret_name)
+    return _secret_block(name), f"Prefect Secret block {name!r}"
 
 
 def _header_safe(value: str, source: str) -> str:

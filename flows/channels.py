@@ -1,0 +1,224 @@
+"""Alert messages and how each kind of channel carries them: a JSON webhook, Slack, a Prefect
+notification block, a local JSONL file.
+
+A webhook URL is a secret: it is resolved just before sending and never appears in an error
+message, a log line or anything written to disk. Errors are reduced to what is safe to keep
+(an HTTP status, an exception type), because httpx puts the URL in its exception messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flows.config import AlertsConfig, ChannelConfig
+from flows.errors import QcatError, SecretError
+from flows.secrets import resolve_secret
+
+SCHEMA = "qcat.alerts/v1"
+USER_AGENT = "qcat-alerts/1"
+
+
+class ChannelError(QcatError):
+    """A channel refused or could not take a message; the text is safe to log and store."""
+
+
+class ChannelSetupError(ChannelError):
+    """The channel cannot be used as configured (no such block, not a URL): retrying will not help."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one delivery carries: a digest, one alert (per_event, or critical), or a test."""
+
+    channel: ChannelConfig
+    kind: str  # digest | per_event | critical | test
+    alerts: tuple[dict[str, Any], ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return [alert["key"] for alert in self.alerts]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """`error` is the last failed attempt's, also when a retry then succeeded."""
+
+    ok: bool
+    tries: int
+    first_at: datetime
+    last_at: datetime
+    error: str | None = None
+
+
+def messages(channel: ChannelConfig, alerts: list[dict[str, Any]]) -> list[Message]:
+    """Critical alerts travel alone and first, even on digest channels; the rest as the channel's mode says."""
+    critical = [alert for alert in alerts if alert["critical"]]
+    rest = [alert for alert in alerts if not alert["critical"]]
+    found = [Message(channel, "critical", (alert,)) for alert in critical]
+    if channel.mode == "per_event":
+        return found + [Message(channel, "per_event", (alert,)) for alert in rest]
+    return found + ([Message(channel, "digest", tuple(rest))] if rest else [])
+
+
+def headline(message: Message) -> str:
+    count = len(message.alerts)
+    if message.kind == "test":
+        return f"qcat: test message for alert channel {message.channel.name}"
+    if message.kind == "critical":
+        return f"qcat CRITICAL: {message.alerts[0]['summary']}"
+    if message.kind == "per_event":
+        return f"qcat: {message.alerts[0]['summary']}"
+    return f"qcat: {count} catalog alert{'s' if count != 1 else ''}"
+
+
+def text(message: Message) -> str:
+    """The human version: grouped by license, at most `max_items` lines, then "and N more"."""
+    lines = [headline(message)]
+    if message.kind in ("critical", "per_event"):
+        return lines[0]
+    shown = message.alerts[: message.channel.max_items]
+    for license, group in groupby(_by_license(shown), key=lambda alert: alert["license"]):
+        lines.append(f"{license}:")
+        lines += [f"  {alert['line']}" for alert in group]
+    hidden = len(message.alerts) - len(shown)
+    if hidden:
+        lines.append(f"... and {hidden} more")
+    return "\n".join(lines)
+
+
+def webhook_payload(message: Message, sent_at: datetime) -> dict[str, Any]:
+    """The documented, versioned JSON body: the full list of alerts, whatever `max_items` says."""
+    return {
+        "schema": SCHEMA,
+        "channel": message.channel.name,
+        "kind": message.kind,
+        "sent_at": sent_at.isoformat(),
+        "count": len(message.alerts),
+        "critical_count": sum(1 for alert in message.alerts if alert["critical"]),
+        "summary": text(message),
+        "alerts": list(message.alerts),
+    }
+
+
+def slack_payload(message: Message) -> dict[str, Any]:
+    """Block Kit: a header, one section per license, and a context line for what did not fit."""
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": headline(message)[:150]}}]
+    shown = message.alerts[: message.channel.max_items]
+    for license, group in groupby(_by_license(shown), key=lambda alert: alert["license"]):
+        lines = "\n".join(("🔴 " if alert["critical"] else "• ") + alert["line"] for alert in group)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{license}*\n{lines}"[:3000]}})
+    hidden = len(message.alerts) - len(shown)
+    if hidden:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"... and {hidden} more"}]})
+    return {"text": text(message)[:3000], "blocks": blocks}
+
+
+def jsonl_lines(message: Message) -> str:
+    return "".join(json.dumps(alert, sort_keys=True, ensure_ascii=False) + "\n" for alert in message.alerts)
+
+
+def deliver(message: Message, settings: AlertsConfig) -> Outcome:
+    """Send, retrying with exponential backoff within the run; the outcome is what the ledger records."""
+    first_at = datetime.now(timezone.utc)
+    error = None
+    for attempt in range(1, settings.attempts + 1):
+        if attempt > 1:
+            time.sleep(settings.backoff_seconds * 2 ** (attempt - 2))
+        try:
+            send(message, settings.timeout_seconds)
+            return Outcome(True, attempt, first_at, datetime.now(timezone.utc), error)
+        except (SecretError, ChannelSetupError) as exc:
+            # a missing URL or block will not appear by retrying
+            return Outcome(False, attempt, first_at, datetime.now(timezone.utc), str(exc))
+        except ChannelError as exc:
+            error = str(exc)
+    return Outcome(False, settings.attempts, first_at, datetime.now(timezone.utc), error)
+
+
+def send(message: Message, timeout_seconds: float) -> None:
+    channel = message.channel
+    if channel.type == "jsonl":
+        _append(channel, jsonl_lines(message))
+    elif channel.type == "prefect":
+        _notify(channel, text(message), headline(message))
+    elif channel.type == "slack":
+        _post(channel, slack_payload(message), timeout_seconds)
+    else:
+        _post(channel, webhook_payload(message, datetime.now(timezone.utc)), timeout_seconds)
+
+
+class _HideWebhookUrls(logging.Filter):
+    """httpx logs every request's URL at INFO: keep webhook URLs out of any log a user configures."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(str(arg) in self.urls for arg in record.args):
+            record.args = tuple("<webhook URL>" if str(arg) in self.urls else arg for arg in record.args)
+        return True
+
+
+_hidden = _HideWebhookUrls()
+logging.getLogger("httpx").addFilter(_hidden)
+
+
+def _post(channel: ChannelConfig, payload: dict[str, Any], timeout_seconds: float) -> None:
+    url, source = resolve_secret(channel.url_env, channel.url_secret)
+    if not url.startswith(("http://", "https://")):
+        raise ChannelSetupError(f"{source} does not hold an http(s) URL")
+    _hidden.urls.add(str(httpx.URL(url)))
+    try:
+        response = httpx.post(url, json=payload, timeout=timeout_seconds, headers={"User-Agent": USER_AGENT})
+    except httpx.HTTPError as exc:
+        raise ChannelError(_safe_error(exc)) from None
+    if not response.is_success:
+        raise ChannelError(f"HTTP {response.status_code}")
+
+
+def _notify(channel: ChannelConfig, body: str, subject: str) -> None:
+    from prefect.blocks.core import Block
+
+    try:
+        block = Block.load(str(channel.block))
+    except Exception as exc:  # noqa: BLE001 - unknown name or type, or no Prefect API: the channel's failure
+        first_line = (str(exc).splitlines() or [""])[0]
+        raise ChannelSetupError(f"Prefect block {channel.block!r} cannot be loaded: {type(exc).__name__}: {first_line}") from None
+    if not hasattr(block, "notify"):
+        raise ChannelSetupError(f"Prefect block {channel.block!r} is not a notification block")
+    try:
+        with block.raise_on_failure():
+            block.notify(body, subject)
+    except Exception as exc:  # noqa: BLE001 - any block's failure is this channel's failure, stated safely
+        raise ChannelError(_safe_error(exc)) from None
+
+
+def _append(channel: ChannelConfig, lines: str) -> None:
+    path = Path(str(channel.path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(lines)
+    except OSError as exc:
+        raise ChannelError(f"cannot append to {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _safe_error(exc: BaseException) -> str:
+    """The status or the kind of failure, never the exception's text (which holds the URL)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__
+
+
+def _by_license(alerts: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    return sorted(alerts, key=lambda alert: (alert["license"], not alert["critical"]))

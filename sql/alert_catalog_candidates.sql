@@ -1,0 +1,49 @@
+-- failing catalogs among the given live pulls: the first auth error of a streak, the pull that makes an
+-- unavailable/invalid streak $failing_after long, and every pull held back as a suspect shrink
+with classified as (
+    select
+        *,
+        case
+            when status = 'auth_error' then 'auth_error'
+            when status in ('unavailable', 'invalid') then 'unavailable'
+        end as failing
+    from pulls
+),
+
+islands as (
+    select
+        *,
+        row_number() over (partition by license, provider order by observed_at, pull_id)
+        - row_number() over (partition by license, provider, failing order by observed_at, pull_id) as island
+    from classified
+),
+
+streaks as (
+    select
+        *,
+        row_number() over streak as streak_length,
+        first_value(pull_id) over streak as streak_first_pull_id,
+        first_value(observed_at) over streak as streak_since
+    from islands
+    where failing is not null
+    window streak as (partition by license, provider, failing, island order by observed_at, pull_id)
+),
+
+failing as (
+    select license, provider, pull_id, observed_at, status, error, failing as reason,
+        streak_length, streak_first_pull_id, streak_since, null::integer as removed_count, model_count, origin
+    from streaks
+    where (failing = 'auth_error' and streak_length = 1) or (failing = 'unavailable' and streak_length = $failing_after)
+),
+
+suspect as (
+    select license, provider, pull_id, observed_at, status, error, 'suspect' as reason,
+        1 as streak_length, pull_id as streak_first_pull_id, observed_at as streak_since, removed_count, model_count, origin
+    from pulls
+    where status = 'suspect'
+)
+
+select * exclude (origin)
+from (select * from failing union all select * from suspect)
+where pull_id in (select unnest($pull_ids)) and origin = 'live'
+order by license, provider, observed_at

@@ -1,0 +1,3 @@
+-- ledger log files applied so far
+select file
+from alert_log

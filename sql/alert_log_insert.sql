@@ -1,0 +1,3 @@
+-- mark ledger log files as applied
+insert into alert_log
+select unnest($files) as file

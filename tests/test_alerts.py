@@ -1,0 +1,469 @@
+"""Alerts over the real pipeline (simulator over HTTP, Parquet archive, DuckDB) and real HTTP receivers.
+
+Plain functions throughout (the nightly job without Prefect, then `deliver_due`), for speed;
+tests/test_alerts_flow.py runs the Prefect flow and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows import alerts
+from flows.archive import PullRecord, archive_root, models_table, new_pull_id, partition, read_records, write_new_parquet, write_record
+from flows.catalog import parse_catalog
+from flows.config import RULE_KEYS, AlertsConfig, Config, load_config
+from flows.database import db_path
+from flows.errors import ConfigError
+from flows.history import connect
+from flows.pipeline import load_and_summarise, rebuild_database
+from flows.simulator import SimulatorServer
+from tests.alert_support import BASE, HOOK_ENV, SLACK_ENV, Receiver, alerts_toml, channel, down_url, ledger, serve
+from tests.conftest import model, night, nightly_plain, write_config
+
+V1_FIELDS = {
+    "key", "type", "reason", "direction", "critical", "license", "provider", "model_id", "name", "event_id",
+    "pull_id", "observed_at", "previous_observed_at", "old", "new", "input_pct_change", "output_pct_change",
+    "status", "error", "failing_pulls", "failing_since", "removed_count", "model_count", "summary", "line",
+}
+
+
+def make_config(tmp_path: Path, simulator: SimulatorServer, alerts_section: str, licenses: dict[str, list[str]] | None = None) -> Config:
+    return load_config(write_config(tmp_path, simulator.base_url, licenses, extra=alerts_section))
+
+
+def states(config: Config) -> list[tuple[str, str, str, int]]:
+    """(summary, channel, state, attempts) of every delivery."""
+    return sorted((row[10], row[1], row[2], row[4]) for row in ledger(config))
+
+
+def event_ids(config: Config) -> dict[str, str]:
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    try:
+        return {f"{model_id}/{kind}": event_id for model_id, kind, event_id in con.execute("select model_id, event_type, event_id from catalog_events").fetchall()}
+    finally:
+        con.close()
+
+
+def two_nights(simulator: SimulatorServer, config: Config, first: dict[str, list[dict]], second: dict[str, list[dict]]) -> None:
+    serve(simulator, first)
+    nightly_plain(config, night(0))
+    serve(simulator, second)
+    nightly_plain(config, night(1))
+
+
+def test_webhook_payload_is_the_documented_v1_schema(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a", inp=0.0011), model("m-b"), model("m-c"), model("m-d", name="Delta")]})
+        report = alerts.deliver_due(config)
+    assert (report.sent, report.failed, report.expired, report.errors) == (2, 0, 0, [])
+    [body] = hook.bodies
+    assert set(body) == {"schema", "channel", "kind", "sent_at", "count", "critical_count", "summary", "alerts"}
+    assert (body["schema"], body["channel"], body["kind"], body["count"], body["critical_count"]) == ("qcat.alerts/v1", "hook", "digest", 2, 0)
+    assert body["summary"] == (
+        "qcat: 2 catalog alerts\n"
+        "acme-prod:\n"
+        "  ▲ default m-a: input +10.0% (0.001 → 0.0011)\n"
+        "  ✚ default m-d: added (input 0.001, output 0.002)"
+    )
+    ids = event_ids(config)
+    rate, added = body["alerts"]
+    assert set(rate) == V1_FIELDS and set(added) == V1_FIELDS
+    pull_id = rate["pull_id"]
+    assert rate == {
+        "key": f"event:{ids['m-a/rate_changed']}", "type": "rate_changed", "reason": None, "direction": "increase",
+        "critical": False, "license": "acme-prod", "provider": "default", "model_id": "m-a", "name": None,
+        "event_id": ids["m-a/rate_changed"], "pull_id": pull_id, "observed_at": "2026-03-02T03:00:00+00:00",
+        "previous_observed_at": "2026-03-01T03:00:00+00:00",
+        "old": {"input_cost_per_micro_credit": 0.001, "output_cost_per_micro_credit": 0.002},
+        "new": {"input_cost_per_micro_credit": 0.0011, "output_cost_per_micro_credit": 0.002},
+        "input_pct_change": pytest.approx(10.0), "output_pct_change": 0.0,
+        "status": None, "error": None, "failing_pulls": None, "failing_since": None, "removed_count": None, "model_count": None,
+        "summary": "▲ acme-prod/default m-a: input +10.0% (0.001 → 0.0011)",
+        "line": "▲ default m-a: input +10.0% (0.001 → 0.0011)",
+    }
+    assert (added["type"], added["name"], added["old"], added["pull_id"]) == ("added", "Delta", None, pull_id)
+    assert added["new"] == {"name": "Delta", "input_cost_per_micro_credit": 0.001, "output_cost_per_micro_credit": 0.002, "context_window": 128000, "max_output_tokens": 8192}
+    assert [(row[1], row[2], row[4]) for row in ledger(config)] == [("hook", "sent", 1)] * 2
+
+
+def test_slack_digest_groups_by_license_with_arrows_and_percentages(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as slack:
+        monkeypatch.setenv(SLACK_ENV, slack.url)
+        config = make_config(
+            tmp_path, simulator, alerts_toml("", channel("team", "slack", url_env=SLACK_ENV)), {"acme-prod": ["default"], "acme-research": ["default"]}
+        )
+        two_nights(
+            simulator,
+            config,
+            {"acme-prod": BASE, "acme-research": BASE},
+            {
+                "acme-prod": [model("m-a", inp=0.0012), model("m-b"), model("m-c"), model("m-n", inp=0.5, out=1.5)],
+                "acme-research": [model("m-a", inp=0.0011, out=0.0015), model("m-b", out=0.0018), model("m-c")],
+            },
+        )
+        alerts.deliver_due(config)
+    [body] = slack.bodies
+    assert body["blocks"] == [
+        {"type": "header", "text": {"type": "plain_text", "text": "qcat: 4 catalog alerts"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*acme-prod*\n• ▲ default m-a: input +20.0% (0.001 → 0.0012)\n• ✚ default m-n: added (input 0.5, output 1.5)"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*acme-research*\n• ▲▼ default m-a: input +10.0% (0.001 → 0.0011), output -25.0% (0.002 → 0.0015)\n• ▼ default m-b: output -10.0% (0.002 → 0.0018)"}},
+    ]
+    assert body["text"].startswith("qcat: 4 catalog alerts\nacme-prod:\n  ▲ default m-a")
+
+
+def test_digest_is_bounded_but_the_json_payload_carries_everything(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as hook, Receiver() as slack, Receiver() as each:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        monkeypatch.setenv(SLACK_ENV, slack.url)
+        monkeypatch.setenv("QCAT_TEST_ALERT_EACH", each.url)
+        tables = (
+            channel("hook", max_items=4),
+            channel("team", "slack", url_env=SLACK_ENV, max_items=4),
+            channel("each", url_env="QCAT_TEST_ALERT_EACH", mode="per_event"),
+        )
+        config = make_config(tmp_path, simulator, alerts_toml("", *tables))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model(f"new-{n}") for n in range(6)]})
+        alerts.deliver_due(config)
+    [digest] = hook.bodies
+    assert digest["count"] == 6 and len(digest["alerts"]) == 6
+    assert [a["model_id"] for a in digest["alerts"]] == [f"new-{n}" for n in range(6)]
+    assert digest["summary"].splitlines()[-2:] == ["  ✚ default new-3: added (input 0.001, output 0.002)", "... and 2 more"]
+    [message] = slack.bodies
+    assert message["blocks"][1]["text"]["text"].count("\n•") == 4, "four lines under the license"
+    assert message["blocks"][-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": "... and 2 more"}]}
+    assert sorted((b["kind"], b["count"], b["alerts"][0]["model_id"]) for b in each.bodies) == [("per_event", 1, f"new-{n}") for n in range(6)]
+
+
+def test_thresholds_directions_filters_and_channel_routing(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    rules = (
+        '[[alerts.rules]]\nchannels = ["all"]\nevent_types = ["rate_increase", "rate_decrease", "added"]\n'
+        '[[alerts.rules]]\nchannels = ["prod-increases"]\ndirection = "increase"\nmin_pct = 1\nmodels = ["m-a*", "m-c"]\nlicenses = ["acme-p*"]\n'
+    )
+    config = make_config(
+        tmp_path, simulator, alerts_toml("min_pct = 10\n", channel("all"), channel("prod-increases"), rules), {"acme-prod": ["default"], "acme-research": ["default"]}
+    )
+    before = [model("m-a1"), model("m-a2"), model("m-b"), model("m-c"), model("m-z", inp=0.0), model("m-gone")]
+    after = [model("m-a1", inp=0.00105), model("m-a2", inp=0.0008), model("m-b", inp=0.00112), model("m-c", inp=0.00102), model("m-z", inp=0.001), model("m-n")]
+    two_nights(simulator, config, {"acme-prod": before, "acme-research": before}, {"acme-prod": after, "acme-research": after})
+    con = connect(db_path(config.data_dir))
+    try:
+        pull_ids = [row[0] for row in con.execute("select pull_id from pulls where observed_at = $t", {"t": night(1)}).fetchall()]
+        found = alerts.candidates(con, config.alerts, pull_ids)
+    finally:
+        con.close()
+    routed = {(a.item["license"], a.item["model_id"]): (a.channels, a.item["critical"]) for a in found}
+    expected_research = {
+        ("acme-research", "m-a2"): (("all",), False),  # -20%
+        ("acme-research", "m-b"): (("all",), False),  # +12%
+        ("acme-research", "m-z"): (("all",), True),  # 0 -> x passes any threshold and counts as critical
+        ("acme-research", "m-n"): (("all",), False),
+    }
+    assert routed == {
+        **expected_research,
+        **{("acme-prod", m): value for (_, m), value in expected_research.items()},
+        ("acme-prod", "m-a1"): (("prod-increases",), False),  # +5%: under 10% but over the second rule's 1%
+        ("acme-prod", "m-c"): (("prod-increases",), False),  # +2%
+    }, "m-gone's removal is no event type of these rules; research m-a1/m-c fail the license filter"
+    zero = next(a.item for a in found if a.item["model_id"] == "m-z")
+    assert (zero["direction"], zero["input_pct_change"], zero["line"]) == ("increase", None, "▲ default m-z: input 0 → 0.001 (was free)")
+
+
+def test_a_five_percent_change_meets_a_five_percent_threshold(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0.002 -> 0.0021 is 4.999999999999996% in floating point: people mean 5%."""
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a", out=0.0021), model("m-b", out=0.00209), model("m-c")]})
+    assert [row[10] for row in ledger(config)] == ["▲ acme-prod/default m-a: output +5.0% (0.002 → 0.0021)"]
+
+
+def test_critical_alerts_go_alone_and_first_and_auth_errors_always_are(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        # no critical event types and an unreachable critical threshold: only the auth error is critical
+        settings = 'critical_event_types = []\ncritical_pct = 1000\n'
+        config = make_config(tmp_path, simulator, alerts_toml(settings, channel("hook")), {"acme-prod": ["default"], "acme-broken": ["default"]})
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a", inp=0.01), model("m-b")]})
+        alerts.deliver_due(config)
+    kinds = [(body["kind"], [a["summary"] for a in body["alerts"]]) for body in hook.bodies]
+    assert kinds == [
+        ("critical", ["⚠ acme-broken/default catalog: auth error (environment variable QCAT_TEST_MISSING is not set or empty)"]),
+        ("digest", ["▲ acme-prod/default m-a: input +900.0% (0.001 → 0.01)", "✖ acme-prod/default m-c: removed (was input 0.001, output 0.002)"]),
+    ]
+
+
+def test_failing_catalogs_alert_once_per_streak_and_suspect_shrinks(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("failing_after = 2\n", channel("hook")), {"acme-prod": ["default"], "acme-broken": ["default"]})
+        sent: list[list[str]] = []
+        for n, (fault, models) in enumerate([(None, BASE), ("unavailable", BASE), ("invalid", BASE), ("unavailable", BASE), (None, []), (None, [])]):
+            simulator.clear_faults()
+            if fault is not None:  # the first matching fault wins: before the override
+                simulator.add_fault({"unavailable": "unavailable", "invalid": "malformed_json"}[fault], count=None, license="acme-prod")
+            simulator.add_fault("override", count=None, license="acme-prod", provider="default", models=models)
+            nightly_plain(config, night(n))
+            before = len(hook.bodies)
+            alerts.deliver_due(config)
+            sent.append([a["summary"] for body in hook.bodies[before:] for a in body["alerts"]])
+    assert sent == [
+        ["⚠ acme-broken/default catalog: auth error (environment variable QCAT_TEST_MISSING is not set or empty)"],
+        [],
+        ["⚠ acme-prod/default catalog: invalid for 2 pulls in a row since 2026-03-02 03:00 UTC (response body is not JSON (Expecting ',' delimiter at line 1 column 215))"],
+        [],
+        ["⚠ acme-prod/default catalog: suspect shrink held back: the pull lacks 3 current models (0 listed)"],
+        [
+            "✖ acme-prod/default m-a: removed (was input 0.001, output 0.002)",
+            "✖ acme-prod/default m-b: removed (was input 0.001, output 0.002)",
+            "✖ acme-prod/default m-c: removed (was input 0.001, output 0.002)",
+        ],
+    ]
+    removals = [a for body in hook.bodies[-3:] for a in body["alerts"]]
+    assert {a["observed_at"] for a in removals} == {"2026-03-05T03:00:00+00:00"}, "a confirmed suspect's removals date from the suspect pull"
+
+
+def test_a_failing_channel_is_retried_within_the_run(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver(fail_first=2) as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("attempts = 3\n", channel("hook")))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d")]})
+        report = alerts.deliver_due(config)
+        assert (hook.requests, len(hook.bodies), report.sent, report.failed) == (3, 1, 1, 0)
+    [row] = ledger(config)
+    assert (row[2], row[4], row[9]) == ("sent", 3, "HTTP 503")
+    assert row[6] <= row[7] and row[8] is not None
+
+
+def test_a_down_channel_stays_due_and_is_delivered_on_a_later_run(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml("attempts = 2\n", channel("hook")))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a"), model("m-b"), model("m-d")]})
+    report = alerts.deliver_due(config)
+    assert (report.sent, report.failed) == (0, 1)
+    assert report.errors == ["alert channel 'hook': ConnectError"]
+    assert states(config) == [
+        ("✖ acme-prod/default m-c: removed (was input 0.001, output 0.002)", "hook", "failed", 2),
+        ("✚ acme-prod/default m-d: added (input 0.001, output 0.002)", "hook", "pending", 0),
+    ], "after the critical message failed twice, the digest waits for the next run"
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        report = alerts.deliver_due(config)
+        again = alerts.deliver_due(config)
+    assert (report.sent, again.sent, again.failed) == (2, 0, 0)
+    assert [body["kind"] for body in hook.bodies] == ["critical", "digest"]
+    assert [(state, attempts) for _, _, state, attempts in states(config)] == [("sent", 3), ("sent", 1)]
+    assert [row[9] for row in ledger(config) if row[4] == 3] == ["ConnectError"], "the last error is kept for diagnosis"
+
+
+def test_a_slow_channel_times_out(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver(delay_seconds=2.0) as slow:
+        monkeypatch.setenv(HOOK_ENV, slow.url)
+        section = alerts_toml("attempts = 1\n", channel("hook")).replace("timeout_seconds = 2", "timeout_seconds = 0.5")
+        config = make_config(tmp_path, simulator, section)
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d")]})
+        report = alerts.deliver_due(config)
+    assert report.errors == ["alert channel 'hook': ReadTimeout"]
+
+
+def test_deliveries_expire_after_the_configured_span(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml('expire_after = "2d"\nattempts = 1\n', channel("hook")))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d")]})
+    alerts.deliver_due(config)
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        enqueued = ledger(config)[0][5]
+        report = alerts.deliver_due(config, now=enqueued + timedelta(days=2, seconds=1))
+        later = alerts.deliver_due(config)
+    assert (report.expired, report.sent, later.sent, hook.requests) == (1, 0, 0, 0)
+    assert [(state, attempts) for _, _, state, attempts in states(config)] == [("expired", 1)]
+
+
+def test_reruns_and_duplicated_runs_send_nothing_new(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver(delay_seconds=0.05) as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook"), channel("file", "jsonl", path="alerts.jsonl")))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d"), model("m-e")]})
+        # two runs delivering at once: the sender's lock lets each pair go out once
+        threads = [threading.Thread(target=alerts.deliver_due, args=(config,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert hook.requests == 1 and len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2
+        first = ledger(config)
+        nightly_plain(config, night(2))  # identical content: no event
+        load_and_summarise(config, read_records(config.data_dir))  # the same pulls loaded again
+        report = alerts.deliver_due(config)
+        assert (report.sent, hook.requests) == (0, 1)
+    assert ledger(config) == first
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2
+
+
+def test_rebuild_restores_the_ledger_and_sends_nothing(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml('attempts = 1\nexpire_after = "1d"\n', channel("hook"), channel("file", "jsonl", path="out/a.jsonl")))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a", inp=0.002), model("m-b"), model("m-d")]})
+    alerts.deliver_due(config)  # jsonl sent, webhook failed
+    alerts.deliver_due(config)  # failed again
+    enqueued = ledger(config)[0][5]
+    alerts.deliver_due(config, now=enqueued + timedelta(days=2))  # the webhook's expire
+    serve(simulator, {"acme-prod": [model("m-a", inp=0.002), model("m-b"), model("m-d"), model("m-e")]})
+    nightly_plain(config, night(2))  # one more, left pending
+    live = ledger(config)
+    assert {row[2] for row in live} == {"sent", "expired", "pending"}
+    lines = (tmp_path / "out" / "a.jsonl").read_text()
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        rebuild_database(config)
+        assert hook.requests == 0
+    assert ledger(config) == live
+    assert (tmp_path / "out" / "a.jsonl").read_text() == lines
+
+
+def test_imported_pulls_never_alert_even_when_a_nightly_load_loads_them(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")))
+    serve(simulator, {"acme-prod": BASE})
+    nightly_plain(config, night(0))
+    # what `qcat import` archives: pull records with origin "import", loaded by the next load
+    imported = [model("m-a", inp=0.005), model("m-b"), model("m-c"), model("m-imported")]
+    catalog = parse_catalog(json.dumps(imported).encode())
+    observed_at = night(1)
+    pull_id = new_pull_id(observed_at)
+    path = partition(config.data_dir, "models", "acme-prod", "default", observed_at.date()) / f"{pull_id}.parquet"
+    write_new_parquet(path, models_table(pull_id, observed_at, catalog))
+    record = PullRecord(pull_id, "acme-prod", "default", observed_at, "ok", 200, 1, len(catalog.models), None, None,
+                        models_file=path.relative_to(archive_root(config.data_dir).resolve()).as_posix(), origin="import")
+    write_record(config.data_dir, record)
+    serve(simulator, {"acme-prod": imported + [model("m-live")]})
+    nightly_plain(config, night(2))
+    assert set(event_ids(config)) == {"m-a/rate_changed", "m-imported/added", "m-live/added"}
+    assert [row[10] for row in ledger(config)] == ["✚ acme-prod/default m-live: added (input 0.001, output 0.002)"]
+
+
+def test_jsonl_channel_writes_one_exact_line_per_alert(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook"), channel("file", "jsonl", path="alerts.jsonl", mode="per_event")))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a", out=0.001), model("m-b"), model("m-c"), model("m-d")]})
+        alerts.deliver_due(config)
+    items = [item for body in hook.bodies for item in body["alerts"]]
+    lines = (tmp_path / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines == [json.dumps(item, sort_keys=True, ensure_ascii=False) for item in items]
+    assert [json.loads(line)["summary"] for line in lines] == [
+        "▼ acme-prod/default m-a: output -50.0% (0.002 → 0.001)",
+        "✚ acme-prod/default m-d: added (input 0.001, output 0.002)",
+    ]
+
+
+def test_the_webhook_url_is_never_written_logged_or_reported(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secrets: list[str] = []
+    with Receiver(fail_first=1) as hook:
+        failing = down_url()
+        secrets += [hook.url, failing, hook.url.rsplit("/", 1)[1], failing.rsplit("/", 1)[1]]
+        monkeypatch.setenv(HOOK_ENV, failing)
+        monkeypatch.setenv(SLACK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("attempts = 2\n", channel("hook"), channel("team", "slack", url_env=SLACK_ENV)))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d")]})
+        report = alerts.deliver_due(config)
+    assert (report.sent, report.failed) == (1, 1)
+    files = [p for p in config.data_dir.rglob("*") if p.is_file()]
+    assert any("alerts" in p.parts for p in files) and any(p.name == "catalog.duckdb" for p in files)
+    for file in files:
+        content = file.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, f"{secret} found in {file}"
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert secret not in " ".join(report.errors)
+        assert all(secret not in str(row) for row in ledger(config))
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[alerts]\nmin_pct = -1\n', "alerts.min_pct: must be at least 0.0"),
+        ('[alerts]\nevent_types = ["rate_up"]\n', "alerts.event_types: 'rate_up' is not one of"),
+        ('[alerts]\nexpire_after = "7 days"\n', "alerts.expire_after: '7 days' is not a span"),
+        ('[alerts]\nfailing_after = 0\n', "alerts.failing_after: must be between 1 and 365"),
+        ('[alerts]\nmax_items = 3\n', "alerts.max_items: unknown key"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "email"\n', "alerts.channels[0].type: must be one of webhook, slack, prefect, jsonl"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "webhook"\n', "alerts.channels[0]: a webhook channel takes exactly one of url_env or url_secret"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "webhook"\nurl_env = "https://hooks.example/T0"\n', "alerts.channels[0].url_env: must name an environment variable, not hold a URL"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "slack"\nurl = "https://hooks.slack.com/x"\n', "alerts.channels[0].url: unknown key"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "a"\nmode = "batch"\n', "alerts.channels[0].mode: must be digest or per_event"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "a"\n[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "b"\n', "alerts.channels[1].name: 'x' is configured twice"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "prefect"\nblock = "just-a-name"\n', "alerts.channels[0].block: must be <block-type-slug>/<block-name>"),
+        ('[[alerts.rules]]\ndirection = "up"\n', "alerts.rules[0].direction: must be one of any, increase, decrease"),
+        ('[[alerts.rules]]\nmin_pct = 1\n[[alerts.rules]]\nchannels = ["nope"]\n', "alerts.rules[1].channels: no [[alerts.channels]] entry is named 'nope'"),
+        ('[[alerts.rules]]\nmodels = "gpt-*"\n', "alerts.rules[0].models: must be an array of non-empty strings"),
+    ],
+)
+def test_alert_configuration_errors_name_the_key(tmp_path: Path, toml: str, expected: str) -> None:
+    path = write_config(tmp_path, "http://127.0.0.1:9", extra=toml)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(expected), str(caught.value)
+
+
+def test_rules_inherit_the_alerts_defaults(tmp_path: Path) -> None:
+    extra = '[alerts]\nmin_pct = 12\ndirection = "increase"\n' + channel("a", "jsonl", path="a.jsonl") + '[[alerts.rules]]\nmodels = ["x*"]\n[[alerts.rules]]\nmin_pct = 1\n'
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=extra))
+    first, second = config.alerts.rules
+    assert (first.min_pct, first.direction, first.models, second.min_pct, second.direction) == (12.0, "increase", ("x*",), 1.0, "increase")
+    assert config.alerts.channels[0].path == tmp_path / "a.jsonl"
+    assert load_config(write_config(tmp_path, "http://127.0.0.1:9")).alerts.rules == (replace(config.alerts.rules[0], min_pct=5.0, direction="any", models=()),)
+
+
+
+def test_the_example_file_documents_every_alerts_key_with_its_default() -> None:
+    root = Path(__file__).resolve().parent.parent
+    example = root / "qcat.example.toml"
+    assert load_config(example).alerts == AlertsConfig()
+    text = example.read_text(encoding="utf-8")
+    for key in [*RULE_KEYS, "failing_after", "expire_after", "attempts", "backoff_seconds", "timeout_seconds"]:
+        assert f"\n{key} = " in text, key
+    for key in ("name", "type", "url_env", "url_secret", "block", "path", "mode", "max_items", "channels"):
+        assert f"#   {key} " in text or f"# {key} = " in text, key
+
+
+def test_the_readme_alerts_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [example] = [block for block in re.findall(r"```toml\n(.*?)```", readme, flags=re.S) if block.startswith("[alerts]")]
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=example))
+    assert [c.type for c in config.alerts.channels] == ["slack", "webhook", "prefect", "jsonl"]
+    assert [rule.channels for rule in config.alerts.rules] == [("team-slack", "finops", "audit"), ("pager",)]
+
+
+def test_a_load_that_rederives_old_history_enqueues_only_recent_alerts(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As after a catalog replay: every pull of the history applied again, alerts only within expire_after of the newest."""
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml('expire_after = "2d"\n'), {"acme-prod": ["default"]})
+    plain = replace(config, alerts=replace(config.alerts, channels=()))  # history first, with no channel: nothing enqueued
+    for n in range(5):
+        serve(simulator, {"acme-prod": BASE + [model(f"new-{k}") for k in range(n)]})
+        nightly_plain(plain, night(n))
+    assert ledger(config) == []
+    config = make_config(tmp_path, simulator, alerts_toml('expire_after = "2d"\n', channel("hook")), {"acme-prod": ["default"]})
+    con = connect(db_path(config.data_dir))
+    try:
+        pull_ids = [row[0] for row in con.execute("select pull_id from pulls").fetchall()]
+        assert alerts.enqueue(con, config, pull_ids) == 3  # nights 2, 3 and 4 (the newest)
+    finally:
+        con.close()
+    assert sorted(row[10] for row in ledger(config)) == [f"✚ acme-prod/default new-{k}: added (input 0.001, output 0.002)" for k in (1, 2, 3)]

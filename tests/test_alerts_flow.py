@@ -1,0 +1,179 @@
+"""Alerts through the real Prefect flow (send-alerts task, a Prefect notification block) and the `qcat alerts` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flows.config import load_config
+from flows.simulator import SimulatorServer
+from tests.alert_support import BASE, HOOK_ENV, Receiver, alerts_toml, channel, down_url, ledger, serve
+from tests.conftest import model, night, nightly_plain, write_config
+from tests.test_cli import qcat
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def prefect_database() -> bytes:
+    """The Prefect database's files, once the run logs still queued in this process are stored."""
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+
+    APILogWorker.drain_all(timeout=30)
+
+    path = Path(str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).split(":///", 1)[1])
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+def test_the_nightly_flow_sends_alerts_once_through_every_kind_of_channel(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from flows.nightly import nightly
+
+    with Receiver() as hook, Receiver() as notified:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        CustomWebhookNotificationBlock(name="qcat-test", url=notified.url, json_data={"subject": "{{subject}}", "body": "{{body}}"}).save(
+            "qcat-test-alerts", overwrite=True
+        )
+        tables = (channel("hook"), channel("ops", "prefect", block="custom-webhook/qcat-test-alerts"), channel("file", "jsonl", path="alerts.jsonl"))
+        path = write_config(tmp_path, simulator.base_url, extra=alerts_toml("", *tables))
+        serve(simulator, {"acme-prod": BASE})
+        assert nightly(config_path=str(path), observed_at=night(0), return_state=True).is_completed()
+        serve(simulator, {"acme-prod": [model("m-a", inp=0.0012), model("m-b"), model("m-c"), model("m-d")]})
+        assert nightly(config_path=str(path), observed_at=night(1), return_state=True).is_completed()
+        # a duplicated run (a retry, or a burst after downtime) sees identical content
+        assert nightly(config_path=str(path), observed_at=night(1) + timedelta(hours=1), return_state=True).is_completed()
+    assert [(body["kind"], [a["model_id"] for a in body["alerts"]]) for body in hook.bodies] == [("digest", ["m-a", "m-d"])]
+    assert notified.bodies == [
+        {
+            "subject": "qcat: 2 catalog alerts",
+            "body": "qcat: 2 catalog alerts\nacme-prod:\n  ▲ default m-a: input +20.0% (0.001 → 0.0012)\n  ✚ default m-d: added (input 0.001, output 0.002)",
+        }
+    ]
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2
+    config = load_config(path)
+    assert sorted((row[1], row[2]) for row in ledger(config)) == [("file", "sent")] * 2 + [("hook", "sent")] * 2 + [("ops", "sent")] * 2
+    logged = prefect_database()
+    assert b"alerts: 6 deliveries sent" in logged, "the send-alerts task logs to Prefect"
+    for secret in (hook.url, hook.url.rsplit("/", 1)[1]):
+        assert secret.encode() not in logged
+
+
+def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = down_url()
+    monkeypatch.setenv(HOOK_ENV, failing)
+    path = write_config(tmp_path, simulator.base_url, extra=alerts_toml("attempts = 1\nmin_pct = 10\n", channel("hook"), channel("file", "jsonl", path="alerts.jsonl", max_items=1)))
+    config = load_config(path)
+    serve(simulator, {"acme-prod": BASE})
+    nightly_plain(config, night(0))
+    serve(simulator, {"acme-prod": [model("m-a", out=0.0028), model("m-b", inp=0.00101), model("m-c"), model("m-d"), model("m-e")]})
+    nightly_plain(config, night(1))
+    from flows.alerts import deliver_due
+
+    deliver_due(config)  # jsonl sent, webhook failed
+    outputs = []
+
+    with Receiver() as hook:
+        preview = qcat("alerts", "preview", "--config", str(path), cwd=tmp_path, env={HOOK_ENV: hook.url})
+        outputs.append(preview.stdout + preview.stderr)
+        assert preview.returncode == 0, preview.stderr
+        assert preview.stdout.splitlines() == [
+            "The last run has 3 alerts passing the rules.",
+            "--- hook (webhook, digest) ---",
+            "qcat: 3 catalog alerts",
+            "acme-prod:",
+            "  ▲ default m-a: output +40.0% (0.002 → 0.0028)",
+            "  ✚ default m-d: added (input 0.001, output 0.002)",
+            "  ✚ default m-e: added (input 0.001, output 0.002)",
+            "--- file (jsonl, digest) ---",
+            "qcat: 3 catalog alerts",
+            "acme-prod:",
+            "  ▲ default m-a: output +40.0% (0.002 → 0.0028)",
+            "... and 2 more",
+        ]
+        assert hook.requests == 0
+
+        listed = qcat("alerts", "--config", str(path), cwd=tmp_path)
+        outputs.append(listed.stdout + listed.stderr)
+        assert listed.returncode == 0, listed.stderr
+        rows = [line for line in listed.stdout.splitlines() if "acme-prod" in line]
+        assert sorted((line.split()[1], line.split()[3]) for line in rows) == [("failed", "hook")] * 3 + [("sent", "file")] * 3
+        assert all("ConnectError" in line for line in rows if " hook " in line)
+        only_sent = qcat("alerts", "--state", "sent", "--config", str(path), cwd=tmp_path)
+        assert only_sent.stdout.count("acme-prod") == 3 and "failed" not in only_sent.stdout
+        assert qcat("alerts", "--state", "lost", "--config", str(path), cwd=tmp_path).returncode == 2
+
+        before = ledger(config)
+        tested = qcat("alerts", "test", "--channel", "hook", "--config", str(path), cwd=tmp_path, env={HOOK_ENV: hook.url})
+        outputs.append(tested.stdout + tested.stderr)
+        assert tested.returncode == 0, tested.stderr
+        assert "Sent a test message to alert channel 'hook' (webhook)." in tested.stdout
+        [body] = hook.bodies
+        assert (body["schema"], body["kind"], body["alerts"][0]["license"]) == ("qcat.alerts/v1", "test", "example-license")
+        assert ledger(config) == before, "a test message is not an alert delivery"
+
+    down = qcat("alerts", "test", "--channel", "hook", "--config", str(path), cwd=tmp_path)
+    outputs.append(down.stdout + down.stderr)
+    assert down.returncode == 1
+    assert down.stderr.strip() == "qcat: error: alert channel 'hook' (webhook): ConnectError"
+    unknown = qcat("alerts", "test", "--channel", "pager", "--config", str(path), cwd=tmp_path)
+    assert unknown.returncode == 2 and "no channel named 'pager' (hook, file)" in unknown.stderr
+    missing = qcat("alerts", "test", "--channel", "hook", "--config", str(path), cwd=tmp_path, env={HOOK_ENV: ""})
+    assert missing.returncode == 1 and f"environment variable {HOOK_ENV} is not set or empty" in missing.stderr
+    for output in outputs:
+        assert "Traceback" not in output
+        for secret in (hook.url, failing, hook.url.rsplit("/", 1)[1]):
+            assert secret not in output
+
+
+def test_alerts_list_and_preview_do_not_import_prefect(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url, extra=alerts_toml("", channel("file", "jsonl", path="a.jsonl")))
+    nightly_plain(load_config(path), night(0))
+    probe = (
+        "import sys\nfrom flows.cli import app\n"
+        "for args in (['alerts', '--config', sys.argv[1]], ['alerts', 'preview', '--config', sys.argv[1]], ['alerts', 'test', '--channel', 'file', '--config', sys.argv[1]]):\n"
+        "    try:\n        app(args)\n    except SystemExit as exit:\n        assert exit.code in (0, None), (args, exit.code)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", "import json\n" + probe, str(path)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_a_missing_prefect_block_fails_its_channel_without_retrying(tmp_path: Path) -> None:
+    from flows.alerts import sample_message, send_test
+    from flows.channels import ChannelError, deliver
+
+    path = write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("attempts = 3\n", channel("ops", "prefect", block="custom-webhook/qcat-no-such-block")))
+    config = load_config(path)
+    ops = config.alerts.channel("ops")
+    outcome = deliver(sample_message(ops), config.alerts)
+    assert (outcome.ok, outcome.tries) == (False, 1)
+    with pytest.raises(ChannelError, match=r"^alert channel 'ops' \(prefect\): Prefect block 'custom-webhook/qcat-no-such-block' cannot be loaded: ValueError"):
+        send_test(config, ops)
+
+
+def test_a_webhook_url_from_a_prefect_secret_block(tmp_path: Path) -> None:
+    from prefect.blocks.system import Secret
+
+    from flows.alerts import send_test
+
+    with Receiver() as hook:
+        Secret(value=hook.url).save("qcat-test-alert-hook", overwrite=True)
+        path = write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("", channel("hook", url_secret="qcat-test-alert-hook")))
+        config = load_config(path)
+        send_test(config, config.alerts.channel("hook"))
+    [body] = hook.bodies
+    assert (body["schema"], body["channel"], body["kind"]) == ("qcat.alerts/v1", "hook", "test")
+    assert hook.url not in path.read_text()
