@@ -11,19 +11,19 @@ import logging
 import re
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from flows import alerts
-from flows.archive import PullRecord, archive_root, models_table, new_pull_id, partition, read_records, write_new_parquet, write_record
-from flows.catalog import parse_catalog
+from flows.archive import read_records
 from flows.config import RULE_KEYS, AlertsConfig, Config, load_config
 from flows.database import db_path
 from flows.errors import ConfigError
 from flows.history import connect
+from flows.importer import collect, import_responses
 from flows.pipeline import load_and_summarise, rebuild_database
 from flows.simulator import SimulatorServer
 from tests.alert_support import BASE, HOOK_ENV, SLACK_ENV, Receiver, alerts_toml, channel, down_url, ledger, serve
@@ -332,25 +332,24 @@ def test_rebuild_restores_the_ledger_and_sends_nothing(simulator: SimulatorServe
     assert (tmp_path / "out" / "a.jsonl").read_text() == lines
 
 
-def test_imported_pulls_never_alert_even_when_a_nightly_load_loads_them(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(HOOK_ENV, down_url())
-    config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")))
-    serve(simulator, {"acme-prod": BASE})
-    nightly_plain(config, night(0))
-    # what `qcat import` archives: pull records with origin "import", loaded by the next load
-    imported = [model("m-a", inp=0.005), model("m-b"), model("m-c"), model("m-imported")]
-    catalog = parse_catalog(json.dumps(imported).encode())
-    observed_at = night(1)
-    pull_id = new_pull_id(observed_at)
-    path = partition(config.data_dir, "models", "acme-prod", "default", observed_at.date()) / f"{pull_id}.parquet"
-    write_new_parquet(path, models_table(pull_id, observed_at, catalog))
-    record = PullRecord(pull_id, "acme-prod", "default", observed_at, "ok", 200, 1, len(catalog.models), None, None,
-                        models_file=path.relative_to(archive_root(config.data_dir).resolve()).as_posix(), origin="import")
-    write_record(config.data_dir, record)
-    serve(simulator, {"acme-prod": imported + [model("m-live")]})
-    nightly_plain(config, night(2))
+def test_imported_pulls_never_alert_neither_at_import_nor_at_the_next_run(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")))
+        serve(simulator, {"acme-prod": BASE})
+        nightly_plain(config, night(0))
+        alerts.deliver_due(config)
+        saved = tmp_path / "2026-03-02T03-00-00Z.json"
+        saved.write_text(json.dumps([model("m-a", inp=0.005), model("m-b"), model("m-c"), model("m-imported")]))
+        report = import_responses(config, "acme-prod", "default", collect([saved], None, timezone.utc))
+        assert (report.archived, report.events) == (1, 2)
+        alerts.deliver_due(config)
+        assert hook.bodies == [], "the import itself sends nothing"
+        serve(simulator, {"acme-prod": [model("m-a", inp=0.005), model("m-b"), model("m-c"), model("m-imported"), model("m-live")]})
+        nightly_plain(config, night(2))
+        alerts.deliver_due(config)
     assert set(event_ids(config)) == {"m-a/rate_changed", "m-imported/added", "m-live/added"}
-    assert [row[10] for row in ledger(config)] == ["✚ acme-prod/default m-live: added (input 0.001, output 0.002)"]
+    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["✚ acme-prod/default m-live: added (input 0.001, output 0.002)"]
 
 
 def test_jsonl_channel_writes_one_exact_line_per_alert(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
