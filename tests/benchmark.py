@@ -239,6 +239,7 @@ def bench_queries(data_dir: Path, days: int, catalogs: int, models: int) -> None
             subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=data_dir, stdout=subprocess.DEVNULL, check=True)
             seconds.append(time.perf_counter() - started)
         print(f"{label}: median {statistics.median(seconds):.3f} s, max {max(seconds):.3f} s (7 runs, whole process)")
+    bench_report(data_dir)
 
 
 def main() -> None:
