@@ -23,7 +23,7 @@ from flows.channels import ChannelError, Message, deliver, messages
 from flows.config import AlertRule, AlertsConfig, ChannelConfig, Config
 from flows.database import db_path, open_database
 from flows.errors import ArchiveError
-from flows.history import connect
+from flows.history import LoadReport, connect
 from flows.lock import writer_lock
 from flows.sqlfiles import run
 
@@ -71,19 +71,24 @@ def candidates(con: duckdb.DuckDBPyConnection, settings: AlertsConfig, pull_ids:
     return alerts
 
 
-def enqueue(con: duckdb.DuckDBPyConnection, config: Config, pull_ids: Sequence[str], now: datetime | None = None) -> int:
-    """Enqueue the pulls' alerts on their channels; pairs the ledger already holds are left as they are.
+def enqueue(con: duckdb.DuckDBPyConnection, config: Config, load: LoadReport, now: datetime | None = None) -> None:
+    """Write to the ledger log the alerts of the pulls a load applied; `ledger.sync` then applies it.
 
-    A load that re-derives old history (a catalog replayed because a pull was archived late)
-    applies every pull of that catalog: only alerts observed within `expire_after` of the newest
-    applied pull are news, the older ones would expire unsent anyway.
+    Called inside the load's transaction: the log file exists before the load commits, so a crash
+    cannot leave a change without its alert (a log file whose load never committed only repeats
+    pairs that the retried load enqueues again, and the ledger keeps each pair once).
+    A catalog replayed because of a late pull re-derives its history under new event ids; what it
+    re-derives up to where its history ended before the load was news then, not now.
     """
-    if not config.alerts.channels or not pull_ids:
-        return 0
+    if not config.alerts.channels or not load.applied:
+        return
     now = now or datetime.now(timezone.utc)
-    [(newest,)] = run(con, "alert_newest_pull", {"pull_ids": list(pull_ids)}).fetchall()
-    since = newest - config.alerts.expire_after
-    alerts = [alert for alert in candidates(con, config.alerts, pull_ids) if datetime.fromisoformat(alert.item["observed_at"]) >= since]
+    old_news = {(license, provider): until for license, provider, until in load.replayed_until}
+    alerts = [
+        alert
+        for alert in candidates(con, config.alerts, load.applied)
+        if datetime.fromisoformat(alert.item["observed_at"]) > old_news.get((alert.item["license"], alert.item["provider"]), datetime.min.replace(tzinfo=timezone.utc))
+    ]
     keys = sorted({alert.key for alert in alerts})
     known = set(run(con, "alert_deliveries_known", {"alert_keys": keys}).fetchall()) if keys else set()
     ops = [
@@ -92,8 +97,7 @@ def enqueue(con: duckdb.DuckDBPyConnection, config: Config, pull_ids: Sequence[s
         for channel in alert.channels
         if (alert.key, channel) not in known
     ]
-    ledger.append(con, config.data_dir, ops)
-    return len(ops)
+    ledger.write(config.data_dir, ops)
 
 
 def deliver_due(config: Config, now: datetime | None = None) -> DeliveryReport:
@@ -122,16 +126,11 @@ def deliver_due(config: Config, now: datetime | None = None) -> DeliveryReport:
         for _, channel, alert, _, too_old in rows:
             if not too_old:
                 due.setdefault(channel, []).append(json.loads(alert))
-        outcomes = []
         for channel in config.alerts.channels:
-            outcomes += _send_channel(channel, sorted(due.get(channel.name, []), key=order), config.alerts, report)
-        if outcomes:
-            with writer_lock(data_dir, wait):
-                con = connect(db_path(data_dir), wait)
-                try:
-                    ledger.append(con, data_dir, outcomes)
-                finally:
-                    con.close()
+            outcomes = _send_channel(channel, sorted(due.get(channel.name, []), key=order), config.alerts, report)
+            if outcomes:
+                # recorded channel by channel: a later channel's trouble cannot unrecord (and resend) this one's
+                _record(config, outcomes)
     return report
 
 
@@ -149,6 +148,15 @@ def _send_channel(channel: ChannelConfig, alerts: list[dict[str, Any]], settings
             report.errors.append(f"alert channel {channel.name!r}: {outcome.error}")
             break
     return ops
+
+
+def _record(config: Config, ops: list[ledger.Op]) -> None:
+    with writer_lock(config.data_dir, config.lock_timeout_seconds):
+        con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
+        try:
+            ledger.append(con, config.data_dir, ops)
+        finally:
+            con.close()
 
 
 def preview(config: Config) -> tuple[list[Alert], list[Message]]:

@@ -25,6 +25,7 @@ from flows.secrets import resolve_secret
 
 SCHEMA = "qcat.alerts/v1"
 USER_AGENT = "qcat-alerts/1"
+MAX_BACKOFF_SECONDS = 60.0
 
 
 class ChannelError(QcatError):
@@ -37,7 +38,7 @@ class ChannelSetupError(ChannelError):
 
 @dataclass(frozen=True)
 class Message:
-    """What one delivery carries: a digest, one alert (per_event, or critical), or a test."""
+    """What one delivery carries: a digest, the critical digest, one alert (per_event), or a test."""
 
     channel: ChannelConfig
     kind: str  # digest | per_event | critical | test
@@ -60,30 +61,31 @@ class Outcome:
 
 
 def messages(channel: ChannelConfig, alerts: list[dict[str, Any]]) -> list[Message]:
-    """Critical alerts travel alone and first, even on digest channels; the rest as the channel's mode says."""
+    """Critical alerts go first, in a digest of their own (a batch removal is one message, not hundreds);
+    per_event channels get every alert, critical ones first, as its own message."""
     critical = [alert for alert in alerts if alert["critical"]]
     rest = [alert for alert in alerts if not alert["critical"]]
-    found = [Message(channel, "critical", (alert,)) for alert in critical]
     if channel.mode == "per_event":
-        return found + [Message(channel, "per_event", (alert,)) for alert in rest]
-    return found + ([Message(channel, "digest", tuple(rest))] if rest else [])
+        return [Message(channel, "critical", (alert,)) for alert in critical] + [Message(channel, "per_event", (alert,)) for alert in rest]
+    return [Message(channel, kind, tuple(group)) for kind, group in (("critical", critical), ("digest", rest)) if group]
 
 
 def headline(message: Message) -> str:
     count = len(message.alerts)
     if message.kind == "test":
         return f"qcat: test message for alert channel {message.channel.name}"
-    if message.kind == "critical":
-        return f"qcat CRITICAL: {message.alerts[0]['summary']}"
     if message.kind == "per_event":
         return f"qcat: {message.alerts[0]['summary']}"
-    return f"qcat: {count} catalog alert{'s' if count != 1 else ''}"
+    if _single(message):
+        return f"qcat CRITICAL: {message.alerts[0]['summary']}"
+    prefix = "qcat CRITICAL" if message.kind == "critical" else "qcat"
+    return f"{prefix}: {count} catalog alert{'s' if count != 1 else ''}"
 
 
 def text(message: Message) -> str:
     """The human version: grouped by license, at most `max_items` lines, then "and N more"."""
     lines = [headline(message)]
-    if message.kind in ("critical", "per_event"):
+    if message.kind == "per_event" or _single(message):
         return lines[0]
     shown = message.alerts[: message.channel.max_items]
     for license, group in groupby(_by_license(shown), key=lambda alert: alert["license"]):
@@ -127,12 +129,15 @@ def jsonl_lines(message: Message) -> str:
 
 
 def deliver(message: Message, settings: AlertsConfig) -> Outcome:
-    """Send, retrying with exponential backoff within the run; the outcome is what the ledger records."""
+    """Send, retrying with exponential backoff within the run; the outcome is what the ledger records.
+
+    Never raises: one channel's trouble must not keep the outcomes of the others from the ledger.
+    """
     first_at = datetime.now(timezone.utc)
     error = None
     for attempt in range(1, settings.attempts + 1):
         if attempt > 1:
-            time.sleep(settings.backoff_seconds * 2 ** (attempt - 2))
+            time.sleep(min(MAX_BACKOFF_SECONDS, settings.backoff_seconds * 2 ** (attempt - 2)))
         try:
             send(message, settings.timeout_seconds)
             return Outcome(True, attempt, first_at, datetime.now(timezone.utc), error)
@@ -141,6 +146,9 @@ def deliver(message: Message, settings: AlertsConfig) -> Outcome:
             return Outcome(False, attempt, first_at, datetime.now(timezone.utc), str(exc))
         except ChannelError as exc:
             error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - unforeseen, so most likely setup (a bad URL, no Prefect API): not retried
+            # only the type: an exception's text may quote the URL
+            return Outcome(False, attempt, first_at, datetime.now(timezone.utc), type(exc).__name__)
     return Outcome(False, settings.attempts, first_at, datetime.now(timezone.utc), error)
 
 
@@ -174,16 +182,32 @@ logging.getLogger("httpx").addFilter(_hidden)
 
 
 def _post(channel: ChannelConfig, payload: dict[str, Any], timeout_seconds: float) -> None:
-    url, source = resolve_secret(channel.url_env, channel.url_secret)
-    if not url.startswith(("http://", "https://")):
-        raise ChannelSetupError(f"{source} does not hold an http(s) URL")
-    _hidden.urls.add(str(httpx.URL(url)))
+    url, source = _webhook_url(channel)
     try:
-        response = httpx.post(url, json=payload, timeout=timeout_seconds, headers={"User-Agent": USER_AGENT})
+        address = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise ChannelSetupError(f"{source} does not hold a valid http(s) URL") from None
+    if address.scheme not in ("http", "https") or not address.host:
+        raise ChannelSetupError(f"{source} does not hold an http(s) URL")
+    _hidden.urls.add(str(address))
+    try:
+        response = httpx.post(address, json=payload, timeout=timeout_seconds, headers={"User-Agent": USER_AGENT})
+    except httpx.InvalidURL:
+        raise ChannelSetupError(f"{source} does not hold a valid http(s) URL") from None
     except httpx.HTTPError as exc:
         raise ChannelError(_safe_error(exc)) from None
     if not response.is_success:
         raise ChannelError(f"HTTP {response.status_code}")
+
+
+def _webhook_url(channel: ChannelConfig) -> tuple[str, str]:
+    """The URL and where it came from; a Secret block that cannot be read (no Prefect API) is a setup failure."""
+    try:
+        return resolve_secret(channel.url_env, channel.url_secret)
+    except SecretError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the config made the block name safe to show, not the exception's text
+        raise ChannelSetupError(f"Prefect Secret block {channel.url_secret!r} cannot be loaded: {type(exc).__name__}") from None
 
 
 def _notify(channel: ChannelConfig, body: str, subject: str) -> None:
@@ -218,6 +242,11 @@ def _safe_error(exc: BaseException) -> str:
     if isinstance(exc, httpx.HTTPStatusError):
         return f"HTTP {exc.response.status_code}"
     return type(exc).__name__
+
+
+def _single(message: Message) -> bool:
+    """A critical alert on a per_event channel travels alone: its headline is the whole message."""
+    return message.kind == "critical" and message.channel.mode == "per_event"
 
 
 def _by_license(alerts: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:

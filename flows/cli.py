@@ -204,7 +204,7 @@ def rates_command(
 
     def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
         instant = parse_instant(as_of, "--as-of", zone, now, date_is_end=True) if as_of else None
-        return rates(con, _filters(license, provider, model), instant)
+        return rates(con, _filters(license, provider, model), instant, zone)
 
     _ask(config, fmt, tz, question)
 
@@ -248,7 +248,7 @@ def changes_command(
     def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
         start = parse_instant(since, "--since", zone, now)
         end = parse_instant(until, "--until", zone, now)
-        result = changes(con, _filters(license, provider, model), start, end, _split(event_type), min_pct, direction)
+        result = changes(con, _filters(license, provider, model), start, end, _split(event_type), min_pct, direction, zone)
         return compact_changes(result) if fmt == "table" else result
 
     _ask(config, fmt, tz, question)
@@ -325,7 +325,8 @@ def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
         finally:
             con.close()
 
-    render(_guard(answer), fmt, zone, sys.stdout)
+    result = _guard(answer)
+    _guard(lambda: render(result, fmt, zone, sys.stdout))
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -370,8 +371,7 @@ def alerts_command(
     from flows.alerts import deliveries
     from flows.config import load_config
 
-    if state is not None and state not in ALERT_STATES:
-        raise typer.BadParameter(f"{state!r} is not one of {', '.join(ALERT_STATES)}", param_hint="--state")
+    _guard(lambda: _alert_state(state))
     from rich.markup import escape
     from rich.table import Table
 
@@ -401,6 +401,9 @@ def alerts_test_command(
     """Send a sample message through one channel; exit 1 with the reason if it fails."""
     from flows.alerts import send_test
     from flows.config import load_config
+    from flows.runner import prefect_defaults
+
+    prefect_defaults()  # a Prefect block or Secret channel imports Prefect: no telemetry tracebacks
 
     settings = _guard(lambda: load_config(config))
     target = _guard(lambda: settings.alerts.channel(channel))
@@ -425,6 +428,11 @@ def alerts_preview_command(config: ConfigOption = None) -> None:
     for message in messages:
         out().print(f"--- {message.channel.name} ({message.channel.type}, {message.kind}) ---", markup=False, highlight=False)
         out().print(text(message), markup=False, highlight=False)
+
+
+def _alert_state(state: str | None) -> None:
+    if state is not None and state not in ALERT_STATES:
+        raise UsageError(f"--state: {state!r} is not one of {', '.join(ALERT_STATES)}")
 
 
 def _guard(action: Callable[[], T]) -> T:

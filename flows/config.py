@@ -25,6 +25,11 @@ CONFIG_ENV = "QCAT_CONFIG"
 # Names become path segments (Hive partitions), so only characters that cannot escape a folder.
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KNOWN_PROVIDERS = ("default", "openrouter", "anthropic")
+# Prefect block document names. Checked so that a URL or key pasted in their place is refused
+# before it can be echoed into errors, logs, DuckDB or the ledger: their errors never show the value.
+BLOCK_NAME = r"[a-z0-9][a-z0-9-]*"
+MIN_EXPIRE_AFTER = timedelta(hours=1)
+MAX_EXPIRE_AFTER = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -223,7 +228,7 @@ def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
                     f"{where}api_key_env: must name an environment variable, not hold a key"
                 )
         if key_secret is not None:
-            key_secret = _string(item, where + "api_key_secret", None)
+            key_secret = _secret_name(item, where + "api_key_secret", "keys belong in an environment variable (api_key_env)")
         providers = item.get("providers", ["default"])
         if not isinstance(providers, list) or not providers:
             raise ConfigError(f"{where}providers: must be a non-empty array of provider names")
@@ -248,6 +253,17 @@ def parse_span(text: object, key: str) -> timedelta:
         raise ConfigError(str(exc)) from None
 
 
+def _expire_after(raw: dict[str, Any], key: str) -> timedelta:
+    text = raw.get(key.rsplit(".", 1)[-1], "7d")
+    try:
+        span = parse_span(text, key)
+    except OverflowError:
+        span = MAX_EXPIRE_AFTER + timedelta(days=1)
+    if not MIN_EXPIRE_AFTER <= span <= MAX_EXPIRE_AFTER:
+        raise ConfigError(f"{key}: must be between 1h and 365d, got {text!r}")
+    return span
+
+
 RULE_KEYS = set(AlertRule.__dataclass_fields__) - {"channels"}
 
 
@@ -267,7 +283,7 @@ def _alerts(raw: dict[str, Any], base_dir: Path) -> AlertsConfig:
         channels=channels,
         rules=rules,
         failing_after=_integer(raw, "alerts.failing_after", 3, minimum=1, maximum=365),
-        expire_after=parse_span(raw.get("expire_after", "7d"), "alerts.expire_after"),
+        expire_after=_expire_after(raw, "alerts.expire_after"),
         attempts=_integer(raw, "alerts.attempts", 3, minimum=1, maximum=10),
         backoff_seconds=_number(raw, "alerts.backoff_seconds", 1.0, minimum=0.0, maximum=60.0),
         timeout_seconds=_number(raw, "alerts.timeout_seconds", 10.0, minimum=0.1, maximum=300.0),
@@ -284,8 +300,11 @@ def _rule(raw: dict[str, Any], where: str, defaults: AlertRule, channel_names: s
     for name in channels:
         if channel_names is not None and name not in channel_names:
             raise ConfigError(f"{where}channels: no [[alerts.channels]] entry is named {name!r}")
+    event_types = _choices(raw, where + "event_types", defaults.event_types, ALERT_EVENT_TYPES)
+    if not event_types:
+        raise ConfigError(f"{where}event_types: must list at least one event type (a rule that passes nothing is a mistake)")
     return AlertRule(
-        event_types=_choices(raw, where + "event_types", defaults.event_types, ALERT_EVENT_TYPES),
+        event_types=event_types,
         min_pct=_number(raw, where + "min_pct", defaults.min_pct, minimum=0.0),
         direction=direction,
         licenses=_strings(raw, where + "licenses", defaults.licenses),
@@ -320,8 +339,11 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
         if url_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", url_env):
             raise ConfigError(f"{where}url_env: must name an environment variable, not hold a URL")
         block = _string(item, where + "block", None) if "block" in item else None
-        if block is not None and not re.fullmatch(r"[a-z0-9-]+/\S+", block):
-            raise ConfigError(f"{where}block: must be <block-type-slug>/<block-name>, e.g. slack-webhook/team-alerts, got {block!r}")
+        if block is not None and not re.fullmatch(f"{BLOCK_NAME}/{BLOCK_NAME}", block):
+            raise ConfigError(
+                f"{where}block: must be <block-type-slug>/<block-name>, e.g. slack-webhook/team-alerts "
+                "(lowercase letters, digits and '-'); URLs and keys belong inside the block"
+            )
         path = None
         if "path" in item:
             path = Path(_string(item, where + "path", None)).expanduser()
@@ -334,7 +356,7 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
                 name=name,
                 type=kind,
                 url_env=url_env,
-                url_secret=_string(item, where + "url_secret", None) if "url_secret" in item else None,
+                url_secret=_secret_name(item, where + "url_secret", "URLs belong in an environment variable (url_env)") if "url_secret" in item else None,
                 block=block,
                 path=path,
                 mode=mode,
@@ -342,6 +364,17 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
             )
         )
     return tuple(channels)
+
+
+def _secret_name(table: dict[str, Any], key: str, instead: str) -> str:
+    """The value is never shown: what was typed there may well be the secret itself."""
+    value = _string(table, key, None)
+    if not re.fullmatch(BLOCK_NAME, value):
+        raise ConfigError(
+            f"{key}: must be the name of a Prefect Secret block (lowercase letters, digits and '-'); "
+            f"{instead} or inside the Secret block"
+        )
+    return value
 
 
 def _strings(table: dict[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:

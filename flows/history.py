@@ -9,7 +9,7 @@ tests check that both give the same rows and event ids.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -59,12 +59,17 @@ PULL_COLUMNS = pa.schema(
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What a load or rebuild did; `applied` lists every pull whose events it (re)derived."""
+    """What a load or rebuild did; `applied` lists every pull whose events it (re)derived.
+
+    `replayed_until` gives, for each catalog replayed because of a late pull, when its history
+    ended before the load: what the replay re-derives up to then is not news.
+    """
 
     pulls: int
     events: int | None = None
     replayed_catalogs: tuple[tuple[str, str], ...] = ()
     applied: tuple[str, ...] = ()
+    replayed_until: tuple[tuple[str, str, datetime], ...] = ()
 
 
 STAGE_COLUMNS = [
@@ -142,6 +147,7 @@ def load_pending(
     data_dir: Path,
     max_removed_share: float,
     known_new: Sequence[PullRecord] = (),
+    before_commit: Callable[[duckdb.DuckDBPyConnection, LoadReport], None] | None = None,
 ) -> LoadReport:
     """Load archived pulls that DuckDB lacks, in time order: `known_new` and any found in the
     day folders from each catalog's latest loaded day on (left behind by a crashed run).
@@ -149,6 +155,8 @@ def load_pending(
     Whoever holds the writer lock loads everything pending, so two overlapping runs cannot
     apply their pulls out of order. A pull older than what its catalog already applied (a run
     that archived late) makes that catalog replay from the archive rather than bend history.
+    `before_commit` sees the load's outcome inside its transaction (alerts are enqueued there, so
+    that a crash cannot commit a change without its alert).
     """
     watermarks = {(license, provider): (day, last) for license, provider, day, last in run(con, "pull_watermarks").fetchall()}
     # from the day before each catalog's latest load: a run that crossed midnight may have
@@ -178,13 +186,21 @@ def load_pending(
         for license, provider in late:
             run(con, "catalog_forget", {"license": license, "provider": provider})
         confirmed = [pull_id for round_records in _rounds(pending) for pull_id in _apply_round(con, reader, round_records, max_removed_share)]
+        report = LoadReport(
+            len(pending),
+            replayed_catalogs=tuple(late),
+            applied=tuple(r.pull_id for r in pending) + tuple(confirmed),
+            replayed_until=tuple((license, provider, watermarks[(license, provider)][1]) for license, provider in late),
+        )
+        if before_commit is not None:
+            before_commit(con, report)
         con.commit()
     except BaseException:
         con.rollback()
         raise
     finally:
         reader.close()
-    return LoadReport(len(pending), replayed_catalogs=tuple(late), applied=tuple(r.pull_id for r in pending) + tuple(confirmed))
+    return report
 
 
 def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:

@@ -95,18 +95,20 @@ def log_root(data_dir: Path) -> Path:
 
 
 def append(con: duckdb.DuckDBPyConnection, data_dir: Path, ops: Sequence[Op]) -> None:
-    """Write the ops to the log, then bring DuckDB up to date with it. The caller holds the writer lock.
+    """Write the ops to the log, then bring DuckDB up to date with it. The caller holds the writer lock."""
+    write(data_dir, ops)
+    sync(con, data_dir)
 
-    Files are named by the wall clock (not by the ops' times, which tests and the demo simulate),
-    so that name order is write order.
-    """
+
+def write(data_dir: Path, ops: Sequence[Op]) -> None:
+    """Files are named by the wall clock (not by the ops' times, which tests and the demo
+    simulate), so that name order is write order."""
     if not ops:
         return
     written = datetime.now(timezone.utc)
     path = log_root(data_dir) / f"date={written.date().isoformat()}" / f"{written:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}.json"
     document = {"qcat_version": __version__, "ops": [op.to_json() for op in ops]}
     write_new(path, json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode())
-    sync(con, data_dir)
 
 
 def sync(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:

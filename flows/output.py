@@ -41,7 +41,7 @@ def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
     if fmt == "json":
         # one object per line, each encoded by json's C encoder (indent= would use the slow Python one)
         plain = [_convert(column, _json_value) for column in columns]
-        lines = [json.dumps(dict(zip(result.columns, row)), allow_nan=False) for row in zip(*plain)]
+        lines = [json.dumps(dict(zip(result.columns, row)), allow_nan=False, default=_nested) for row in zip(*plain)]
         stream.write("[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n"))
     elif fmt == "csv":
         writer = csv.writer(stream, lineterminator="\n")
@@ -122,11 +122,16 @@ def _json_value(sample: Any) -> Callable[[Any], Any] | None:
     return str
 
 
+def _nested(value: Any) -> Any:
+    """Values inside lists and structs (`qcat sql` can return any DuckDB type): times as ISO text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _csv_value(sample: Any) -> Callable[[Any], Any] | None:
     if isinstance(sample, datetime):
         return datetime.isoformat
     if isinstance(sample, float):
         return repr
     if isinstance(sample, list | dict):
-        return json.dumps
+        return lambda value: json.dumps(value, default=_nested)
     return None

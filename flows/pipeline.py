@@ -12,6 +12,7 @@ from datetime import datetime
 
 import httpx
 
+from flows import ledger
 from flows.alerts import enqueue as enqueue_alerts
 from flows.archive import PullRecord, archive_failure, archive_pull
 from flows.client import fetch_catalog, make_http_client
@@ -84,8 +85,10 @@ def load_and_summarise(config: Config, records: list[PullRecord]) -> list[Catalo
     with writer_lock(config.data_dir, config.lock_timeout_seconds):
         con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
         try:
-            report = load_pending(con, config.data_dir, config.history.max_removed_share, records)
-            enqueue_alerts(con, config, report.applied)
+            report = load_pending(
+                con, config.data_dir, config.history.max_removed_share, records, before_commit=lambda con, load: enqueue_alerts(con, config, load)
+            )
+            ledger.sync(con, config.data_dir)
             produced = run(con, "event_counts_of_pulls", {"pull_ids": list(report.applied)}).fetchall()
             events = {(license, provider): count for license, provider, count in produced}
             rows = run(con, "run_summary", {"pull_ids": [record.pull_id for record in records]}).fetchall()

@@ -8,7 +8,7 @@ is an error, not an empty answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 import duckdb
@@ -51,10 +51,10 @@ def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
                 raise UsageError(f"{option}: no catalog with {option[2:]} {name!r} in the database (known: {', '.join(known) or 'none yet'})")
 
 
-def rates(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None) -> Result:
+def rates(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None, zone: tzinfo = timezone.utc) -> Result:
     check_filters(con, filters)
     cursor = run(con, "query_rates", {"as_of": as_of, **filters.params()})
-    title = f"Rates as of {as_of:%Y-%m-%d %H:%M:%S.%f} UTC" if as_of else "Current rates"
+    title = f"Rates as of {as_of.astimezone(zone):%Y-%m-%d %H:%M:%S.%f} {zone}" if as_of else "Current rates"
     return _result(cursor, f"{title} (micro-credits per token)")
 
 
@@ -77,19 +77,24 @@ def changes(
     types: tuple[str, ...] = (),
     min_pct: float | None = None,
     direction: str | None = None,
+    zone: tzinfo = timezone.utc,
 ) -> Result:
     for event_type in types:
         if event_type not in EVENT_TYPES:
             raise UsageError(f"--type: {event_type!r} is not an event type ({', '.join(EVENT_TYPES)})")
     if direction is not None and direction not in DIRECTIONS:
         raise UsageError(f"--direction: {direction!r} is not one of {', '.join(DIRECTIONS)}")
+    others = sorted(set(types) - {"rate_changed"})
+    if others and (min_pct is not None or direction is not None):
+        raise UsageError(f"--min-pct and --direction select rate changes; they cannot apply to --type {', '.join(others)}")
     if min_pct is not None and min_pct < 0:
         raise UsageError(f"--min-pct: {min_pct} is negative; it is compared with the size of a change")
     if since >= until:
         raise UsageError(f"--since ({since:%Y-%m-%d %H:%M} UTC) is not before --until ({until:%Y-%m-%d %H:%M} UTC)")
     check_filters(con, filters)
     params = {"since": since, "until": until, "types": list(types), "min_pct": min_pct, "direction": direction, **filters.params()}
-    return _result(run(con, "query_changes", params), f"Changes from {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC")
+    window = f"{since.astimezone(zone):%Y-%m-%d %H:%M} to {until.astimezone(zone):%Y-%m-%d %H:%M} {zone}"
+    return _result(run(con, "query_changes", params), f"Changes from {window}")
 
 
 def compact_changes(result: Result) -> Result:
@@ -124,6 +129,16 @@ def compare(con: duckdb.DuckDBPyConnection, by: str, pair: tuple[str, str], filt
 
 
 def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
+    """One SELECT (or EXPLAIN): the database is opened read-only, but COPY, ATTACH, INSTALL and the
+    like would still write files (into the archive, say) or reach the network."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise UsageError(f"qcat sql runs one query at a time; {len(statements)} statements were given")
+    if statements[0].type not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+        raise UsageError(f"qcat sql answers SELECT queries only, not {statements[0].type.name}: the history is read-only here")
     try:
         cursor = con.execute(query)
     except duckdb.Error as exc:

@@ -21,7 +21,10 @@ def parse_span(text: str, option: str) -> timedelta:
     match = SPAN.fullmatch(text)
     if not match:
         raise UsageError(f"{option}: {text!r} is not a span like 7d, 36h, 2w, 90m or 45s")
-    return timedelta(**{UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        return timedelta(**{UNITS[match.group(2)]: float(match.group(1))})
+    except OverflowError:
+        raise UsageError(f"{option}: {text!r} is longer than any calendar can count") from None
 
 
 def parse_zone(name: str) -> tzinfo:
@@ -44,7 +47,10 @@ def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_e
     if value.lower() == "now":
         return now.astimezone(timezone.utc)
     if SPAN.fullmatch(value):
-        return (now - parse_span(value, option)).astimezone(timezone.utc)
+        try:
+            return (now - parse_span(value, option)).astimezone(timezone.utc)
+        except OverflowError:
+            raise UsageError(f"{option}: {text!r} reaches back before year 1") from None
     try:
         if DATE.fullmatch(value):
             day = datetime.fromisoformat(value).date()

@@ -24,7 +24,8 @@ from flows.database import db_path
 from flows.errors import ConfigError
 from flows.history import connect
 from flows.importer import collect, import_responses
-from flows.pipeline import load_and_summarise, rebuild_database
+from flows.client import make_http_client
+from flows.pipeline import load_and_summarise, pull_one, rebuild_database
 from flows.simulator import SimulatorServer
 from tests.alert_support import BASE, HOOK_ENV, SLACK_ENV, Receiver, alerts_toml, channel, down_url, ledger, serve
 from tests.conftest import model, night, nightly_plain, write_config
@@ -449,20 +450,51 @@ def test_the_readme_alerts_example_is_a_valid_configuration(tmp_path: Path) -> N
     assert [rule.channels for rule in config.alerts.rules] == [("team-slack", "finops", "audit"), ("pager",)]
 
 
-def test_a_load_that_rederives_old_history_enqueues_only_recent_alerts(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """As after a catalog replay: every pull of the history applied again, alerts only within expire_after of the newest."""
-    monkeypatch.setenv(HOOK_ENV, down_url())
-    config = make_config(tmp_path, simulator, alerts_toml('expire_after = "2d"\n'), {"acme-prod": ["default"]})
-    plain = replace(config, alerts=replace(config.alerts, channels=()))  # history first, with no channel: nothing enqueued
-    for n in range(5):
-        serve(simulator, {"acme-prod": BASE + [model(f"new-{k}") for k in range(n)]})
-        nightly_plain(plain, night(n))
-    assert ledger(config) == []
-    config = make_config(tmp_path, simulator, alerts_toml('expire_after = "2d"\n', channel("hook")), {"acme-prod": ["default"]})
-    con = connect(db_path(config.data_dir))
-    try:
-        pull_ids = [row[0] for row in con.execute("select pull_id from pulls").fetchall()]
-        assert alerts.enqueue(con, config, pull_ids) == 3  # nights 2, 3 and 4 (the newest)
-    finally:
-        con.close()
-    assert sorted(row[10] for row in ledger(config)) == [f"✚ acme-prod/default new-{k}: added (input 0.001, output 0.002)" for k in (1, 2, 3)]
+def test_a_late_pull_that_replays_a_catalog_alerts_only_what_is_new(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay re-derives old changes under new event ids: they were news when first loaded, not now."""
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")), {"acme-prod": ["default"]})
+        serve(simulator, {"acme-prod": BASE})
+        nightly_plain(config, night(0))
+        doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
+        serve(simulator, {"acme-prod": doubled})
+        nightly_plain(config, night(2))
+        alerts.deliver_due(config)
+        # a run that archived its pull of night 1 late (the same catalog), and tonight's run
+        license = config.licenses[0]
+        with make_http_client(config.api) as client:
+            late = pull_one(config, license, "default", night(1), client)
+            serve(simulator, {"acme-prod": doubled + [model("m-new")]})
+            tonight = pull_one(config, license, "default", night(3), client)
+        load_and_summarise(config, [late, tonight])
+        alerts.deliver_due(config)
+    assert event_ids(config).keys() == {"m-a/rate_changed", "m-new/added"}
+    sent = [item["summary"] for body in hook.bodies for item in body["alerts"]]
+    assert sent == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)", "✚ acme-prod/default m-new: added (input 0.001, output 0.002)"]
+
+
+
+
+def test_a_crash_after_the_load_commits_loses_no_alert(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The alerts are in the ledger log before the load commits; whoever syncs next applies them."""
+    from flows import ledger as ledger_module
+
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")), {"acme-prod": ["default"]})
+        serve(simulator, {"acme-prod": BASE})
+        nightly_plain(config, night(0))
+        serve(simulator, {"acme-prod": [model("m-a", out=0.001), model("m-b"), model("m-c")]})
+
+        def crash(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
+            raise RuntimeError("the process died here")
+
+        monkeypatch.setattr(ledger_module, "sync", crash)
+        with pytest.raises(RuntimeError):
+            nightly_plain(config, night(1))
+        monkeypatch.undo()
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        assert event_ids(config).keys() == {"m-a/rate_changed"}, "the load committed"
+        alerts.deliver_due(config)
+    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▼ acme-prod/default m-a: output -50.0% (0.002 → 0.001)"]

@@ -188,11 +188,16 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         {"event_type": "removed", "n": 1},
         {"event_type": "renamed", "n": 1},
     ]
+    nested = "select [timestamptz '2026-03-01 03:00:00+00'] as l, {'at': timestamptz '2026-03-01 03:00:00+00'} as s"
+    assert as_json(home, "sql", nested) == [{"l": ["2026-03-01T03:00:00+00:00"], "s": {"at": "2026-03-01T03:00:00+00:00"}}]
     piped = qcat(home, "sql", "--format", "csv", stdin="select count(*) as pulls from pulls\n")
     assert piped.stdout == "pulls\n12\n"
-    refused = qcat(home, "sql", "delete from pulls")
-    assert refused.returncode == 2 and refused.stderr.startswith("qcat: error: query failed:") and "read-only" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
+    for statement, kind in (("delete from pulls", "DELETE"), ("copy (select 1) to 'copied.csv'", "COPY"), ("attach 'other.duckdb'", "ATTACH")):
+        refused = qcat(home, "sql", statement)
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == f"qcat: error: qcat sql answers SELECT queries only, not {kind}: the history is read-only here"
+    assert not (home / "copied.csv").exists() and not (home / "other.duckdb").exists()
+    assert qcat(home, "sql", "select 1; select 2").stderr.strip() == "qcat: error: qcat sql runs one query at a time; 2 statements were given"
     assert as_json(home, "sql", "select count(*) as n from pulls") == [{"n": 12}], "nothing was deleted"
 
 
@@ -209,6 +214,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         (("compare", "--licenses", "acme-prod"), "--licenses: 'acme-prod' is not two different names"),
         (("compare",), "give exactly one of --licenses A,B or --providers P,Q"),
         (("sql", "select * from no_such_table"), "query failed: Catalog Error"),
+        (("changes", "--type", "added", "--min-pct", "5"), "--min-pct and --direction select rate changes; they cannot apply to --type added"),
+        (("changes", "--since", "99999999999d"), "--since: '99999999999d' is longer than any calendar can count"),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(home: Path, args: tuple[str, ...], message: str) -> None:
