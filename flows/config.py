@@ -255,10 +255,7 @@ def parse_span(text: object, key: str) -> timedelta:
 
 def _expire_after(raw: dict[str, Any], key: str) -> timedelta:
     text = raw.get(key.rsplit(".", 1)[-1], "7d")
-    try:
-        span = parse_span(text, key)
-    except OverflowError:
-        span = MAX_EXPIRE_AFTER + timedelta(days=1)
+    span = parse_span(text, key)
     if not MIN_EXPIRE_AFTER <= span <= MAX_EXPIRE_AFTER:
         raise ConfigError(f"{key}: must be between 1h and 365d, got {text!r}")
     return span

@@ -13,11 +13,11 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
-from flows.archive import PullRecord, archive_pull, discard_uncommitted, record_path
-from flows.catalog import InvalidCatalog, parse_catalog
+from flows.archive import PullRecord, archive_pull, discard_uncommitted, read_record, record_path
+from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.client import FetchResult
 from flows.config import NAME_PATTERN, Config
 from flows.database import db_path
@@ -27,12 +27,15 @@ from flows.lock import writer_lock
 from flows.sqlfiles import run
 
 SIDECAR_SUFFIX = ".meta.json"
-# 2026-03-12, 20260312T0300Z, 2026-03-12T03-00-00Z, 2026-03-12_03:00:00.5+02:00 ...
+# 2026-03-12, 20260312T0300Z, 2026-03-12T03-00-00Z, 2026-03-12_03:00:00.5+02:00, 20260312-030000 ...
+# (an offset needs its colon: 2026-03-12-0300 is 03:00 in --tz, not a date at UTC-3)
 NAME_TIME = re.compile(
-    r"(?<!\d)(?P<date>\d{4}-?\d{2}-?\d{2})"
-    r"(?:[T_ ]?(?P<hour>\d{2})[:-]?(?P<minute>\d{2})(?:[:-]?(?P<second>\d{2})(?:\.(?P<fraction>\d{1,6}))?)?)?"
-    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?(?!\d)"
+    r"(?<![\d.])(?P<date>\d{4}-\d{2}-\d{2}|\d{8})"
+    r"(?:[T_ -](?P<hour>\d{2})[:-]?(?P<minute>\d{2})(?:[:-]?(?P<second>\d{2})(?:\.(?P<fraction>\d{1,6}))?)?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?(?![\d:])(?![-.]\d)"
 )
+# a clock a little ahead of this machine's is fine; a file from next year is a mistake
+FUTURE_SLACK = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,15 @@ class ImportReport:
 def collect(paths: list[Path], observed_at: datetime | None, zone: tzinfo) -> list[SavedResponse]:
     """The files to import, each with its observation time: --observed-at, a sidecar, or its name."""
     files = sorted({file for path in paths for file in _catalog_files(path)})
+    now = datetime.now(timezone.utc)
     if not files:
         raise UsageError(f"no .json files in {', '.join(str(path) for path in paths)}")
     if observed_at is not None and len(files) != 1:
         raise UsageError(f"--observed-at gives the time of one file; {len(files)} were given (name the times in the file names or sidecars)")
     saved = [SavedResponse(file, observed_at or _observed_at(file, zone), file.read_bytes()) for file in files]
+    for response in saved:
+        if response.observed_at > now + FUTURE_SLACK:
+            raise UsageError(f"{response.path}: observed at {response.observed_at.isoformat()}, which is in the future")
     by_time: dict[datetime, SavedResponse] = {}
     for response in saved:
         other = by_time.setdefault(response.observed_at, response)
@@ -72,19 +79,19 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
     for label, name in (("--license", license), ("--provider", provider)):
         if not NAME_PATTERN.fullmatch(name):
             raise UsageError(f"{label}: {name!r} is not a name of lowercase letters, digits, - and _")
-    results = []
+    configured = sorted(f"{entry.name}/{name}" for entry, name in config.catalogs)
+    if f"{license}/{provider}" not in configured:
+        # the archive never forgets: a mistyped license would stay a catalog for good
+        raise UsageError(f"{license}/{provider} is not a catalog of {config.source} (configured: {', '.join(configured)}); add it there first")
     for response in responses:
-        try:
-            catalog = parse_catalog(response.body)
-        except InvalidCatalog as exc:
-            raise UsageError(f"{license}/{provider}: {response.path}: {exc}") from None
-        results.append((response, FetchResult("ok", None, (), response.body, catalog, None)))
+        _parse(license, provider, response)
     records: list[PullRecord] = []
     with writer_lock(config.data_dir, config.lock_timeout_seconds):
-        for response, result in results:
+        new = [response for response in responses if not _pulled_already(config, license, provider, response)]
+        for response in new:
+            # parsed again rather than kept: a few thousand parsed catalogs would take gigabytes
+            result = FetchResult("ok", None, (), response.body, _parse(license, provider, response), None)
             pull_id = import_pull_id(license, provider, response)
-            if record_path(config.data_dir, license, provider, response.observed_at, pull_id).exists():
-                continue
             discard_uncommitted(config.data_dir, license, provider, response.observed_at, pull_id)
             records.append(archive_pull(config.data_dir, license, provider, response.observed_at, result, pull_id, origin="import"))
         con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
@@ -94,6 +101,26 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
         finally:
             con.close()
     return ImportReport(len(responses), len(records), len(responses) - len(records), sum(count for *_, count in produced), bool(loaded.replayed_catalogs))
+
+
+def _parse(license: str, provider: str, response: SavedResponse) -> Catalog:
+    try:
+        return parse_catalog(response.body)
+    except InvalidCatalog as exc:
+        raise UsageError(f"{license}/{provider}: {response.path}: {exc}") from None
+
+
+def _pulled_already(config: Config, license: str, provider: str, response: SavedResponse) -> bool:
+    """A pull of this catalog at this very instant with the same bytes (a live pull, say) is this
+    response; one with other bytes is a contradiction that would fake two changes in no time."""
+    folder = record_path(config.data_dir, license, provider, response.observed_at, "x").parent
+    records = map(read_record, folder.glob("*.json")) if folder.is_dir() else ()
+    same_instant = [record for record in records if record.observed_at == response.observed_at and record.content_sha256 is not None]
+    digest = hashlib.sha256(response.body).hexdigest()
+    for record in same_instant:
+        if record.content_sha256 != digest:
+            raise UsageError(f"{license}/{provider}: {response.path} differs from pull {record.pull_id}, archived at the same instant {response.observed_at.isoformat()}")
+    return bool(same_instant)
 
 
 def import_pull_id(license: str, provider: str, response: SavedResponse) -> str:
@@ -117,9 +144,12 @@ def _observed_at(file: Path, zone: tzinfo) -> datetime:
             return _aware(datetime.fromisoformat(json.loads(sidecar.read_text())["observed_at"]), zone)
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{sidecar}: expected {{\"observed_at\": \"<ISO time>\"}} ({type(exc).__name__}: {exc})") from None
-    match = NAME_TIME.search(file.stem)
-    if match is None:
+    matches = list(NAME_TIME.finditer(file.stem))
+    if not matches:
         raise UsageError(f"{file}: no observation time in its name (2026-03-12T03-00-00Z), no sidecar {sidecar.name}, and no --observed-at")
+    if len(matches) > 1:
+        raise UsageError(f"{file}: its name holds {len(matches)} dates ({', '.join(m.group(0) for m in matches)}); give the time in a sidecar {sidecar.name}")
+    [match] = matches
     date = match["date"].replace("-", "")
     text = f"{date[:4]}-{date[4:6]}-{date[6:]}T{match['hour'] or '00'}:{match['minute'] or '00'}:{match['second'] or '00'}"
     if match["fraction"]:

@@ -189,19 +189,52 @@ def test_a_five_percent_change_meets_a_five_percent_threshold(simulator: Simulat
     assert [row[10] for row in ledger(config)] == ["▲ acme-prod/default m-a: output +5.0% (0.002 → 0.0021)"]
 
 
-def test_critical_alerts_go_alone_and_first_and_auth_errors_always_are(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Receiver() as hook:
+def test_critical_alerts_go_first_in_one_bounded_message_and_auth_errors_always_are(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch removal is one critical message per channel, not one per model; per_event channels get one each."""
+    with Receiver() as hook, Receiver() as slack, Receiver() as each:
         monkeypatch.setenv(HOOK_ENV, hook.url)
-        # no critical event types and an unreachable critical threshold: only the auth error is critical
-        settings = 'critical_event_types = []\ncritical_pct = 1000\n'
-        config = make_config(tmp_path, simulator, alerts_toml(settings, channel("hook")), {"acme-prod": ["default"], "acme-broken": ["default"]})
-        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a", inp=0.01), model("m-b")]})
-        alerts.deliver_due(config)
-    kinds = [(body["kind"], [a["summary"] for a in body["alerts"]]) for body in hook.bodies]
-    assert kinds == [
-        ("critical", ["⚠ acme-broken/default catalog: auth error (environment variable QCAT_TEST_MISSING is not set or empty)"]),
-        ("digest", ["▲ acme-prod/default m-a: input +900.0% (0.001 → 0.01)", "✖ acme-prod/default m-c: removed (was input 0.001, output 0.002)"]),
+        monkeypatch.setenv(SLACK_ENV, slack.url)
+        monkeypatch.setenv("QCAT_TEST_ALERT_EACH", each.url)
+        # removals are critical (the default); an unreachable critical threshold keeps the rate change out
+        tables = (
+            channel("hook", max_items=2),
+            channel("team", "slack", url_env=SLACK_ENV, max_items=2),
+            channel("each", url_env="QCAT_TEST_ALERT_EACH", mode="per_event"),
+        )
+        config = make_config(tmp_path, simulator, alerts_toml("critical_pct = 1000\n", *tables), {"acme-prod": ["default"], "acme-broken": ["default"]})
+        gone, kept = [model(f"m-x{n}") for n in range(4)], [model(f"m-k{n}") for n in range(4)]  # under the suspect share
+        two_nights(simulator, config, {"acme-prod": BASE + gone + kept}, {"acme-prod": [model("m-a", inp=0.01), model("m-b"), *kept]})
+        report = alerts.deliver_due(config)
+    auth = "⚠ acme-broken/default catalog: auth error (environment variable QCAT_TEST_MISSING is not set or empty)"
+    removed = [f"✖ acme-prod/default {m}: removed (was input 0.001, output 0.002)" for m in ("m-c", "m-x0", "m-x1", "m-x2", "m-x3")]
+    rate = "▲ acme-prod/default m-a: input +900.0% (0.001 → 0.01)"
+    assert [(b["kind"], b["count"], b["critical_count"], [a["summary"] for a in b["alerts"]]) for b in hook.bodies] == [
+        ("critical", 6, 6, [auth, *removed]),
+        ("digest", 1, 0, [rate]),
+    ], "every critical alert in the JSON, in one message sent before the digest"
+    assert hook.bodies[0]["summary"] == (
+        "qcat CRITICAL: 6 catalog alerts\n"
+        "acme-broken:\n"
+        "  ⚠ default catalog: auth error (environment variable QCAT_TEST_MISSING is not set or empty)\n"
+        "acme-prod:\n"
+        "  ✖ default m-c: removed (was input 0.001, output 0.002)\n"
+        "... and 4 more"
+    )
+    critical, digest = slack.bodies
+    assert critical["blocks"] == [
+        {"type": "header", "text": {"type": "plain_text", "text": "qcat CRITICAL: 6 catalog alerts"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*acme-broken*\n🔴 ⚠ default catalog: auth error (environment variable QCAT_TEST_MISSING is not set or empty)"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*acme-prod*\n🔴 ✖ default m-c: removed (was input 0.001, output 0.002)"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "... and 4 more"}]},
     ]
+    assert digest["blocks"][0] == {"type": "header", "text": {"type": "plain_text", "text": "qcat: 1 catalog alert"}}
+    assert [(b["kind"], b["count"], b["summary"]) for b in each.bodies] == [
+        *[("critical", 1, f"qcat CRITICAL: {summary}") for summary in (auth, *removed)],
+        ("per_event", 1, f"qcat: {rate}"),
+    ]
+    assert (report.sent, report.failed) == (21, 0), "7 alerts on each of 3 channels"
 
 
 def test_failing_catalogs_alert_once_per_streak_and_suspect_shrinks(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,8 +263,8 @@ def test_failing_catalogs_alert_once_per_streak_and_suspect_shrinks(simulator: S
             "✖ acme-prod/default m-c: removed (was input 0.001, output 0.002)",
         ],
     ]
-    removals = [a for body in hook.bodies[-3:] for a in body["alerts"]]
-    assert {a["observed_at"] for a in removals} == {"2026-03-05T03:00:00+00:00"}, "a confirmed suspect's removals date from the suspect pull"
+    assert (hook.bodies[-1]["kind"], hook.bodies[-1]["count"]) == ("critical", 3), "the three removals in one message"
+    assert {a["observed_at"] for a in hook.bodies[-1]["alerts"]} == {"2026-03-05T03:00:00+00:00"}, "a confirmed suspect's removals date from the suspect pull"
 
 
 def test_a_failing_channel_is_retried_within_the_run(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -265,6 +298,30 @@ def test_a_down_channel_stays_due_and_is_delivered_on_a_later_run(simulator: Sim
     assert [body["kind"] for body in hook.bodies] == ["critical", "digest"]
     assert [(state, attempts) for _, _, state, attempts in states(config)] == [("sent", 3), ("sent", 1)]
     assert [row[9] for row in ledger(config) if row[4] == 3] == ["ConnectError"], "the last error is kept for diagnosis"
+
+
+def test_a_channel_that_cannot_work_fails_alone_and_the_others_stay_sent(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx refuses this URL before connecting; its message would quote it. Not retried, never echoed."""
+    caplog.set_level(logging.DEBUG)
+    broken = "http://[::1/hooks/tok-SECRET123"
+    monkeypatch.setenv("QCAT_TEST_ALERT_BROKEN", broken)
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        tables = (channel("hook"), channel("file", "jsonl", path="a.jsonl"), channel("broken", url_env="QCAT_TEST_ALERT_BROKEN"))
+        config = make_config(tmp_path, simulator, alerts_toml("attempts = 3\n", *tables))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d")]})
+        first = alerts.deliver_due(config)
+        again = alerts.deliver_due(config)
+    expected = ["alert channel 'broken': environment variable QCAT_TEST_ALERT_BROKEN does not hold a valid http(s) URL"]
+    assert (first.sent, first.failed, first.errors) == (2, 1, expected)
+    assert (again.sent, again.failed, again.errors) == (0, 1, expected)
+    assert (hook.requests, len((tmp_path / "a.jsonl").read_text().splitlines())) == (1, 1), "nothing sent twice"
+    assert [(row[1], row[2], row[4]) for row in ledger(config)] == [("broken", "failed", 2), ("file", "sent", 1), ("hook", "sent", 1)]
+    assert ledger(config)[0][9] == "environment variable QCAT_TEST_ALERT_BROKEN does not hold a valid http(s) URL"
+    for content in [caplog.text, *(p.read_bytes().decode() for p in config.data_dir.rglob("*.json"))]:
+        assert "SECRET123" not in content
 
 
 def test_a_slow_channel_times_out(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -409,6 +466,22 @@ def test_the_webhook_url_is_never_written_logged_or_reported(
         ('[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "a"\nmode = "batch"\n', "alerts.channels[0].mode: must be digest or per_event"),
         ('[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "a"\n[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "b"\n', "alerts.channels[1].name: 'x' is configured twice"),
         ('[[alerts.channels]]\nname = "x"\ntype = "prefect"\nblock = "just-a-name"\n', "alerts.channels[0].block: must be <block-type-slug>/<block-name>"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "prefect"\nblock = "slack-webhook/https://hooks.slack.com/T0"\n', "alerts.channels[0].block: must be <block-type-slug>/<block-name>"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "slack"\nurl_secret = "Team_Hook"\n', "alerts.channels[0].url_secret: must be the name of a Prefect Secret block"),
+        ('[alerts]\nexpire_after = "0s"\n', "alerts.expire_after: must be between 1h and 365d, got '0s'"),
+        ('[alerts]\nexpire_after = "59m"\n', "alerts.expire_after: must be between 1h and 365d, got '59m'"),
+        ('[alerts]\nexpire_after = "366d"\n', "alerts.expire_after: must be between 1h and 365d, got '366d'"),
+        ('[alerts]\nexpire_after = "99999999999w"\n', "alerts.expire_after: '99999999999w' is longer than any calendar can count"),
+        ('[alerts]\nevent_types = []\n', "alerts.event_types: must list at least one event type"),
+        ('[[alerts.rules]]\nevent_types = []\n', "alerts.rules[0].event_types: must list at least one event type"),
+        ('[alerts]\nattempts = 0\n', "alerts.attempts: must be between 1 and 10, got 0"),
+        ('[alerts]\nattempts = 11\n', "alerts.attempts: must be between 1 and 10, got 11"),
+        ('[alerts]\nbackoff_seconds = -1\n', "alerts.backoff_seconds: must be at least 0.0, got -1"),
+        ('[alerts]\nbackoff_seconds = 61\n', "alerts.backoff_seconds: must be at most 60.0, got 61"),
+        ('[alerts]\ntimeout_seconds = 0\n', "alerts.timeout_seconds: must be at least 0.1, got 0"),
+        ('[alerts]\ntimeout_seconds = 301\n', "alerts.timeout_seconds: must be at most 300.0, got 301"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "a"\nmax_items = 0\n', "alerts.channels[0].max_items: must be between 1 and 1000, got 0"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "a"\nmax_items = 1001\n', "alerts.channels[0].max_items: must be between 1 and 1000, got 1001"),
         ('[[alerts.rules]]\ndirection = "up"\n', "alerts.rules[0].direction: must be one of any, increase, decrease"),
         ('[[alerts.rules]]\nmin_pct = 1\n[[alerts.rules]]\nchannels = ["nope"]\n', "alerts.rules[1].channels: no [[alerts.channels]] entry is named 'nope'"),
         ('[[alerts.rules]]\nmodels = "gpt-*"\n', "alerts.rules[0].models: must be an array of non-empty strings"),
@@ -419,6 +492,25 @@ def test_alert_configuration_errors_name_the_key(tmp_path: Path, toml: str, expe
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value).startswith(expected), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("url_secret", "https://hooks.slack.com/services/T0/B0/tok-SECRET123"),
+        ("url_secret", "tok-SECRET123 "),
+        ("block", "slack-webhook/https://hooks.slack.com/services/tok-SECRET123"),
+    ],
+)
+def test_a_url_where_a_block_name_belongs_is_refused_and_never_echoed(tmp_path: Path, key: str, value: str) -> None:
+    kind = "prefect" if key == "block" else "slack"
+    toml = f'[[alerts.channels]]\nname = "a"\ntype = "jsonl"\npath = "a"\n[[alerts.channels]]\nname = "x"\ntype = "{kind}"\n{key} = "{value}"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=toml))
+    message = str(caught.value)
+    assert message.startswith(f"alerts.channels[1].{key}: must be "), message
+    assert "SECRET123" not in message and "hooks.slack.com" not in message
+    assert ("URLs belong in an environment variable (url_env) or inside the Secret block" if key == "url_secret" else "URLs and keys belong inside the block") in message
 
 
 def test_rules_inherit_the_alerts_defaults(tmp_path: Path) -> None:

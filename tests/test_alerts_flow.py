@@ -109,7 +109,8 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
         assert all("ConnectError" in line for line in rows if " hook " in line)
         only_sent = qcat("alerts", "--state", "sent", "--config", str(path), cwd=tmp_path)
         assert only_sent.stdout.count("acme-prod") == 3 and "failed" not in only_sent.stdout
-        assert qcat("alerts", "--state", "lost", "--config", str(path), cwd=tmp_path).returncode == 2
+        bogus = qcat("alerts", "--state", "lost", "--config", str(path), cwd=tmp_path)
+        assert (bogus.returncode, bogus.stderr) == (2, "qcat: error: --state: 'lost' is not one of pending, sent, failed, expired\n")
 
         before = ledger(config)
         tested = qcat("alerts", "test", "--channel", "hook", "--config", str(path), cwd=tmp_path, env={HOOK_ENV: hook.url})
@@ -162,6 +163,29 @@ def test_a_missing_prefect_block_fails_its_channel_without_retrying(tmp_path: Pa
     assert (outcome.ok, outcome.tries) == (False, 1)
     with pytest.raises(ChannelError, match=r"^alert channel 'ops' \(prefect\): Prefect block 'custom-webhook/qcat-no-such-block' cannot be loaded: ValueError"):
         send_test(config, ops)
+
+
+def test_a_secret_block_without_a_prefect_api_fails_its_channel_only(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secret.load raises httpx's ConnectError: the channel fails once, the others' success is recorded."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.alerts import deliver_due
+
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        tables = (channel("hook"), channel("vault", url_secret="qcat-test-alert-hook"))
+        config = load_config(write_config(tmp_path, simulator.base_url, extra=alerts_toml("attempts = 3\n", *tables)))
+        serve(simulator, {"acme-prod": BASE})
+        nightly_plain(config, night(0))
+        serve(simulator, {"acme-prod": BASE + [model("m-d")]})
+        nightly_plain(config, night(1))
+        with temporary_settings(updates={PREFECT_API_URL: down_url().split("/hooks/")[0] + "/api"}):
+            report = deliver_due(config)
+            again = deliver_due(config)
+    expected = ["alert channel 'vault': Prefect Secret block 'qcat-test-alert-hook' cannot be loaded: ConnectError"]
+    assert (report.sent, report.failed, report.errors, again.sent, again.errors) == (1, 1, expected, 0, expected)
+    assert hook.requests == 1
+    assert [(row[1], row[2], row[4]) for row in ledger(config)] == [("hook", "sent", 1), ("vault", "failed", 2)]
 
 
 def test_a_webhook_url_from_a_prefect_secret_block(tmp_path: Path) -> None:

@@ -117,6 +117,8 @@ def write(path: Path, models: list[dict]) -> Path:
         ("models-2026-03-12T03-15-00Z.json", "2026-03-12 03:15:00+00"),
         ("20260312T031500Z.json", "2026-03-12 03:15:00+00"),
         ("snapshot_2026-03-12_03:15:30.25+02:00.json", "2026-03-12 01:15:30.25+00"),
+        ("models-20260312-031500.json", "2026-03-12 03:15:00+00"),
+        ("2026-03-12-0315.json", "2026-03-12 03:15:00+00"),
     ],
 )
 def test_observation_time_from_the_file_name(tmp_path: Path, name: str, expected: str) -> None:
@@ -153,6 +155,9 @@ def test_observation_time_from_a_sidecar_or_the_option(tmp_path: Path) -> None:
         ({"2026-03-12.json": [{"id": "a", "cost": {"input_cost_per_micro_credit": -1}}]}, (), "acme-prod/default:"),
         ({"2026-03-12.json": [model("a")], "2026-03-12T00-00-00Z.json": [model("b")]}, (), "differ but were both observed at 2026-03-12T00:00:00+00:00"),
         ({"2026-03-12.json": [model("a")]}, ("--provider", "Not Safe"), "--provider: 'Not Safe' is not a name"),
+        ({"2026-03-12.json": [model("a")]}, ("--provider", "anthropic"), "acme-prod/anthropic is not a catalog of"),
+        ({"gpt-4o-2024-05-13_2026-03-12T03-00Z.json": [model("a")]}, (), "its name holds 2 dates (2024-05-13, 2026-03-12T03-00Z)"),
+        ({"2999-01-01.json": [model("a")]}, (), "observed at 2999-01-01T00:00:00+00:00, which is in the future"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_archived(tmp_path: Path, files: dict[str, list], extra: tuple[str, ...], message: str) -> None:
@@ -166,3 +171,18 @@ def test_bad_input_is_refused_before_anything_is_archived(tmp_path: Path, files:
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "data" / "archive").exists()
+
+
+def test_a_response_at_the_instant_of_a_live_pull_is_that_pull_or_a_contradiction(saved: tuple[Path, Path], tmp_path: Path) -> None:
+    live_data, folder = saved
+    home = live_data.parent
+    first = sorted(folder.iterdir())[0]
+    same = qcat(home, "import", str(first), "-l", "acme-prod")
+    assert same.returncode == 0, same.stderr
+    assert "0 of 1 responses archived and loaded (1 already in the archive)" in same.stdout
+    edited = tmp_path / first.name
+    edited.write_text(json.dumps([model("a", 123.0)]))
+    before = archive_files(live_data)
+    clash = qcat(home, "import", str(edited), "-l", "acme-prod")
+    assert clash.returncode == 2 and "differs from pull" in clash.stderr and "archived at the same instant 2026-03-01T03:00:00+00:00" in clash.stderr
+    assert archive_files(live_data) == before
