@@ -19,6 +19,7 @@ moves as (
         count(*) filter (where event_type = 'removed') as times_removed,
         count(*) filter (where event_type = 'readded') as times_readded,
         max(observed_at) filter (where event_type = 'removed') as last_removed_at,
+        arg_max(previous_observed_at, observed_at) filter (where event_type = 'removed') as last_seen_before_removal,
         max(observed_at) filter (where event_type = 'readded') as last_readded_at
     from catalog_events
     where event_type in ('removed', 'readded')
@@ -35,7 +36,7 @@ select
     s.provider,
     s.model_id,
     s.first_seen_at,
-    case when s.is_listed then a.last_applied_at else m.last_removed_at end as last_seen_at,
+    case when s.is_listed then a.last_applied_at else m.last_seen_before_removal end as last_seen_at,
     s.is_listed,
     coalesce(m.times_removed, 0) as times_removed,
     coalesce(m.times_readded, 0) as times_readded,

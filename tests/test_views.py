@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +23,9 @@ NIGHTS = {
     },
     1: {("acme-prod", "default"): [model("a", 0.0015, 0.002)]},
     2: {("acme-prod", "default"): [model("a", 0.0015, 0.001), model("b", 0.003, 0.004)]},
+    # b leaves both licenses; under acme-prod it comes back at another rate, under acme-research never
+    3: {("acme-prod", "default"): [model("a", 0.0015, 0.001)], ("acme-research", "default"): [model("a", 0.0008, 0.002)]},
+    4: {("acme-prod", "default"): [model("a", 0.0015, 0.001), model("b", 0.0035, 0.004)]},
 }
 
 
@@ -52,7 +56,9 @@ def test_rate_changes_are_bracketed_and_signed(database: duckdb.DuckDBPyConnecti
     assert rows == [
         ("a", "input", 0.001, 0.0015, pytest.approx(0.0005), pytest.approx(50.0), "increase", night(0), night(1)),
         ("a", "output", 0.002, 0.001, pytest.approx(-0.001), pytest.approx(-50.0), "decrease", night(1), night(2)),
+        ("b", "input", 0.003, 0.0035, pytest.approx(0.0005), pytest.approx(16.666666), "increase", night(2), night(4)),
     ]
+    assert database.execute("select model_id, while_removed from rate_changes order by observed_at, rate").fetchall() == [("a", False), ("a", False), ("b", True)]
 
 
 def test_model_lifecycle_counts_departures_and_returns(database: duckdb.DuckDBPyConnection) -> None:
@@ -61,10 +67,10 @@ def test_model_lifecycle_counts_departures_and_returns(database: duckdb.DuckDBPy
         "from model_lifecycle where provider = 'default' order by license, model_id"
     ).fetchall()
     assert rows == [
-        ("acme-prod", "a", night(0), night(2), True, 0, 0, None),
-        ("acme-prod", "b", night(0), night(2), True, 1, 1, night(1)),
-        ("acme-research", "a", night(0), night(2), True, 0, 0, None),
-        ("acme-research", "b", night(0), night(2), True, 0, 0, None),
+        ("acme-prod", "a", night(0), night(4), True, 0, 0, None),
+        ("acme-prod", "b", night(0), night(4), True, 2, 2, night(3)),
+        ("acme-research", "a", night(0), night(4), True, 0, 0, None),
+        ("acme-research", "b", night(0), night(2), False, 1, 0, night(3)),
     ]
 
 
@@ -74,7 +80,6 @@ def test_spreads_compare_licenses_and_providers(database: duckdb.DuckDBPyConnect
     ).fetchall()
     assert licenses == [
         ("a", "acme-prod", "acme-research", 0.0015, 0.0008, pytest.approx(1.875)),
-        ("b", "acme-prod", "acme-research", 0.003, 0.003, pytest.approx(1.0)),
     ]
     providers = database.execute("select license, model_id, provider_a, provider_b, input_ratio from provider_rate_spread").fetchall()
     assert providers == [("acme-prod", "a", "anthropic", "default", pytest.approx(0.8))]
@@ -87,13 +92,11 @@ def test_price_change_stats(database: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
     assert rows == [
         ("a", 2, 0.001, 0.0015, 0.002, 0.001, pytest.approx(50.0), pytest.approx(-50.0)),
-        ("b", 0, 0.003, 0.003, 0.004, 0.004, None, None),
+        ("b", 1, 0.003, 0.0035, 0.004, 0.004, pytest.approx(16.666666), None),
     ]
 
 
 def test_readme_examples_run(database: duckdb.DuckDBPyConnection) -> None:
-    import re
-
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("### Query views", 1)[1].split("DuckDB lets one process", 1)[0]
     examples = re.findall(r"\| `(from [^`]+)` \|", section)
