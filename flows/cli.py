@@ -243,13 +243,12 @@ def changes_command(
     config: ConfigOption = None,
 ) -> None:
     """What changed in the catalogs: additions, removals, returns, rate, limit and name changes."""
-    from flows.queries import changes, compact_changes
+    from flows.queries import changes
 
     def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
         start = parse_instant(since, "--since", zone, now)
         end = parse_instant(until, "--until", zone, now)
-        result = changes(con, _filters(license, provider, model), start, end, _split(event_type), min_pct, direction, zone)
-        return compact_changes(result) if fmt == "table" else result
+        return changes(con, _filters(license, provider, model), start, end, _split(event_type), min_pct, direction, zone, compact=fmt == "table")
 
     _ask(config, fmt, tz, question)
 

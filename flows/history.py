@@ -25,10 +25,11 @@ from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
 # bumped whenever a table or view changes: an older file must be rebuilt from the archive
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # created in this order, in a new file only
 SCHEMA = ("qcat_schema", "pulls", "model_versions", "catalog_events", "pct_change", "catalog_state", "alert_deliveries", "alert_log")
 VIEWS = (
+    "changes_between",
     "current_rates",
     "rates_as_of",
     "rate_changes",

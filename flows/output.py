@@ -68,9 +68,23 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
 
 def _texts(name: str, column: Sequence[Any]) -> list[str]:
     show = _formatter(name, column)
+    if isinstance(next((value for value in column if value is not None), None), datetime):
+        show = _memo(show)
     if None not in column:
         return list(map(show, column))
     return [show(value) if value is not None else "-" for value in column]
+
+
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Times repeat (a night's pulls share a few instants): convert each distinct one once."""
+    done: dict[Any, Any] = {}
+
+    def once(value: Any) -> Any:
+        if value not in done:
+            done[value] = convert(value)
+        return done[value]
+
+    return once
 
 
 def _formatter(name: str, column: Sequence[Any]) -> Callable[[Any], str]:
@@ -97,9 +111,8 @@ def _localise(column: Sequence[Any], zone: tzinfo, utc: bool) -> Sequence[Any]:
     sample = next((value for value in column if value is not None), None)
     if not isinstance(sample, datetime) or (sample.tzinfo is None and not utc):
         return column
-    if sample.tzinfo is None:
-        return [value.replace(tzinfo=timezone.utc).astimezone(zone) if value is not None else None for value in column]
-    return [value.astimezone(zone) if value is not None else None for value in column]
+    to_zone = _memo(lambda value: (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(zone))
+    return [to_zone(value) if value is not None else None for value in column]
 
 
 def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], Any] | None]) -> Sequence[Any]:
@@ -108,6 +121,8 @@ def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], An
     convert = value_of(sample)
     if convert is None:
         return column
+    if isinstance(sample, datetime):
+        convert = _memo(convert)
     return [convert(value) if value is not None else None for value in column]
 
 

@@ -78,7 +78,9 @@ def changes(
     min_pct: float | None = None,
     direction: str | None = None,
     zone: tzinfo = timezone.utc,
+    compact: bool = False,
 ) -> Result:
+    """`compact`: the table view, what changed in words instead of twenty columns."""
     for event_type in types:
         if event_type not in EVENT_TYPES:
             raise UsageError(f"--type: {event_type!r} is not an event type ({', '.join(EVENT_TYPES)})")
@@ -94,14 +96,7 @@ def changes(
     check_filters(con, filters)
     params = {"since": since, "until": until, "types": list(types), "min_pct": min_pct, "direction": direction, **filters.params()}
     window = f"{since.astimezone(zone):%Y-%m-%d %H:%M} to {until.astimezone(zone):%Y-%m-%d %H:%M} {zone}"
-    return _result(run(con, "query_changes", params), f"Changes from {window}")
-
-
-def compact_changes(result: Result) -> Result:
-    """The table view of `changes`: what changed in words instead of twenty columns."""
-    keep = ["observed_at", "license", "provider", "model_id", "event_type", "change"]
-    indexes = [result.columns.index(name) for name in keep]
-    return Result(keep, [tuple(row[i] for i in indexes) for row in result.rows], result.title, result.utc)
+    return _result(run(con, "query_changes_table" if compact else "query_changes", params), f"Changes from {window}")
 
 
 def compact_history(result: Result) -> Result:

@@ -1,64 +1,6 @@
--- qcat changes: catalog events observed in [$since, $until), filtered; with $min_pct only the
--- rate changes where either rate moved at least that many percent (a move from 0 always counts).
--- `change` says what changed in words; times are naive UTC (much cheaper to fetch into Python).
-with events as (
-    select
-        *,
-        old_input_cost_per_micro_credit is distinct from new_input_cost_per_micro_credit as input_moved,
-        old_output_cost_per_micro_credit is distinct from new_output_cost_per_micro_credit as output_moved
-    from catalog_events
-    where observed_at >= $since::timestamptz
-        and observed_at < $until::timestamptz
-        and (len($types::varchar[]) = 0 or list_contains($types::varchar[], event_type))
-        and (len($licenses::varchar[]) = 0 or list_contains($licenses::varchar[], license))
-        and (len($providers::varchar[]) = 0 or list_contains($providers::varchar[], provider))
-        and ($model_glob::varchar is null or lower(model_id) glob $model_glob::varchar)
+-- qcat changes --format json|csv: every column of the events in the window
+select *
+from changes_between(
+    $since, $until, types := $types, min_pct := $min_pct, direction := $direction,
+    licenses := $licenses, providers := $providers, model_glob := $model_glob
 )
-select
-    observed_at::timestamp as observed_at,
-    license,
-    provider,
-    model_id,
-    event_type,
-    case event_type
-        when 'rate_changed' then concat_ws('; ',
-            case when input_moved then format('input {} -> {} ({})', old_input_cost_per_micro_credit, new_input_cost_per_micro_credit,
-                coalesce(format('{:+.2f}%', input_pct_change), 'from 0')) end,
-            case when output_moved then format('output {} -> {} ({})', old_output_cost_per_micro_credit, new_output_cost_per_micro_credit,
-                coalesce(format('{:+.2f}%', output_pct_change), 'from 0')) end)
-        when 'limits_changed' then concat_ws('; ',
-            case when old_context_window is distinct from new_context_window then format('context_window {} -> {}',
-                coalesce(old_context_window::varchar, 'none'), coalesce(new_context_window::varchar, 'none')) end,
-            case when old_max_output_tokens is distinct from new_max_output_tokens then format('max_output_tokens {} -> {}',
-                coalesce(old_max_output_tokens::varchar, 'none'), coalesce(new_max_output_tokens::varchar, 'none')) end)
-        when 'renamed' then format('{} -> {}', old_name, new_name)
-        when 'removed' then format('was input {}, output {}', old_input_cost_per_micro_credit, old_output_cost_per_micro_credit)
-        else format('input {}, output {}', new_input_cost_per_micro_credit, new_output_cost_per_micro_credit)
-    end as change,
-    old_input_cost_per_micro_credit,
-    new_input_cost_per_micro_credit,
-    input_pct_change,
-    old_output_cost_per_micro_credit,
-    new_output_cost_per_micro_credit,
-    output_pct_change,
-    old_name,
-    new_name,
-    old_context_window,
-    new_context_window,
-    old_max_output_tokens,
-    new_max_output_tokens,
-    previous_observed_at::timestamp as previous_observed_at,
-    event_id,
-    pull_id
-from events
-where ($min_pct::double is null or event_type = 'rate_changed' and (
-        input_moved and (input_pct_change is null or abs(input_pct_change) >= $min_pct::double)
-        or output_moved and (output_pct_change is null or abs(output_pct_change) >= $min_pct::double)
-    ))
-    and ($direction::varchar is null or event_type = 'rate_changed' and (
-        $direction::varchar = 'increase' and (new_input_cost_per_micro_credit > old_input_cost_per_micro_credit
-            or new_output_cost_per_micro_credit > old_output_cost_per_micro_credit)
-        or $direction::varchar = 'decrease' and (new_input_cost_per_micro_credit < old_input_cost_per_micro_credit
-            or new_output_cost_per_micro_credit < old_output_cost_per_micro_credit)
-    ))
-order by observed_at, license, provider, model_id, event_type
