@@ -68,10 +68,11 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
 
 def _texts(name: str, column: Sequence[Any]) -> list[str]:
     show = _formatter(name, column)
-    if isinstance(next((value for value in column if value is not None), None), datetime):
+    sample = next((value for value in column if value is not None), None)
+    if isinstance(sample, datetime):
         show = _memo(show)
     if None not in column:
-        return list(map(show, column))
+        return list(column) if isinstance(sample, str) else list(map(show, column))
     return [show(value) if value is not None else "-" for value in column]
 
 

@@ -41,6 +41,8 @@ def model_glob(pattern: str | None) -> str | None:
 
 
 def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
+    if not filters.licenses and not filters.providers:
+        return
     catalogs = run(con, "query_catalogs").fetchall()
     for option, wanted, known in (
         ("--license", filters.licenses, sorted({license for license, _ in catalogs})),
