@@ -444,6 +444,10 @@ def _guard(action: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         say("qcat: interrupted")
         raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # the reader left (`qcat changes | head`): stop quietly, with the status a shell gives SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None
     except OSError as exc:
         say(f"qcat: error: {exc}")
         raise typer.Exit(EXIT_INTERNAL) from None

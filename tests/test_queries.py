@@ -225,6 +225,14 @@ def test_bad_arguments_get_one_line_and_exit_2(home: Path, args: tuple[str, ...]
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+def test_a_reader_that_leaves_early_stops_the_output_quietly(home: Path) -> None:
+    piped = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{sys.executable} -m flows.cli sql \"from range(200000)\" --format csv | head -2"],
+        cwd=home, capture_output=True, text=True, timeout=60,
+    )
+    assert (piped.returncode, piped.stdout, piped.stderr) == (141, "range\n0\n", "")
+
+
 def test_no_database_yet_is_a_clear_error(tmp_path: Path) -> None:
     write_config(tmp_path, "http://127.0.0.1:9/v1")
     result = qcat(tmp_path, "rates")
