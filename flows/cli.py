@@ -313,10 +313,7 @@ def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
         if not path.exists():
             raise UsageError(f"no database at {path} yet: `qcat run` pulls and loads, `qcat rebuild` derives it from an archive")
 
-        def busy() -> None:
-            say(f"qcat: {path.name} is busy (a load is writing); waiting up to {settings.lock_timeout_seconds:.0f} s")
-
-        con = open_database(path, read_only=True, wait_seconds=settings.lock_timeout_seconds, on_wait=busy)
+        con = open_database(path, read_only=True, wait_seconds=settings.lock_timeout_seconds, on_wait=_busy(path, settings.lock_timeout_seconds))
         try:
             return question(con, zone, datetime.now(timezone.utc))
         except duckdb.CatalogException as exc:
@@ -326,6 +323,11 @@ def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
 
     result = _guard(answer)
     _guard(lambda: render(result, fmt, zone, sys.stdout))
+
+
+def _busy(path: Path, seconds: float) -> Callable[[], None]:
+    """What a reader says once when a load holds the database: it is waiting, not hung."""
+    return lambda: say(f"qcat: {path.name} is busy (a load is writing); waiting up to {seconds:.0f} s")
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -348,7 +350,10 @@ def report_command(
     from flows.report import write_report
 
     settings = _guard(lambda: load_config(config))
-    report = _guard(lambda: write_report(settings, out_path, since, top))
+    from flows.database import db_path
+
+    busy = _busy(db_path(settings.data_dir), settings.lock_timeout_seconds)
+    report = _guard(lambda: write_report(settings, out_path, since, top, busy))
     sys.stdout.write(
         f"Wrote {report.path} ({report.size_bytes / 1e6:.2f} MB): {report.catalogs} catalogs, {report.changes} changes and "
         f"{report.changed_models} models with rate changes since {report.since:%Y-%m-%d %H:%M} UTC, {report.charted_models} charted.\n"

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ import duckdb
 
 from flows.config import Config
 from flows.database import db_path, open_database
-from flows.errors import ConfigError
+from flows.errors import UsageError
 from flows.sqlfiles import run
 from flows.timespec import parse_instant
 
@@ -51,14 +52,14 @@ def parse_since(text: str, until: datetime) -> datetime:
     return parse_instant(text, "--since", timezone.utc, until)
 
 
-def write_report(config: Config, out: Path, since: str, top: int) -> ReportSummary:
+def write_report(config: Config, out: Path, since: str, top: int, on_wait: Callable[[], None] | None = None) -> ReportSummary:
     """Render from a read-only session and replace `out` atomically: a reader never sees half a report."""
     if not out.parent.is_dir():
-        raise ConfigError(f"--out: folder {out.parent} does not exist")
+        raise UsageError(f"--out: folder {out.parent} does not exist")
     path = db_path(config.data_dir)
     if not path.exists():
-        raise ConfigError(f"no database at {path}: pull first (`qcat run`) or rebuild it from an archive (`qcat rebuild`)")
-    con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds)
+        raise UsageError(f"no database at {path}: pull first (`qcat run`) or rebuild it from an archive (`qcat rebuild`)")
+    con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds, on_wait=on_wait)
     try:
         data = report_data(con, since, top)
     finally:
@@ -85,10 +86,10 @@ def write_report(config: Config, out: Path, since: str, top: int) -> ReportSumma
 def report_data(con: duckdb.DuckDBPyConnection, since_text: str, top: int) -> dict[str, Any]:
     first_pull_at, until = run(con, "report_window").fetchone()
     if until is None:
-        raise ConfigError("the database has no pulls yet: nothing to report (`qcat run` pulls the catalogs)")
+        raise UsageError("the database has no pulls yet: nothing to report (`qcat run` pulls the catalogs)")
     since = parse_since(since_text, until)
     if since > until:
-        raise ConfigError(f"--since: {since_text!r} is after the latest pull ({until:%Y-%m-%d %H:%M} UTC)")
+        raise UsageError(f"--since: {since_text!r} is after the latest pull ({until:%Y-%m-%d %H:%M} UTC)")
     charted = _rows(run(con, "report_charted_models", {"since": since, "limit": top}))
     versions = _rows(run(con, "report_chart_versions", {"since": since, "until": until, "model_ids": [m["model_id"] for m in charted]}))
     changes = _rows(run(con, "report_changes", {"since": since, "limit": MAX_CHANGES}))
