@@ -25,7 +25,7 @@ from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
 # bumped whenever a table or view changes: an older file must be rebuilt from the archive
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # created in this order, in a new file only
 SCHEMA = ("qcat_schema", "pulls", "model_versions", "catalog_events", "pct_change", "catalog_state", "alert_deliveries", "alert_log")
 VIEWS = (
@@ -34,6 +34,7 @@ VIEWS = (
     "rates_as_of",
     "rate_changes",
     "model_lifecycle",
+    "rate_spread",
     "license_rate_spread",
     "provider_rate_spread",
     "price_change_stats",

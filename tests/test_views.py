@@ -100,6 +100,6 @@ def test_readme_examples_run(database: duckdb.DuckDBPyConnection) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("### Query views", 1)[1].split("DuckDB lets one process", 1)[0]
     examples = re.findall(r"\| `(from [^`]+)` \|", section)
-    assert len(examples) == 8
+    assert len(examples) == 9
     for example in examples:
         database.execute(example).fetchall()
