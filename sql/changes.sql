@@ -22,17 +22,9 @@ incoming as (
 
 current_versions as (
     select a.*, v.model_id, v.name, v.input_cost_per_micro_credit, v.output_cost_per_micro_credit,
-        v.context_window, v.max_output_tokens
-    from model_versions as v
+        v.context_window, v.max_output_tokens, v.rowid as version_rowid
+    from model_versions_current as v
     join applying as a using (license, provider)
-    where v.is_current
-),
-
-seen_before as (
-    select distinct v.license, v.provider, v.model_id
-    from model_versions as v
-    semi join incoming as i using (license, provider, model_id)
-    where not v.is_current
 ),
 
 compared as (
@@ -55,9 +47,23 @@ compared as (
         c.context_window as old_context_window,
         i.context_window as new_context_window,
         c.max_output_tokens as old_max_output_tokens,
-        i.max_output_tokens as new_max_output_tokens
+        i.max_output_tokens as new_max_output_tokens,
+        c.version_rowid
     from incoming as i
     full join current_versions as c on i.pull_id = c.pull_id and i.model_id = c.model_id
+),
+
+arriving as (
+    -- only models that were not current can be back: the others need no lookup in the history
+    select license, provider, model_id
+    from compared
+    where not was_current
+),
+
+seen_before as (
+    select distinct v.license, v.provider, v.model_id
+    from model_versions_ended as v
+    semi join arriving as n using (license, provider, model_id)
 ),
 
 classified as (
@@ -81,6 +87,8 @@ classified as (
     left join seen_before as sb using (license, provider, model_id)
 )
 
-select *
+select
+    *,
+    was_current and (not is_present or rate_changed or limits_changed or renamed) as ends_version
 from classified
 where presence_change is not null or rate_changed or limits_changed or renamed

@@ -1,10 +1,9 @@
--- end the current version of every model that changed or disappeared in an applied pull
-update model_versions as v
-set valid_to = c.observed_at, is_current = false, valid_to_pull_id = c.pull_id
-from changes as c
-where v.is_current
-    and v.license = c.license
-    and v.provider = c.provider
-    and v.model_id = c.model_id
-    and c.was_current
-    and (not c.is_present or c.rate_changed or c.limits_changed or c.renamed)
+-- end the current version of every model that changed or disappeared in an applied pull: it moves
+-- to the ended versions; the diff kept its rowid, so no search through the table is needed
+insert into model_versions_ended by name
+select v.* replace (c.observed_at as valid_to, false as is_current, c.pull_id as valid_to_pull_id)
+from model_versions_current as v
+join changes as c on v.rowid = c.version_rowid
+where c.ends_version;
+delete from model_versions_current
+where rowid in (select version_rowid from changes where ends_version)

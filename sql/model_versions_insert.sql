@@ -1,5 +1,5 @@
 -- open a version for every model that is new, back, or changed in an applied pull
-insert into model_versions by name
+insert into model_versions_current by name
 select
     license,
     provider,

@@ -1,6 +1,6 @@
 -- rebuild: a version runs from a start edge to the next last edge of the same model; it ends at
 -- the pull after its last one (a change or a removal), or is current when that pull is the latest
-insert into model_versions by name
+create or replace temp table replayed_versions as
 with starts as (
     select *, row_number() over (partition by license, provider, model_id order by seq) as version_no
     from replay_edges
@@ -31,4 +31,9 @@ select
 from starts as s
 join lasts as l using (license, provider, model_id, version_no)
 left join sequenced_pulls as e
-    on e.license = s.license and e.provider = s.provider and e.seq = l.last_seq + 1
+    on e.license = s.license and e.provider = s.provider and e.seq = l.last_seq + 1;
+insert into model_versions_current by name
+select * from replayed_versions where is_current;
+insert into model_versions_ended by name
+select * from replayed_versions where not is_current;
+drop table replayed_versions

@@ -10,7 +10,7 @@ with pending as (
 lacked as (
     select p.pull_id, v.model_id
     from pending as p
-    join model_versions as v on v.license = p.license and v.provider = p.provider and v.is_current
+    join model_versions_current as v on v.license = p.license and v.provider = p.provider
     where not exists (
         select 1 from suspect_models as s where s.pull_id = p.suspect_pull_id and s.model_id = v.model_id
     )
