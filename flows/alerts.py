@@ -61,12 +61,14 @@ def candidates(con: duckdb.DuckDBPyConnection, settings: AlertsConfig, pull_ids:
     names = tuple(channel.name for channel in settings.channels)
     alerts = []
     for item in items:
-        verdicts = [(rule, critical) for rule in settings.rules for passes, critical in [_judge(rule, item)] if passes]
+        judged = [(rule, _judge(rule, item)) for rule in settings.rules]
+        verdicts = [(rule, critical) for rule, (passes, critical) in judged if passes]
         if not verdicts:
             continue
-        item["critical"] = any(critical for _, critical in verdicts)
+        # critical if any rule that passes it says so (its channels then get it in the critical message)
+        critical_item = {**item, "critical": any(critical for _, critical in verdicts)}
         channels = {name for rule, _ in verdicts for name in (rule.channels or names)}
-        alerts.append(Alert(item, tuple(name for name in names if name in channels)))
+        alerts.append(Alert(critical_item, tuple(name for name in names if name in channels)))
     alerts.sort(key=lambda alert: order(alert.item))
     return alerts
 
