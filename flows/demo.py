@@ -70,6 +70,12 @@ def _write_config(data_dir: Path, base_url: str) -> Path:
         "backoff_seconds = 0.05",
         "[storage]",
         'data_dir = "."',
+        "# alerts go to a local file: `qcat alerts` lists them, alerts.jsonl holds them",
+        "[alerts]",
+        "[[alerts.channels]]",
+        'name = "demo-file"',
+        'type = "jsonl"',
+        'path = "alerts.jsonl"',
     ]
     for license in DEMO_LICENSES:
         variable = "QCAT_DEMO_KEY_" + license.name.upper().replace("-", "_")
@@ -99,6 +105,7 @@ def _report(data_dir: Path, config_path: Path, console: Console) -> None:
         con.close()
     console.print(
         f"\nThe archive (source of truth) is under {data_dir / 'archive'}; the history is in {db_path(data_dir)}.\n"
+        f"Alerts the rules let through went to {data_dir / 'alerts.jsonl'}; list them: qcat alerts --config {config_path}\n"
         f"Ask it:   qcat changes --since 7d --config {config_path}\n"
         f"          qcat rates --license acme-prod --model claude --config {config_path}\n"
         f"          qcat compare --licenses acme-prod,acme-research --config {config_path}\n"

@@ -152,8 +152,11 @@ def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
     try:
         assert con.execute("select count(distinct observed_at), count(*) from pulls").fetchone() == (3, 18)
         assert con.execute("select count(*) from catalog_events").fetchone()[0] > 0
+        deliveries = con.execute("select state, count(*) from alert_deliveries group by all").fetchall()
     finally:
         con.close()
+    lines = (tmp_path / "demo" / "alerts.jsonl").read_text().splitlines()
+    assert deliveries == [("sent", len(lines))] and lines, "the demo's alerts went to its JSONL channel"
     again = qcat("demo", "--days", "2", "--data-dir", str(tmp_path / "demo"), cwd=tmp_path)
     assert again.returncode == 0
     (tmp_path / "mine").mkdir()
