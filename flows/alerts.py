@@ -22,7 +22,7 @@ from flows.alert_items import catalog_item, event_item, order, rate_pcts, sample
 from flows.channels import ChannelError, Message, deliver, messages
 from flows.config import AlertRule, AlertsConfig, ChannelConfig, Config
 from flows.database import db_path, open_database
-from flows.errors import ArchiveError
+from flows.errors import UsageError
 from flows.history import LoadReport, connect
 from flows.lock import writer_lock
 from flows.sqlfiles import run
@@ -119,13 +119,13 @@ def deliver_due(config: Config, now: datetime | None = None) -> DeliveryReport:
             try:
                 ledger.sync(con, data_dir)
                 rows = run(con, "alert_deliveries_due", {"expire_before": now - config.alerts.expire_after}).fetchall()
-                expired = [ledger.Op("expired", key, channel, now) for key, channel, _, _, too_old in rows if too_old]
+                expired = [ledger.Op("expired", key, channel, now) for key, channel, _, too_old in rows if too_old]
                 ledger.append(con, data_dir, expired)
             finally:
                 con.close()
         report.expired = len(expired)
         due: dict[str, list[dict[str, Any]]] = {}
-        for _, channel, alert, _, too_old in rows:
+        for _, channel, alert, too_old in rows:
             if not too_old:
                 due.setdefault(channel, []).append(json.loads(alert))
         for channel in config.alerts.channels:
@@ -165,7 +165,7 @@ def preview(config: Config) -> tuple[list[Alert], list[Message]]:
     """What the last live run's alerts and messages are, from DuckDB read-only: nothing sent, nothing written."""
     path = db_path(config.data_dir)
     if not path.exists():
-        raise ArchiveError(f"{path} does not exist yet: run `qcat run` first")
+        raise UsageError(f"no database at {path} yet: run `qcat run` first")
     con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds)
     try:
         pull_ids = [row[0] for row in run(con, "alert_last_run").fetchall()]

@@ -32,7 +32,6 @@ EXIT_CATALOG_FAILED = 1
 EXIT_INTERNAL = 70
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Snapshots and history of Quantized model catalogs.")
-# piped output (logs, CI, scripts) gets wide tables instead of rich's 80 columns
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="qcat.toml to use (default: $QCAT_CONFIG, then ./qcat.toml)")]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table (for people), json or csv (for scripts).")]
 TzOption = Annotated[str, typer.Option("--tz", help="Time zone of the times shown, and of times given without an offset.")]
@@ -78,9 +77,9 @@ def run_command(config: ConfigOption = None) -> None:
 @app.command("demo")
 def demo_command(
     days: Annotated[int, typer.Option(min=2, max=365, help="Simulated nightly pulls to run.")] = 30,
-    data_dir: Annotated[Path, typer.Option(help="Where the demo's archive and database go (replaced on each demo).")] = Path("data/demo"),
+    data_dir: Annotated[Path, typer.Option(help="Where the demo's archive and database go (a folder the demo made is replaced; any other is refused).")] = Path("data/demo"),
 ) -> None:
-    """Run 30 simulated nights against the built-in simulator and show what changed."""
+    """Run simulated nights (30 by default) against the built-in simulator and show what changed."""
     from flows.demo import run_demo
 
     _guard(lambda: run_demo(data_dir, days, out()))
@@ -170,7 +169,7 @@ def import_command(
     license: Annotated[str, typer.Option("--license", "-l", help="The license these responses were pulled with.")],
     provider: Annotated[str, typer.Option("--provider", "-p", help="The provider they list (default: the gateway's default).")] = "default",
     observed_at: Annotated[str | None, typer.Option("--observed-at", help="When the one file given was pulled (otherwise: a sidecar or the file name).")] = None,
-    tz: TzOption = "UTC",
+    tz: Annotated[str, typer.Option("--tz", help="Time zone of observation times written without an offset.")] = "UTC",
     config: ConfigOption = None,
 ) -> None:
     """Archive and load catalog responses saved before qcat, as if they had been pulled live."""
@@ -291,8 +290,7 @@ def sql_command(
 
     text = sys.stdin.read() if query in (None, "-") else query
     if not text.strip():
-        say("qcat: error: sql: no query given")
-        raise typer.Exit(UsageError.exit_code)
+        _guard(lambda: _refuse("sql: no query given (as an argument, or on stdin)"))
     _ask(config, fmt, tz, lambda con, zone, now: adhoc(con, text))
 
 
@@ -330,6 +328,10 @@ def _busy(path: Path, seconds: float) -> Callable[[], None]:
     return lambda: say(f"qcat: {path.name} is busy (a load is writing); waiting up to {seconds:.0f} s")
 
 
+def _refuse(message: str) -> None:
+    raise UsageError(message)
+
+
 def _split(values: list[str] | None) -> tuple[str, ...]:
     return tuple(part.strip() for value in values or () for part in value.split(",") if part.strip())
 
@@ -358,6 +360,8 @@ def report_command(
         f"Wrote {report.path} ({report.size_bytes / 1e6:.2f} MB): {report.catalogs} catalogs, {report.changes} changes and "
         f"{report.changed_models} models with rate changes since {report.since:%Y-%m-%d %H:%M} UTC, {report.charted_models} charted.\n"
     )
+
+
 alerts_app = typer.Typer(no_args_is_help=False, help="Alert deliveries: list them, test a channel, preview the last run's alerts.")
 app.add_typer(alerts_app, name="alerts")
 ALERT_STATES = ("pending", "sent", "failed", "expired")
@@ -371,6 +375,8 @@ def alerts_command(
 ) -> None:
     """List alert deliveries, newest first (does not import Prefect)."""
     if ctx.invoked_subcommand is not None:
+        if config is not None or state is not None:
+            _guard(lambda: _refuse(f"give --config after `alerts {ctx.invoked_subcommand}`; --state belongs to `qcat alerts` alone"))
         return
     from flows.alerts import deliveries
     from flows.config import load_config
@@ -384,7 +390,7 @@ def alerts_command(
     table = Table(title="qcat alerts")
     for column in ("state", "channel", "alert", "attempts", "enqueued (UTC)", "last attempt (UTC)", "last error"):
         table.add_column(column, justify="right" if column == "attempts" else "left")
-    for row_state, channel, critical, summary, attempts, enqueued_at, last_attempt_at, _, last_error in rows:
+    for row_state, channel, critical, summary, attempts, enqueued_at, last_attempt_at, last_error in rows:
         table.add_row(
             row_state,
             channel,

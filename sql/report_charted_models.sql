@@ -16,6 +16,7 @@ models as (
         bool_or(rate = 'output') as output_changed,
         count(*) as changes,
         max(abs_pct) as largest_pct,
+        bool_or(abs_pct is null) as moved_from_zero,
         max(observed_at) as last_change_at
     from moves
     group by model_id
@@ -30,5 +31,6 @@ select
     last_change_at,
     count(*) over () as total
 from models
-order by largest_pct desc nulls first, last_change_at desc, model_id
+-- a move from 0 has no percentage and counts as the largest
+order by moved_from_zero desc, largest_pct desc nulls first, last_change_at desc, model_id
 limit $limit

@@ -590,3 +590,20 @@ def test_a_crash_after_the_load_commits_loses_no_alert(simulator: SimulatorServe
         assert event_ids(config).keys() == {"m-a/rate_changed"}, "the load committed"
         alerts.deliver_due(config)
     assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▼ acme-prod/default m-a: output -50.0% (0.002 → 0.001)"]
+
+
+def test_an_import_that_loads_a_crashed_runs_live_pull_enqueues_its_alerts(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")), {"acme-prod": ["default"]})
+        serve(simulator, {"acme-prod": BASE})
+        nightly_plain(config, night(0))
+        doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
+        serve(simulator, {"acme-prod": doubled})
+        with make_http_client(config.api) as client:
+            pull_one(config, config.licenses[0], "default", night(1), client)  # archived; the run died before loading it
+        saved = tmp_path / "2026-03-03T03-00-00Z.json"
+        saved.write_text(json.dumps(doubled))
+        import_responses(config, "acme-prod", "default", collect([saved], None, timezone.utc))
+        alerts.deliver_due(config)
+    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)"]
