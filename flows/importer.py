@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
-from flows import ledger
-from flows.alerts import enqueue
 from flows.archive import PullRecord, archive_pull, discard_uncommitted, read_record, record_path
 from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.client import FetchResult
 from flows.config import NAME_PATTERN, Config
 from flows.database import db_path
 from flows.errors import UsageError
-from flows.history import connect, load_pending
+from flows.history import connect
 from flows.lock import writer_lock
+from flows.pipeline import load_with_alerts
 from flows.sqlfiles import run
 
 SIDECAR_SUFFIX = ".meta.json"
@@ -98,12 +97,7 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
             records.append(archive_pull(config.data_dir, license, provider, response.observed_at, result, pull_id, origin="import"))
         con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
         try:
-            # live pulls a crashed run left pending may load here too: their alerts are enqueued as
-            # a nightly load would (imported pulls never alert)
-            loaded = load_pending(
-                con, config.data_dir, config.history.max_removed_share, records, before_commit=lambda con, load: enqueue(con, config, load)
-            )
-            ledger.sync(con, config.data_dir)
+            loaded = load_with_alerts(con, config, records)
             produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
         finally:
             con.close()

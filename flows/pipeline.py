@@ -5,11 +5,12 @@ The Prefect flow only wires these together, and tests call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+import duckdb
 import httpx
 
 from flows import ledger
@@ -85,10 +86,7 @@ def load_and_summarise(config: Config, records: list[PullRecord]) -> list[Catalo
     with writer_lock(config.data_dir, config.lock_timeout_seconds):
         con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
         try:
-            report = load_pending(
-                con, config.data_dir, config.history.max_removed_share, records, before_commit=lambda con, load: enqueue_alerts(con, config, load)
-            )
-            ledger.sync(con, config.data_dir)
+            report = load_with_alerts(con, config, records)
             produced = run(con, "event_counts_of_pulls", {"pull_ids": list(report.applied)}).fetchall()
             events = {(license, provider): count for license, provider, count in produced}
             rows = run(con, "run_summary", {"pull_ids": [record.pull_id for record in records]}).fetchall()
@@ -100,6 +98,19 @@ def load_and_summarise(config: Config, records: list[PullRecord]) -> list[Catalo
         _, license, provider, status, models, error, _ = by_id[record.pull_id]
         summaries.append(CatalogSummary(license, provider, status, models, events.get((license, provider), 0), error, record.pull_id))
     return summaries
+
+
+def load_with_alerts(con: duckdb.DuckDBPyConnection, config: Config, records: Sequence[PullRecord]) -> LoadReport:
+    """Load what the archive holds beyond DuckDB, its alerts enqueued in the load's transaction.
+
+    `qcat import` loads this way too: live pulls left by a crashed run may be among what it loads
+    (imported pulls themselves never alert).
+    """
+    report = load_pending(
+        con, config.data_dir, config.history.max_removed_share, records, before_commit=lambda con, load: enqueue_alerts(con, config, load)
+    )
+    ledger.sync(con, config.data_dir)
+    return report
 
 
 def rebuild_database(config: Config) -> LoadReport:
