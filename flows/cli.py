@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import cache
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -290,7 +290,7 @@ def sql_command(
 
     text = sys.stdin.read() if query in (None, "-") else query
     if not text.strip():
-        _guard(lambda: _refuse("sql: no query given (as an argument, or on stdin)"))
+        _usage_error("sql: no query given (as an argument, or on stdin)")
     _ask(config, fmt, tz, lambda con, zone, now: adhoc(con, text))
 
 
@@ -328,8 +328,9 @@ def _busy(path: Path, seconds: float) -> Callable[[], None]:
     return lambda: say(f"qcat: {path.name} is busy (a load is writing); waiting up to {seconds:.0f} s")
 
 
-def _refuse(message: str) -> None:
-    raise UsageError(message)
+def _usage_error(message: str) -> NoReturn:
+    say(f"qcat: error: {message}")
+    raise typer.Exit(UsageError.exit_code)
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -376,12 +377,13 @@ def alerts_command(
     """List alert deliveries, newest first (does not import Prefect)."""
     if ctx.invoked_subcommand is not None:
         if config is not None or state is not None:
-            _guard(lambda: _refuse(f"give --config after `alerts {ctx.invoked_subcommand}`; --state belongs to `qcat alerts` alone"))
+            _usage_error(f"give --config after `alerts {ctx.invoked_subcommand}`; --state belongs to `qcat alerts` alone")
         return
     from flows.alerts import deliveries
     from flows.config import load_config
 
-    _guard(lambda: _alert_state(state))
+    if state is not None and state not in ALERT_STATES:
+        _usage_error(f"--state: {state!r} is not one of {', '.join(ALERT_STATES)}")
     from rich.markup import escape
     from rich.table import Table
 
@@ -438,11 +440,6 @@ def alerts_preview_command(config: ConfigOption = None) -> None:
     for message in messages:
         out().print(f"--- {message.channel.name} ({message.channel.type}, {message.kind}) ---", markup=False, highlight=False)
         out().print(text(message), markup=False, highlight=False)
-
-
-def _alert_state(state: str | None) -> None:
-    if state is not None and state not in ALERT_STATES:
-        raise UsageError(f"--state: {state!r} is not one of {', '.join(ALERT_STATES)}")
 
 
 def _guard(action: Callable[[], T]) -> T:

@@ -69,7 +69,6 @@ class LoadReport:
 
     pulls: int
     events: int | None = None
-    replayed_catalogs: tuple[tuple[str, str], ...] = ()
     applied: tuple[str, ...] = ()
     replayed_until: tuple[tuple[str, str, datetime], ...] = ()
 
@@ -190,7 +189,6 @@ def load_pending(
         confirmed = [pull_id for round_records in _rounds(pending) for pull_id in _apply_round(con, reader, round_records, max_removed_share)]
         report = LoadReport(
             len(pending),
-            replayed_catalogs=tuple(late),
             applied=tuple(r.pull_id for r in pending) + tuple(confirmed),
             replayed_until=tuple((license, provider, watermarks[(license, provider)][1]) for license, provider in late),
         )

@@ -26,6 +26,7 @@ from flows.history import connect
 from flows.lock import writer_lock
 from flows.pipeline import load_with_alerts
 from flows.sqlfiles import run
+from flows.timespec import to_utc
 
 SIDECAR_SUFFIX = ".meta.json"
 # 2026-03-12, 20260312T0300Z, 2026-03-12T03-00-00Z, 2026-03-12_03:00:00.5+02:00, 20260312-030000 ...
@@ -101,7 +102,7 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
             produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
         finally:
             con.close()
-    return ImportReport(len(responses), len(records), len(responses) - len(records), sum(count for *_, count in produced), bool(loaded.replayed_catalogs))
+    return ImportReport(len(responses), len(records), len(responses) - len(records), sum(count for *_, count in produced), bool(loaded.replayed_until))
 
 
 def _parse(license: str, provider: str, response: SavedResponse) -> Catalog:
@@ -142,7 +143,7 @@ def _observed_at(file: Path, zone: tzinfo) -> datetime:
     sidecar = file.with_name(file.name.removesuffix(".json") + SIDECAR_SUFFIX)
     if sidecar.is_file():
         try:
-            return _aware(datetime.fromisoformat(json.loads(sidecar.read_text())["observed_at"]), zone)
+            return to_utc(datetime.fromisoformat(json.loads(sidecar.read_text())["observed_at"]), zone)
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{sidecar}: expected {{\"observed_at\": \"<ISO time>\"}} ({type(exc).__name__}: {exc})") from None
     matches = list(NAME_TIME.finditer(file.stem))
@@ -158,10 +159,6 @@ def _observed_at(file: Path, zone: tzinfo) -> datetime:
     if match["zone"]:
         text += "+00:00" if match["zone"] == "Z" else match["zone"]
     try:
-        return _aware(datetime.fromisoformat(text), zone)
+        return to_utc(datetime.fromisoformat(text), zone)
     except ValueError:
         raise UsageError(f"{file}: {match.group(0)!r} in its name is not a valid time") from None
-
-
-def _aware(moment: datetime, zone: tzinfo) -> datetime:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)

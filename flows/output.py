@@ -66,14 +66,9 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
     return "\n".join(lines) + "\n"
 
 
-def _texts(name: str, column: Sequence[Any]) -> list[str]:
-    show = _formatter(name, column)
-    sample = next((value for value in column if value is not None), None)
-    if isinstance(sample, datetime):
-        show = _memo(show)
-    if None not in column:
-        return list(column) if isinstance(sample, str) else list(map(show, column))
-    return [show(value) if value is not None else "-" for value in column]
+def _texts(name: str, column: Sequence[Any]) -> Sequence[str]:
+    shown = _convert(column, lambda sample: _formatter(name, sample))
+    return shown if None not in shown else ["-" if text is None else text for text in shown]
 
 
 def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -88,8 +83,10 @@ def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return once
 
 
-def _formatter(name: str, column: Sequence[Any]) -> Callable[[Any], str]:
-    sample = next((value for value in column if value is not None), None)
+def _formatter(name: str, sample: Any) -> Callable[[Any], str] | None:
+    """How a column whose first value is `sample` is shown; None: as it is (text)."""
+    if isinstance(sample, str):
+        return None
     if isinstance(sample, datetime):
         return lambda value: value.isoformat(" ", "seconds")[:19]
     if isinstance(sample, float):
@@ -104,12 +101,12 @@ def _formatter(name: str, column: Sequence[Any]) -> Callable[[Any], str]:
 
 
 def _is_numeric(column: Sequence[Any]) -> bool:
-    sample = next((value for value in column if value is not None), None)
+    sample = _sample(column)
     return isinstance(sample, int | float) and not isinstance(sample, bool)
 
 
 def _localise(column: Sequence[Any], zone: tzinfo, utc: bool) -> Sequence[Any]:
-    sample = next((value for value in column if value is not None), None)
+    sample = _sample(column)
     if not isinstance(sample, datetime) or (sample.tzinfo is None and not utc):
         return column
     to_zone = _memo(lambda value: (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(zone))
@@ -118,13 +115,17 @@ def _localise(column: Sequence[Any], zone: tzinfo, utc: bool) -> Sequence[Any]:
 
 def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], Any] | None]) -> Sequence[Any]:
     """Convert a whole column with the function its first non-null value calls for."""
-    sample = next((value for value in column if value is not None), None)
+    sample = _sample(column)
     convert = value_of(sample)
     if convert is None:
         return column
     if isinstance(sample, datetime):
         convert = _memo(convert)
     return [convert(value) if value is not None else None for value in column]
+
+
+def _sample(column: Sequence[Any]) -> Any:
+    return next((value for value in column if value is not None), None)
 
 
 def _json_value(sample: Any) -> Callable[[Any], Any] | None:

@@ -60,6 +60,9 @@ def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_e
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option}: {text!r} is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from now (7d, 36h)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(timezone.utc)
+    return to_utc(moment, zone)
+
+
+def to_utc(moment: datetime, zone: tzinfo) -> datetime:
+    """A time written without an offset is a time in `zone` (the --tz)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)

@@ -10,5 +10,4 @@ select
     context_window,
     max_output_tokens,
     valid_from as current_since
-from model_versions
-where is_current
+from model_versions_current

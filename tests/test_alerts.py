@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from flows import alerts
+from flows import ledger as ledger_log
 from flows.archive import read_records
 from flows.config import RULE_KEYS, AlertsConfig, Config, load_config
 from flows.database import db_path
@@ -52,6 +53,15 @@ def event_ids(config: Config) -> dict[str, str]:
         return {f"{model_id}/{kind}": event_id for model_id, kind, event_id in con.execute("select model_id, event_type, event_id from catalog_events").fetchall()}
     finally:
         con.close()
+
+
+def hooked_baseline(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: Receiver) -> Config:
+    """acme-prod/default alerting to `hook`, its baseline (BASE) loaded on night 0."""
+    monkeypatch.setenv(HOOK_ENV, hook.url)
+    config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")))
+    serve(simulator, {"acme-prod": BASE})
+    nightly_plain(config, night(0))
+    return config
 
 
 def two_nights(simulator: SimulatorServer, config: Config, first: dict[str, list[dict]], second: dict[str, list[dict]]) -> None:
@@ -392,10 +402,7 @@ def test_rebuild_restores_the_ledger_and_sends_nothing(simulator: SimulatorServe
 
 def test_imported_pulls_never_alert_neither_at_import_nor_at_the_next_run(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Receiver() as hook:
-        monkeypatch.setenv(HOOK_ENV, hook.url)
-        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")))
-        serve(simulator, {"acme-prod": BASE})
-        nightly_plain(config, night(0))
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
         alerts.deliver_due(config)
         saved = tmp_path / "2026-03-02T03-00-00Z.json"
         saved.write_text(json.dumps([model("m-a", inp=0.005), model("m-b"), model("m-c"), model("m-imported")]))
@@ -522,7 +529,6 @@ def test_rules_inherit_the_alerts_defaults(tmp_path: Path) -> None:
     assert load_config(write_config(tmp_path, "http://127.0.0.1:9")).alerts.rules == (replace(config.alerts.rules[0], min_pct=5.0, direction="any", models=()),)
 
 
-
 def test_the_example_file_documents_every_alerts_key_with_its_default() -> None:
     root = Path(__file__).resolve().parent.parent
     example = root / "qcat.example.toml"
@@ -545,10 +551,7 @@ def test_the_readme_alerts_example_is_a_valid_configuration(tmp_path: Path) -> N
 def test_a_late_pull_that_replays_a_catalog_alerts_only_what_is_new(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A replay re-derives old changes under new event ids: they were news when first loaded, not now."""
     with Receiver() as hook:
-        monkeypatch.setenv(HOOK_ENV, hook.url)
-        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")), {"acme-prod": ["default"]})
-        serve(simulator, {"acme-prod": BASE})
-        nightly_plain(config, night(0))
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
         doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
         serve(simulator, {"acme-prod": doubled})
         nightly_plain(config, night(2))
@@ -566,27 +569,18 @@ def test_a_late_pull_that_replays_a_catalog_alerts_only_what_is_new(simulator: S
     assert sent == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)", "✚ acme-prod/default m-new: added (input 0.001, output 0.002)"]
 
 
-
-
 def test_a_crash_after_the_load_commits_loses_no_alert(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The alerts are in the ledger log before the load commits; whoever syncs next applies them."""
-    from flows import ledger as ledger_module
-
     with Receiver() as hook:
-        monkeypatch.setenv(HOOK_ENV, hook.url)
-        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")), {"acme-prod": ["default"]})
-        serve(simulator, {"acme-prod": BASE})
-        nightly_plain(config, night(0))
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
         serve(simulator, {"acme-prod": [model("m-a", out=0.001), model("m-b"), model("m-c")]})
 
         def crash(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
             raise RuntimeError("the process died here")
 
-        monkeypatch.setattr(ledger_module, "sync", crash)
-        with pytest.raises(RuntimeError):
+        with monkeypatch.context() as patched, pytest.raises(RuntimeError):
+            patched.setattr(ledger_log, "sync", crash)
             nightly_plain(config, night(1))
-        monkeypatch.undo()
-        monkeypatch.setenv(HOOK_ENV, hook.url)
         assert event_ids(config).keys() == {"m-a/rate_changed"}, "the load committed"
         alerts.deliver_due(config)
     assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▼ acme-prod/default m-a: output -50.0% (0.002 → 0.001)"]
@@ -594,10 +588,7 @@ def test_a_crash_after_the_load_commits_loses_no_alert(simulator: SimulatorServe
 
 def test_an_import_that_loads_a_crashed_runs_live_pull_enqueues_its_alerts(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Receiver() as hook:
-        monkeypatch.setenv(HOOK_ENV, hook.url)
-        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")), {"acme-prod": ["default"]})
-        serve(simulator, {"acme-prod": BASE})
-        nightly_plain(config, night(0))
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
         doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
         serve(simulator, {"acme-prod": doubled})
         with make_http_client(config.api) as client:
