@@ -19,16 +19,18 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows import __version__
 from flows.catalog import Catalog
-from flows.client import FetchResult
 from flows.config import NAME_PATTERN
 from flows.errors import ArchiveError
+
+if TYPE_CHECKING:  # the HTTP client is not needed to read the archive (rebuild, queries)
+    from flows.client import FetchResult
 
 MODELS_SCHEMA = pa.schema(
     [
@@ -72,7 +74,7 @@ class PullRecord:
         return json.dumps(document, indent=1, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, text: bytes, where: Path) -> PullRecord:
+    def from_json(cls, text: bytes, where: str | Path) -> PullRecord:
         try:
             document = json.loads(text)
             document.pop("qcat_version", None)
@@ -229,14 +231,15 @@ def _publish(temporary: Path, path: Path) -> None:
 
 def list_records(
     data_dir: Path, since: dict[tuple[str, str], date] | None = None, until: date | None = None
-) -> dict[str, Path]:
-    """Pull record files by pull id, from folder names alone.
+) -> dict[str, str]:
+    """Pull record files by pull id, from folder names alone (plain strings: a rebuild lists
+    thousands, and pathlib objects would cost more than reading them).
 
     With `since` and `until`, a known catalog's day folders are visited only in that range, by
     name, so that the cost does not grow with the length of its history.
     """
     pulls_root = archive_root(data_dir) / "pulls"
-    found: dict[str, Path] = {}
+    found: dict[str, str] = {}
     if not pulls_root.is_dir():
         return found
     for license_entry in os.scandir(pulls_root):
@@ -250,16 +253,19 @@ def list_records(
                 floor = f"date={cutoff.isoformat()}" if cutoff is not None else ""
                 days = [entry.path for entry in os.scandir(provider_entry.path) if entry.name >= floor]
             for day in days:
-                if not os.path.isdir(day):
+                try:
+                    entries = list(os.scandir(day))
+                except (FileNotFoundError, NotADirectoryError):
                     continue
-                for entry in os.scandir(day):
+                for entry in entries:
                     if entry.name.endswith(".json") and not entry.name.startswith("."):
-                        found[entry.name[: -len(".json")]] = Path(entry.path)
+                        found[entry.name[: -len(".json")]] = entry.path
     return found
 
 
-def read_record(path: Path) -> PullRecord:
-    return PullRecord.from_json(path.read_bytes(), path)
+def read_record(path: str | Path) -> PullRecord:
+    with open(path, "rb") as handle:
+        return PullRecord.from_json(handle.read(), path)
 
 
 def read_records(data_dir: Path) -> list[PullRecord]:

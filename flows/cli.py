@@ -43,7 +43,22 @@ Question = Callable[["duckdb.DuckDBPyConnection", tzinfo, datetime], Result]
 
 
 def main() -> None:
-    app()
+    _app_for(sys.argv[1] if len(sys.argv) > 1 else None)()
+
+
+def _app_for(name: str | None) -> typer.Typer:
+    """typer builds the parser of every command at each start, a tenth of a query's time budget:
+    when the first argument names a command, only that one is built (help and typos get them all)."""
+    commands = [info for info in app.registered_commands if info.name == name]
+    groups = [info for info in app.registered_groups if info.name == name]
+    if not commands and not groups:
+        return app
+    only = typer.Typer(add_completion=False, help=app.info.help)
+    only.registered_commands = commands
+    only.registered_groups = groups
+    # a callback keeps it a group, so that the command's name is still read as the first argument
+    only.callback()(lambda: None)
+    return only
 
 
 @cache
@@ -89,7 +104,7 @@ def demo_command(
 def rebuild_command(config: ConfigOption = None) -> None:
     """Recreate catalog.duckdb from the archive alone."""
     from flows.config import load_config
-    from flows.pipeline import rebuild_database
+    from flows.replay import rebuild_database
 
     settings = _guard(lambda: load_config(config))
     with out().status("Rebuilding from the archive..."):

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flows import timespec
 from flows.errors import ConfigError, UsageError
 
+# DuckDB expands these in the archive paths that it reads
+GLOB_CHARACTERS = frozenset("*?[]{}")
 DEFAULT_BASE_URL = "https://api.quantized.us/v1"
 DEFAULT_CONFIG_NAME = "qcat.toml"
 CONFIG_ENV = "QCAT_CONFIG"
@@ -184,8 +186,14 @@ def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None
             history_raw, "history.max_removed_share", 0.5, minimum=0.0, maximum=1.0
         )
     )
+    data_dir = data_dir.resolve()
+    if GLOB_CHARACTERS & set(str(data_dir)):
+        raise ConfigError(
+            f"storage.data_dir: {data_dir} contains one of {' '.join(sorted(GLOB_CHARACTERS))}, which DuckDB would read as a "
+            "file pattern when it reads the archive; choose a folder whose path has none of them"
+        )
     return Config(
-        data_dir=data_dir.resolve(),
+        data_dir=data_dir,
         licenses=_licenses(raw.get("licenses")),
         api=api,
         schedule=schedule,

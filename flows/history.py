@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, read_record, read_records, record_path
+from flows.archive import PullRecord, archive_root, list_records, read_record, read_records, record_path
 from flows.database import open_database
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
@@ -73,43 +71,21 @@ class LoadReport:
     replayed_until: tuple[tuple[str, str, datetime], ...] = ()
 
 
-STAGE_COLUMNS = [
-    "pull_id",
-    "model_id",
-    "name",
-    "input_cost_per_micro_credit",
-    "output_cost_per_micro_credit",
-    "context_window",
-    "max_output_tokens",
-]
-STAGE_SCHEMA = pa.schema([MODELS_SCHEMA.field(name) for name in STAGE_COLUMNS])
-# Decoding a small Parquet file costs a fixed ~0.5 ms in pyarrow, which releases the GIL:
-# reading them on a few threads hides most of it.
-READ_THREADS = 4
 
+def models_files(data_dir: Path, records: Sequence[PullRecord]) -> list[str]:
+    """The archived Parquet files of valid pulls, for DuckDB's read_parquet.
 
-class ModelReader:
-    """Reads the models of archived pulls, several files at a time."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.root = archive_root(data_dir)
-        self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="qcat-parquet")
-
-    def table(self, records: Sequence[PullRecord]) -> pa.Table:
-        if not records:
-            return STAGE_SCHEMA.empty_table()
-        return pa.concat_tables(self.pool.map(self._read, records))
-
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
-
-    def _read(self, record: PullRecord) -> pa.Table:
+    DuckDB reads small files several at a time on its own threads, faster than handing it
+    tables decoded in Python; the config refuses data folders whose names it would take for a
+    pattern.
+    """
+    root = f"{archive_root(data_dir)}/"
+    files = []
+    for record in records:
         if record.models_file is None:
             raise ArchiveError(f"pull {record.pull_id} ({record.license}/{record.provider}) is ok but has no models file")
-        # pull_id repeats on every row: a dictionary keeps a year of history within memory bounds
-        parquet = pq.ParquetFile(self.root / record.models_file, read_dictionary=["pull_id"])
-        return parquet.read(columns=STAGE_COLUMNS, use_threads=False)
+        files.append(root + record.models_file)
+    return files
 
 
 @dataclass
@@ -159,12 +135,13 @@ def load_pending(
     `before_commit` sees the load's outcome inside its transaction (alerts are enqueued there, so
     that a crash cannot commit a change without its alert).
     """
-    watermarks = {(license, provider): (day, last) for license, provider, day, last in run(con, "pull_watermarks").fetchall()}
+    heads: dict[tuple[str, str], _Head] | None = _catalog_heads(con)
+    watermarks = {key: head.last_observed_at for key, head in heads.items()}
     # from the day before each catalog's latest load: a run that crossed midnight may have
     # archived a pull dated then after another run loaded a later one
     # up to this run's day (today for a live run; the simulated day for the demo and benchmarks)
     until = max((record.observed_at.date() for record in known_new), default=datetime.now(timezone.utc).date())
-    files = list_records(data_dir, {key: day - timedelta(days=1) for key, (day, _) in watermarks.items()}, until)
+    files = list_records(data_dir, {key: last.date() - timedelta(days=1) for key, last in watermarks.items()}, until)
     candidates = {record.pull_id: record for record in known_new}
     unknown = set(files) | set(candidates)
     known = {row[0] for row in run(con, "pulls_known", {"pull_ids": sorted(unknown)}).fetchall()}
@@ -173,7 +150,7 @@ def load_pending(
         {
             (record.license, record.provider)
             for record in pending
-            if (record.license, record.provider) in watermarks and record.observed_at <= watermarks[(record.license, record.provider)][1]
+            if (record.license, record.provider) in watermarks and record.observed_at <= watermarks[(record.license, record.provider)]
         }
     )
     if late:
@@ -181,16 +158,20 @@ def load_pending(
         pending += [record for record in read_records(data_dir) if (record.license, record.provider) in late]
     if not pending:
         return LoadReport(0)
-    reader = ModelReader(data_dir)
     con.begin()
     try:
         for license, provider in late:
             run(con, "catalog_forget", {"license": license, "provider": provider})
-        confirmed = [pull_id for round_records in _rounds(pending) for pull_id in _apply_round(con, reader, round_records, max_removed_share)]
+            heads = None
+        confirmed: list[str] = []
+        for round_records in _rounds(pending):
+            confirmed += _apply_round(con, data_dir, round_records, max_removed_share, heads)
+            # the next round finds the catalogs as this one left them
+            heads = None
         report = LoadReport(
             len(pending),
             applied=tuple(r.pull_id for r in pending) + tuple(confirmed),
-            replayed_until=tuple((license, provider, watermarks[(license, provider)][1]) for license, provider in late),
+            replayed_until=tuple((license, provider, watermarks[(license, provider)]) for license, provider in late),
         )
         if before_commit is not None:
             before_commit(con, report)
@@ -198,8 +179,6 @@ def load_pending(
     except BaseException:
         con.rollback()
         raise
-    finally:
-        reader.close()
     return report
 
 
@@ -217,28 +196,53 @@ def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:
     return rounds
 
 
-def _apply_round(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord], max_removed_share: float) -> list[str]:
+@dataclass(frozen=True)
+class _Head:
+    """A catalog as DuckDB has it: its latest loaded and last applied pulls, and any suspect pull held back."""
+
+    last_observed_at: datetime
+    last_applied_at: datetime | None
+    model_count: int
+    pending_suspect_pull_id: str | None
+
+
+NO_HEAD = _Head(datetime.min.replace(tzinfo=timezone.utc), None, 0, None)
+
+
+def _catalog_heads(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], _Head]:
+    return {(row[0], row[1]): _Head(*row[2:]) for row in run(con, "catalog_heads").fetchall()}
+
+
+def _apply_round(
+    con: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    records: list[PullRecord],
+    max_removed_share: float,
+    heads: dict[tuple[str, str], _Head] | None,
+) -> list[str]:
     """Diff every valid pull of the round at once; the shrink guard then holds back the suspects.
 
-    Returns the earlier suspect pulls that this round confirmed (and so applied).
+    `heads` is what the load found before this round, if nothing has changed since. Returns the
+    earlier suspect pulls that this round confirmed (and so applied).
     """
     confirmed: list[PullRecord] = []
     verdicts = {record.pull_id: Verdict(record, record.status) for record in records}
     valid = [record for record in records if record.status == "ok"]
     if valid:
-        guard_rows = _diff(con, reader, valid)
-        pending = [suspect for _, _, _, suspect in guard_rows if suspect]
-        if pending:
-            confirmed = _settle_suspects(con, reader, pending)
+        found, missing = _diff(con, data_dir, valid, heads)
+        suspects = [record for record in valid if found[record.pull_id].pending_suspect_pull_id]
+        if suspects:
+            confirmed = _settle_suspects(con, data_dir, suspects, found)
             if confirmed:
-                _apply_suspects(con, reader, confirmed)
-                guard_rows = _diff(con, reader, valid)
+                _apply_suspects(con, data_dir, confirmed)
+                found, missing = _diff(con, data_dir, valid)
         held: list[str] = []
-        for pull_id, current, missing, _ in guard_rows:
-            verdicts[pull_id].removed_count = missing
-            if trips(verdicts[pull_id].record.model_count or 0, current, missing, max_removed_share):
-                verdicts[pull_id].status, verdicts[pull_id].resolution = "suspect", "pending"
-                held.append(pull_id)
+        for record in valid:
+            verdict = verdicts[record.pull_id]
+            verdict.removed_count = missing.get(record.pull_id, 0)
+            if trips(record.model_count or 0, found[record.pull_id].model_count, verdict.removed_count, max_removed_share):
+                verdict.status, verdict.resolution = "suspect", "pending"
+                held.append(record.pull_id)
         if held:
             run(con, "changes_discard", {"pull_ids": held})
         _apply_changes(con)
@@ -246,31 +250,36 @@ def _apply_round(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: l
     return [record.pull_id for record in confirmed]
 
 
-def _diff(con: duckdb.DuckDBPyConnection, reader: ModelReader, records: list[PullRecord]) -> list[tuple]:
-    register(con, "stage_models", reader.table(records))
-    register(con, "apply_pulls", _round_pulls(records))
-    run(con, "changes")
-    return run(con, "guard_check").fetchall()
+def _diff(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], state: dict[tuple[str, str], _Head] | None = None
+) -> tuple[dict[str, _Head], dict[str, int]]:
+    """Stage what each pull changes in `changes`; returns each pull's catalog head and how many
+    of its current models the pull lacks (the shrink guard's input)."""
+    state = _catalog_heads(con) if state is None else state
+    heads = {record.pull_id: state.get((record.license, record.provider), NO_HEAD) for record in records}
+    register(con, "apply_pulls", _round_pulls(records, heads))
+    run(con, "changes", {"files": models_files(data_dir, records)})
+    return heads, dict(run(con, "guard_check").fetchall())
 
 
-def _settle_suspects(con: duckdb.DuckDBPyConnection, reader: ModelReader, suspect_ids: list[str]) -> list[PullRecord]:
+def _settle_suspects(con: duckdb.DuckDBPyConnection, data_dir: Path, later: list[PullRecord], heads: dict[str, _Head]) -> list[PullRecord]:
     """The next valid pull confirms a suspect pull only if every model it lacked is still missing.
 
     Any of them back means the shrink was a glitch: the suspect pull is dismissed and the new
     pull is judged on its own against the last applied state.
     """
-    suspects = _records(con, reader.data_dir, suspect_ids)
-    register(con, "suspect_models", reader.table(suspects))
-    returned = {suspect: count for _, suspect, count in run(con, "suspect_returns").fetchall()}
+    suspects = _records(con, data_dir, [heads[record.pull_id].pending_suspect_pull_id for record in later])
+    params = {"files": models_files(data_dir, later), "suspect_files": models_files(data_dir, suspects)}
+    returned = {suspect: count for _, suspect, count in run(con, "suspect_returns", params).fetchall()}
     for suspect_id, count in returned.items():
         if count:
             run(con, "pulls_resolve", {"pull_id": suspect_id, "resolution": "dismissed"})
     return [record for record in suspects if returned.get(record.pull_id) == 0]
 
 
-def _apply_suspects(con: duckdb.DuckDBPyConnection, reader: ModelReader, suspects: list[PullRecord]) -> None:
+def _apply_suspects(con: duckdb.DuckDBPyConnection, data_dir: Path, suspects: list[PullRecord]) -> None:
     """Confirmed suspect pulls apply at their own time: the models were first seen missing then."""
-    _diff(con, reader, suspects)
+    _diff(con, data_dir, suspects)
     _apply_changes(con)
     for record in suspects:
         run(con, "pulls_resolve", {"pull_id": record.pull_id, "resolution": "confirmed"})
@@ -291,14 +300,15 @@ def _apply_changes(con: duckdb.DuckDBPyConnection) -> None:
         run(con, step)
 
 
-def _round_pulls(records: Sequence[PullRecord]) -> pa.Table:
+def _round_pulls(records: Sequence[PullRecord], heads: dict[str, _Head]) -> pa.Table:
     return pa.table(
         {
             "pull_id": [r.pull_id for r in records],
             "license": [r.license for r in records],
             "provider": [r.provider for r in records],
             "observed_at": pa.array([r.observed_at for r in records], pa.timestamp("us", tz="UTC")),
-            "model_count": pa.array([r.model_count for r in records], pa.int64()),
+            "previous_observed_at": pa.array([heads[r.pull_id].last_applied_at for r in records], pa.timestamp("us", tz="UTC")),
+            "pending_suspect_pull_id": pa.array([heads[r.pull_id].pending_suspect_pull_id for r in records], pa.string()),
         }
     )
 

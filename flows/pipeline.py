@@ -22,7 +22,6 @@ from flows.errors import SecretError
 from flows.database import db_path
 from flows.history import LoadReport, connect, load_pending
 from flows.lock import writer_lock
-from flows.replay import rebuild
 from flows.secrets import resolve_api_key
 from flows.sqlfiles import run
 
@@ -111,11 +110,6 @@ def load_with_alerts(con: duckdb.DuckDBPyConnection, config: Config, records: Se
     )
     ledger.sync(con, config.data_dir)
     return report
-
-
-def rebuild_database(config: Config) -> LoadReport:
-    with writer_lock(config.data_dir, config.lock_timeout_seconds):
-        return rebuild(config.data_dir, config.history.max_removed_share)
 
 
 def failed(summaries: list[CatalogSummary]) -> list[CatalogSummary]:

@@ -1,9 +1,10 @@
 """Rebuild the whole history at once from the archive (`qcat rebuild`).
 
-Pull by pull, a year of 50 catalogs is 365 rounds of diffs; set-based, it is one pass of window
-functions over every archived model row, keeping only the rows where a model's values start or
-stop (`replay_edges`), from which versions and events follow. The shrink guard is the only sequential part, and it
-needs only counts: it is walked here in Python, per catalog, to decide which pulls are applied.
+Pull by pull, a year of 50 catalogs is 365 rounds of diffs; set-based, it is one pass over every
+archived model row, read by DuckDB straight from the Parquet files, keeping only the rows where a
+model's values start or stop (`replay_edges`), from which versions and events follow. The shrink
+guard is the only sequential part, and it needs only counts: it is walked here in Python, per
+catalog, to decide which pulls are applied; when it holds any back, the pass runs again without them.
 The result is the same rows and event ids as the pull-by-pull load in `history.py`, which the
 rebuild tests check on histories with every event type and both guard outcomes.
 """
@@ -20,8 +21,10 @@ import pyarrow as pa
 
 from flows import ledger
 from flows.archive import PullRecord, read_records
+from flows.config import Config
 from flows.database import db_path
-from flows.history import LoadReport, ModelReader, Verdict, connect, insert_pulls, register, trips
+from flows.history import LoadReport, Verdict, connect, insert_pulls, models_files, register, trips
+from flows.lock import writer_lock
 from flows.sqlfiles import run
 
 
@@ -32,6 +35,12 @@ class _Catalog:
     applied: list[PullRecord] = field(default_factory=list)
     pending: PullRecord | None = None
     previous_valid: PullRecord | None = None
+
+
+def rebuild_database(config: Config) -> LoadReport:
+    """`qcat rebuild`: kept apart from the nightly pipeline so that it starts without the HTTP client."""
+    with writer_lock(config.data_dir, config.lock_timeout_seconds):
+        return rebuild(config.data_dir, config.history.max_removed_share)
 
 
 def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
@@ -65,25 +74,30 @@ def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
 
 def replay(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], max_removed_share: float) -> None:
     valid = [record for record in records if record.status == "ok"]
-    reader = ModelReader(data_dir)
-    try:
-        register(con, "history_models", reader.table(valid))
-    finally:
-        reader.close()
-    register(con, "sequenced_pulls", _sequenced(valid))
-    run(con, "replay_edges")
+    if not valid:
+        # failed pulls only (say, a key that never worked): there is no model to derive anything from
+        insert_pulls(con, (Verdict(record, record.status) for record in records))
+        return
+    files = dict(zip((record.pull_id for record in valid), models_files(data_dir, valid), strict=True))
+    _edges(con, valid, files)
     adjacent = dict(run(con, "replay_missing").fetchall())
     verdicts = {record.pull_id: Verdict(record, record.status) for record in records}
     catalogs: dict[tuple[str, str], _Catalog] = defaultdict(_Catalog)
     for record in valid:
-        _judge(con, catalogs[(record.license, record.provider)], record, verdicts, adjacent, max_removed_share)
+        _judge(con, catalogs[(record.license, record.provider)], record, verdicts, adjacent, files, max_removed_share)
     applied = [record for catalog in catalogs.values() for record in catalog.applied]
     if len(applied) != len(valid):
-        register(con, "sequenced_pulls", _sequenced(applied))
-        run(con, "replay_edges")
+        # the pulls held back take no part in the history: its edges are found again without them
+        _edges(con, applied, files)
     run(con, "replay_model_versions")
     run(con, "replay_catalog_events")
     insert_pulls(con, verdicts.values())
+
+
+def _edges(con: duckdb.DuckDBPyConnection, records: list[PullRecord], files: dict[str, str]) -> None:
+    """Read every archived model row straight from Parquet into one set-based pass (`replay_edges`)."""
+    register(con, "sequenced_pulls", _sequenced(records))
+    run(con, "replay_edges", {"files": [files[record.pull_id] for record in records]})
 
 
 def _judge(
@@ -92,19 +106,21 @@ def _judge(
     record: PullRecord,
     verdicts: dict[str, Verdict],
     adjacent: dict[str, int],
+    files: dict[str, str],
     max_removed_share: float,
 ) -> None:
     """The same decisions as history._apply_round, one catalog and one pull at a time."""
-    missing = _missing(con, catalog, record, adjacent)
+    missing = _missing(con, catalog, record, adjacent, files)
     current = catalog.applied[-1].model_count if catalog.applied else 0
     if catalog.pending is not None:
         suspect = catalog.pending
         catalog.pending = None
-        params = {"applied": catalog.applied[-1].pull_id, "suspect": suspect.pull_id, "later": record.pull_id}
+        pulls = (catalog.applied[-1].pull_id, suspect.pull_id, record.pull_id)
+        params = {"applied": pulls[0], "suspect": pulls[1], "later": pulls[2], "files": [files[pull_id] for pull_id in pulls]}
         if run(con, "replay_suspect_returns", params).fetchall()[0][0] == 0:
             verdicts[suspect.pull_id].resolution = "confirmed"
             catalog.applied.append(suspect)
-            missing = _missing(con, catalog, record, adjacent)
+            missing = _missing(con, catalog, record, adjacent, files)
             current = suspect.model_count
         else:
             verdicts[suspect.pull_id].resolution = "dismissed"
@@ -118,30 +134,37 @@ def _judge(
     catalog.previous_valid = record
 
 
-def _missing(con: duckdb.DuckDBPyConnection, catalog: _Catalog, record: PullRecord, adjacent: dict[str, int]) -> int:
+def _missing(con: duckdb.DuckDBPyConnection, catalog: _Catalog, record: PullRecord, adjacent: dict[str, int], files: dict[str, str]) -> int:
     """Models of the last applied pull that this pull lacks; precomputed unless a held pull sits between."""
     if not catalog.applied:
         return 0
     last = catalog.applied[-1]
     if last is catalog.previous_valid:
         return adjacent.get(record.pull_id, 0)
-    return run(con, "replay_missing_between", {"earlier": last.pull_id, "later": record.pull_id}).fetchall()[0][0]
+    params = {"earlier": last.pull_id, "later": record.pull_id, "files": [files[last.pull_id], files[record.pull_id]]}
+    return run(con, "replay_missing_between", params).fetchall()[0][0]
 
 
 def _sequenced(records: list[PullRecord]) -> pa.Table:
-    """Pulls numbered 1, 2, ... within each catalog in time order."""
+    """Pulls numbered 1, 2, ... within each catalog in time order; catalogs numbered too, so that
+    the pass over every model row groups on a number rather than on two strings."""
     ordered = sorted(records, key=lambda r: (r.license, r.provider, r.observed_at, r.pull_id))
     seqs: list[int] = []
-    counter: dict[tuple[str, str], int] = defaultdict(int)
+    catalog_nos: list[int] = []
+    counter: dict[tuple[str, str], int] = {}
+    numbers: dict[tuple[str, str], int] = {}
     for record in ordered:
-        counter[(record.license, record.provider)] += 1
-        seqs.append(counter[(record.license, record.provider)])
+        key = (record.license, record.provider)
+        counter[key] = counter.get(key, 0) + 1
+        seqs.append(counter[key])
+        catalog_nos.append(numbers.setdefault(key, len(numbers)))
     return pa.table(
         {
             "pull_id": [r.pull_id for r in ordered],
             "license": [r.license for r in ordered],
             "provider": [r.provider for r in ordered],
             "observed_at": pa.array([r.observed_at for r in ordered], pa.timestamp("us", tz="UTC")),
+            "catalog_no": pa.array(catalog_nos, pa.int32()),
             "seq": pa.array(seqs, pa.int64()),
         }
     )

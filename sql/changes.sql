@@ -1,40 +1,38 @@
--- what each applied pull changes against its catalog's current versions (one pull per catalog);
--- unchanged models are left out, so later steps touch only the few rows that matter
+-- what each applied pull (apply_pulls: one per catalog) changes against its catalog's current
+-- versions; the pulls' models come straight from their archived Parquet files ($files).
+-- Unchanged models drop out at the join, so later steps touch only the few rows that matter
 create or replace temp table changes as
-with applying as (
+with incoming as (
     select
-        a.pull_id,
-        a.license,
-        a.provider,
-        a.observed_at,
-        st.last_applied_at as previous_observed_at,
-        st.last_applied_pull_id is null as is_baseline
-    from apply_pulls as a
-    left join catalog_state as st using (license, provider)
-),
-
-incoming as (
-    select a.*, s.model_id, s.name, s.input_cost_per_micro_credit, s.output_cost_per_micro_credit,
-        s.context_window, s.max_output_tokens
-    from stage_models as s
-    join applying as a using (pull_id)
+        pull_id,
+        model_id,
+        name,
+        input_cost_per_micro_credit,
+        output_cost_per_micro_credit,
+        context_window,
+        max_output_tokens
+    from read_parquet($files)
 ),
 
 current_versions as (
-    select a.*, v.model_id, v.name, v.input_cost_per_micro_credit, v.output_cost_per_micro_credit,
-        v.context_window, v.max_output_tokens, v.rowid as version_rowid
+    select
+        a.pull_id,
+        v.model_id,
+        v.name,
+        v.input_cost_per_micro_credit,
+        v.output_cost_per_micro_credit,
+        v.context_window,
+        v.max_output_tokens,
+        v.valid_from,
+        v.valid_from_pull_id,
+        v.rowid as version_rowid
     from model_versions_current as v
-    join applying as a using (license, provider)
+    join apply_pulls as a using (license, provider)
 ),
 
 compared as (
     select
         coalesce(i.pull_id, c.pull_id) as pull_id,
-        coalesce(i.license, c.license) as license,
-        coalesce(i.provider, c.provider) as provider,
-        coalesce(i.observed_at, c.observed_at) as observed_at,
-        coalesce(i.previous_observed_at, c.previous_observed_at) as previous_observed_at,
-        coalesce(i.is_baseline, c.is_baseline) as is_baseline,
         coalesce(i.model_id, c.model_id) as model_id,
         i.model_id is not null as is_present,
         c.model_id is not null as was_current,
@@ -48,15 +46,36 @@ compared as (
         i.context_window as new_context_window,
         c.max_output_tokens as old_max_output_tokens,
         i.max_output_tokens as new_max_output_tokens,
+        c.valid_from as version_valid_from,
+        c.valid_from_pull_id as version_valid_from_pull_id,
         c.version_rowid
     from incoming as i
     full join current_versions as c on i.pull_id = c.pull_id and i.model_id = c.model_id
+    where i.model_id is null
+        or c.model_id is null
+        or i.name is distinct from c.name
+        or i.input_cost_per_micro_credit is distinct from c.input_cost_per_micro_credit
+        or i.output_cost_per_micro_credit is distinct from c.output_cost_per_micro_credit
+        or i.context_window is distinct from c.context_window
+        or i.max_output_tokens is distinct from c.max_output_tokens
+),
+
+located as (
+    select
+        a.license,
+        a.provider,
+        a.observed_at,
+        a.previous_observed_at,
+        a.previous_observed_at is null as is_baseline,
+        c.*
+    from compared as c
+    join apply_pulls as a using (pull_id)
 ),
 
 arriving as (
     -- only models that were not current can be back: the others need no lookup in the history
     select license, provider, model_id
-    from compared
+    from located
     where not was_current
 ),
 
@@ -68,7 +87,7 @@ seen_before as (
 
 classified as (
     select
-        compared.*,
+        located.*,
         case
             when not was_current and sb.model_id is not null then 'readded'
             when not was_current then 'added'
@@ -83,12 +102,8 @@ classified as (
             or old_max_output_tokens is distinct from new_max_output_tokens
         ) as limits_changed,
         was_current and is_present and old_name is distinct from new_name as renamed
-    from compared
+    from located
     left join seen_before as sb using (license, provider, model_id)
 )
 
-select
-    *,
-    was_current and (not is_present or rate_changed or limits_changed or renamed) as ends_version
 from classified
-where presence_change is not null or rate_changed or limits_changed or renamed

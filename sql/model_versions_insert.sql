@@ -1,4 +1,5 @@
--- open a version for every model that is new, back, or changed in an applied pull
+-- open a version for every model that is new, back, or changed in an applied pull (the diff
+-- holds no unchanged model, so that is every model present in it)
 insert into model_versions_current by name
 select
     license,
@@ -15,4 +16,4 @@ select
     pull_id as valid_from_pull_id,
     null as valid_to_pull_id
 from changes
-where is_present and (not was_current or rate_changed or limits_changed or renamed)
+where is_present

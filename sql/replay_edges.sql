@@ -1,45 +1,101 @@
--- rebuild: the rows where a model's run of identical values starts or ends, over the pulls in
--- sequenced_pulls (seq numbers them 1, 2, ... per catalog); everything between is unchanged
+-- rebuild: the rows where a model's run of identical values starts or ends (its edges), over the
+-- pulls in sequenced_pulls (seq numbers them 1, 2, ... per catalog; catalog_no numbers the
+-- catalogs) whose archived Parquet files are $files; everything between is unchanged.
+-- A run is a stretch of consecutive pulls listing a model with the same values. Grouping the rows
+-- by model and values finds most runs in one hash aggregate, without sorting every row: a group
+-- whose pulls are consecutive is one run. Only values that come back after a change or an absence
+-- (A -> B -> A) are split into runs pull by pull.
 create or replace temp table replay_edges as
 with rows as (
     select
-        p.license,
-        p.provider,
+        p.catalog_no,
         p.seq,
-        p.pull_id,
-        p.observed_at,
         m.model_id,
         m.name,
         m.input_cost_per_micro_credit,
         m.output_cost_per_micro_credit,
         m.context_window,
-        m.max_output_tokens,
-        struct_pack(
-            m.name,
-            m.input_cost_per_micro_credit,
-            m.output_cost_per_micro_credit,
-            m.context_window,
-            m.max_output_tokens
-        ) as state
-    from history_models as m
+        m.max_output_tokens
+    from read_parquet($files) as m
     join sequenced_pulls as p using (pull_id)
 ),
 
-framed as (
+states as (
+    -- group by treats nulls as equal and -0.0 as 0.0, as `is distinct from` does in the nightly diff
     select
-        * exclude (state),
-        lag(seq) over w as prev_seq,
-        lead(seq) over w as next_seq,
-        lag(state) over w is distinct from state as differs_from_prev,
-        lead(state) over w is distinct from state as differs_from_next
+        catalog_no,
+        model_id,
+        name,
+        input_cost_per_micro_credit,
+        output_cost_per_micro_credit,
+        context_window,
+        max_output_tokens,
+        min(seq) as first_seq,
+        max(seq) as last_seq,
+        count(*) as pulls,
+        list(seq) as seqs
     from rows
-    window w as (partition by license, provider, model_id order by seq)
+    group by all
+),
+
+returning_states as (
+    -- consecutive pulls of the same values form a run: seq minus its rank is constant within one
+    select
+        * exclude (first_seq, last_seq, pulls, seqs),
+        seq - row_number() over (
+            partition by
+                catalog_no, model_id, name, input_cost_per_micro_credit, output_cost_per_micro_credit,
+                context_window, max_output_tokens
+            order by seq
+        ) as island
+    from (select *, unnest(seqs) as seq from states where pulls < last_seq - first_seq + 1)
+),
+
+returning_runs as (
+    select * exclude (seq), min(seq) as first_seq, max(seq) as last_seq
+    from returning_states
+    group by all
+),
+
+runs as (
+    select * exclude (pulls, seqs)
+    from states
+    where pulls = last_seq - first_seq + 1
+    union all by name
+    select * exclude (island)
+    from returning_runs
+),
+
+linked as (
+    select
+        *,
+        lag(last_seq) over w as previous_run_last_seq,
+        lead(first_seq) over w as next_run_first_seq
+    from runs
+    window w as (partition by catalog_no, model_id order by first_seq)
+),
+
+edges as (
+    select
+        * exclude (first_seq, last_seq, previous_run_last_seq, next_run_first_seq),
+        first_seq as seq,
+        previous_run_last_seq as prev_seq,
+        case when first_seq = last_seq then next_run_first_seq else first_seq + 1 end as next_seq,
+        true as is_start,
+        first_seq = last_seq as is_last
+    from linked
+    union all by name
+    select
+        * exclude (first_seq, last_seq, previous_run_last_seq, next_run_first_seq),
+        last_seq as seq,
+        last_seq - 1 as prev_seq,
+        next_run_first_seq as next_seq,
+        false as is_start,
+        true as is_last
+    from linked
+    where last_seq > first_seq
 )
 
-select
-    * exclude (differs_from_prev, differs_from_next),
-    prev_seq is null or prev_seq < seq - 1 or differs_from_prev as is_start,
-    next_seq is null or next_seq > seq + 1 or differs_from_next as is_last
-from framed
-where prev_seq is null or prev_seq < seq - 1 or differs_from_prev
-    or next_seq is null or next_seq > seq + 1 or differs_from_next
+select p.license, p.provider, p.pull_id, p.observed_at, e.* exclude (catalog_no)
+from edges as e
+join sequenced_pulls as p using (catalog_no, seq)

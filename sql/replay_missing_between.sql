@@ -1,5 +1,11 @@
--- rebuild: how many models of one pull another pull lacks (after a dismissed suspect pull)
+-- rebuild: how many models of one pull another pull lacks (after a dismissed suspect pull); both
+-- pulls' archived Parquet files are $files
+with models as (
+    select pull_id, model_id
+    from read_parquet($files)
+)
+
 select count(*) as missing_count
-from history_models as earlier
+from models as earlier
 where earlier.pull_id = $earlier
-    and earlier.model_id not in (select model_id from history_models where pull_id = $later)
+    and earlier.model_id not in (select model_id from models where pull_id = $later)

@@ -1,10 +1,20 @@
 -- per pull whose catalog has a suspect pull pending: how many of the current models that the
--- suspect pull lacked this pull lists again (none: the suspect is confirmed; any: dismissed)
+-- suspect pull lacked this pull lists again (none: the suspect is confirmed; any: dismissed).
+-- The models of the pulls ($files) and of the suspect pulls ($suspect_files) come from the archive
 with pending as (
-    select a.pull_id, a.license, a.provider, st.pending_suspect_pull_id as suspect_pull_id
-    from apply_pulls as a
-    join catalog_state as st on st.license = a.license and st.provider = a.provider
-    where st.pending_suspect_pull_id is not null
+    select pull_id, license, provider, pending_suspect_pull_id as suspect_pull_id
+    from apply_pulls
+    where pending_suspect_pull_id is not null
+),
+
+suspect_models as (
+    select pull_id, model_id
+    from read_parquet($suspect_files)
+),
+
+later_models as (
+    select pull_id, model_id
+    from read_parquet($files)
 ),
 
 lacked as (
@@ -19,5 +29,5 @@ lacked as (
 select p.pull_id, p.suspect_pull_id, count(m.model_id) as returned_count
 from pending as p
 left join lacked as l on l.pull_id = p.pull_id
-left join stage_models as m on m.pull_id = l.pull_id and m.model_id = l.model_id
+left join later_models as m on m.pull_id = l.pull_id and m.model_id = l.model_id
 group by p.pull_id, p.suspect_pull_id

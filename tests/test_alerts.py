@@ -26,7 +26,8 @@ from flows.errors import ConfigError
 from flows.history import connect
 from flows.importer import collect, import_responses
 from flows.client import make_http_client
-from flows.pipeline import load_and_summarise, pull_one, rebuild_database
+from flows.pipeline import load_and_summarise, pull_one
+from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
 from tests.alert_support import BASE, HOOK_ENV, SLACK_ENV, Receiver, alerts_toml, channel, down_url, ledger, serve
 from tests.conftest import model, night, nightly_plain, write_config

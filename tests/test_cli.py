@@ -190,3 +190,20 @@ def test_a_busy_data_directory_exits_three_without_a_traceback(simulator: Simula
     finally:
         con.close()
     assert len(list((data_dir / "archive" / "pulls").rglob("*.json"))) == 3, "the busy run's pull is archived, to load later"
+
+
+def test_every_command_starts_from_its_own_name() -> None:
+    """`qcat NAME` builds only that command's parser (a faster start): each must still answer."""
+    from typer.testing import CliRunner
+
+    from flows.cli import _app_for, app
+
+    runner = CliRunner()
+    names = [info.name for info in app.registered_commands] + [info.name for info in app.registered_groups]
+    listing = runner.invoke(_app_for("--help"), ["--help"])
+    assert listing.exit_code == 0 and all(name in listing.output for name in names), listing.output
+    for name in names:
+        shown = runner.invoke(_app_for(name), [name, "--help"])
+        assert shown.exit_code == 0 and f" {name} [OPTIONS]" in shown.output, (name, shown.output)
+    typo = runner.invoke(_app_for("histroy"), ["histroy"])
+    assert typo.exit_code == 2 and "No such command 'histroy'" in typo.output

@@ -162,6 +162,14 @@ def test_data_dir_dotdot_home_and_absolute(tmp_path: Path, monkeypatch: pytest.M
     assert load_config(conf).data_dir == absolute.resolve()
 
 
+@pytest.mark.parametrize("folder", ["data*", "data[1]", "what?", "{a,b}"])
+def test_data_dir_with_characters_duckdb_would_expand_is_rejected(tmp_path: Path, folder: str) -> None:
+    """DuckDB reads archive files by path and takes these characters for a pattern: a folder
+    named so could make it read another folder's files."""
+    message = config_error(tmp_path, f'[storage]\ndata_dir = "{folder}"\n' + LICENSE)
+    assert message.startswith("storage.data_dir: ") and folder in message and "pattern" in message
+
+
 def test_resolve_config_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert resolve_config_path(None) == Path("qcat.toml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -10,7 +11,7 @@ import pytest
 from flows.archive import archive_root, read_raw, read_records
 from flows.config import Config, load_config
 from flows.database import db_path
-from flows.pipeline import rebuild_database
+from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
 from tests.conftest import model, night, nightly_plain, write_config
 
@@ -152,6 +153,19 @@ def test_failed_pulls_change_nothing_and_keep_the_body(
         assert body.lstrip().lower().startswith(b"<!doctype html")
 
 
+def test_rebuild_of_an_archive_of_failed_pulls_only(simulator: SimulatorServer, config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    good_key = os.environ["QCAT_TEST_KEY_ACME_PROD"]
+    monkeypatch.setenv("QCAT_TEST_KEY_ACME_PROD", "revoked-key")
+    nightly_plain(config, night(0))
+    monkeypatch.setenv("QCAT_TEST_KEY_ACME_PROD", good_key)
+    simulator.add_fault("unavailable", count=None)
+    nightly_plain(config, night(1))
+    live = snapshot(config)
+    assert [row[4] for row in live["pulls"]] == ["auth_error", "unavailable"]
+    assert rebuild_database(config).pulls == 2
+    assert snapshot(config) == live
+
+
 def test_missing_key_fails_only_that_license(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"], "acme-research": ["default"]}))
     monkeypatch.delenv("QCAT_TEST_KEY_ACME_RESEARCH")
@@ -265,6 +279,49 @@ def test_rebuild_reproduces_a_long_history(simulator: SimulatorServer, tmp_path:
     report = rebuild_database(config)
     assert report.pulls == 75
     assert snapshot(config) == live
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_rebuild_splits_values_that_come_back(simulator: SimulatorServer, config: Config) -> None:
+    """A rate back at an earlier value, or a model back with its old values, opens a new version.
+
+    The rebuild groups rows by their values, so it must split such values into separate runs
+    to agree with the nightly load.
+    """
+    nights = [
+        [model("m-a"), model("m-b"), model("m-c")],
+        [model("m-a", inp=0.002), model("m-b"), model("m-c")],
+        [model("m-a"), model("m-c")],
+        [model("m-a"), model("m-b"), model("m-c")],
+        [model("m-a", inp=0.002), model("m-b"), model("m-c")],
+        [model("m-a", inp=0.002), model("m-b")],
+        [model("m-a"), model("m-b"), model("m-c")],
+    ]
+    for n, models in enumerate(nights):
+        serve(simulator, models)
+        nightly_plain(config, night(n))
+    assert events(config) == [
+        ("m-a", "rate_changed"),
+        ("m-a", "rate_changed"),
+        ("m-b", "removed"),
+        ("m-b", "readded"),
+        ("m-a", "rate_changed"),
+        ("m-c", "removed"),
+        ("m-a", "rate_changed"),
+        ("m-c", "readded"),
+    ]
+    versions = "select model_id, input_cost_per_micro_credit, valid_from, valid_to from model_versions where model_id <> 'm-b' order by all"
+    assert [(m, rate, start, end) for m, rate, start, end in query(config, versions)] == [
+        ("m-a", 0.001, night(0), night(1)),
+        ("m-a", 0.001, night(2), night(4)),
+        ("m-a", 0.001, night(6), None),
+        ("m-a", 0.002, night(1), night(2)),
+        ("m-a", 0.002, night(4), night(6)),
+        ("m-c", 0.001, night(0), night(5)),
+        ("m-c", 0.001, night(6), None),
+    ]
+    live = snapshot(config)
     rebuild_database(config)
     assert snapshot(config) == live
 

@@ -11,7 +11,7 @@ import pytest
 
 from flows.config import load_config
 from flows.database import db_path
-from flows.pipeline import rebuild_database
+from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
 from tests.conftest import model, night, play_nights, write_config
 
