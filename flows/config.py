@@ -20,7 +20,7 @@ from flows import timespec
 from flows.errors import ConfigError, UsageError
 
 # DuckDB expands these in the archive paths that it reads
-GLOB_CHARACTERS = frozenset("*?[]{}")
+GLOB_CHARACTERS = frozenset("*?[]")
 DEFAULT_BASE_URL = "https://api.quantized.us/v1"
 DEFAULT_CONFIG_NAME = "qcat.toml"
 CONFIG_ENV = "QCAT_CONFIG"
@@ -155,6 +155,17 @@ def load_config(path: str | Path | None = None) -> Config:
     return parse_config(raw, base_dir=config_path.resolve().parent, source=config_path)
 
 
+def check_data_dir(path: Path, where: str) -> Path:
+    """DuckDB reads the archive's files by path and takes these characters for a pattern: it could
+    read another folder's files."""
+    if GLOB_CHARACTERS & set(str(path)):
+        raise ConfigError(
+            f"{where}: {path} contains one of {' '.join(sorted(GLOB_CHARACTERS))}, which DuckDB would read as a "
+            "file pattern when it reads the archive; choose a folder whose path has none of them"
+        )
+    return path
+
+
 def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; relative paths are resolved against base_dir."""
     _only_keys(raw, "", {"api", "storage", "schedule", "history", "licenses", "alerts"})
@@ -186,14 +197,8 @@ def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None
             history_raw, "history.max_removed_share", 0.5, minimum=0.0, maximum=1.0
         )
     )
-    data_dir = data_dir.resolve()
-    if GLOB_CHARACTERS & set(str(data_dir)):
-        raise ConfigError(
-            f"storage.data_dir: {data_dir} contains one of {' '.join(sorted(GLOB_CHARACTERS))}, which DuckDB would read as a "
-            "file pattern when it reads the archive; choose a folder whose path has none of them"
-        )
     return Config(
-        data_dir=data_dir,
+        data_dir=check_data_dir(data_dir.resolve(), "storage.data_dir"),
         licenses=_licenses(raw.get("licenses")),
         api=api,
         schedule=schedule,

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flows.config import check_data_dir
 from flows.errors import QcatError
 from flows.database import db_path
 from flows.simulator import DEMO_LICENSES, PROVIDERS, CatalogSimulator, SimulatorServer
@@ -29,7 +30,7 @@ SHRINK_NIGHT = 18
 
 
 def run_demo(data_dir: Path, nights: int, console: Console) -> None:
-    data_dir = data_dir.resolve()
+    data_dir = check_data_dir(data_dir.resolve(), "--data-dir")
     _reset(data_dir)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.runner import run_nightly

@@ -71,7 +71,6 @@ class LoadReport:
     replayed_until: tuple[tuple[str, str, datetime], ...] = ()
 
 
-
 def models_files(data_dir: Path, records: Sequence[PullRecord]) -> list[str]:
     """The archived Parquet files of valid pulls, for DuckDB's read_parquet.
 
@@ -135,8 +134,8 @@ def load_pending(
     `before_commit` sees the load's outcome inside its transaction (alerts are enqueued there, so
     that a crash cannot commit a change without its alert).
     """
-    heads: dict[tuple[str, str], _Head] | None = _catalog_heads(con)
-    watermarks = {key: head.last_observed_at for key, head in heads.items()}
+    heads = _catalog_heads(con)
+    watermarks = {key: head.last_observed_at for key, head in heads.items() if head.last_observed_at is not None}
     # from the day before each catalog's latest load: a run that crossed midnight may have
     # archived a pull dated then after another run loaded a later one
     # up to this run's day (today for a live run; the simulated day for the demo and benchmarks)
@@ -162,12 +161,12 @@ def load_pending(
     try:
         for license, provider in late:
             run(con, "catalog_forget", {"license": license, "provider": provider})
-            heads = None
         confirmed: list[str] = []
-        for round_records in _rounds(pending):
-            confirmed += _apply_round(con, data_dir, round_records, max_removed_share, heads)
-            # the next round finds the catalogs as this one left them
-            heads = None
+        for index, round_records in enumerate(_rounds(pending)):
+            # the first round finds the catalogs as the load did (unless some were just forgotten);
+            # later rounds, as the round before left them
+            known = heads if index == 0 and not late else None
+            confirmed += _apply_round(con, data_dir, round_records, max_removed_share, known)
         report = LoadReport(
             len(pending),
             applied=tuple(r.pull_id for r in pending) + tuple(confirmed),
@@ -198,15 +197,17 @@ def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:
 
 @dataclass(frozen=True)
 class _Head:
-    """A catalog as DuckDB has it: its latest loaded and last applied pulls, and any suspect pull held back."""
+    """A catalog as DuckDB has it: when its latest pull was loaded and its last applied one observed
+    (none yet: the next valid pull is its baseline), how many models are current (what the shrink
+    guard compares with), and any suspect pull held back."""
 
-    last_observed_at: datetime
+    last_observed_at: datetime | None
     last_applied_at: datetime | None
-    model_count: int
+    current_count: int
     pending_suspect_pull_id: str | None
 
 
-NO_HEAD = _Head(datetime.min.replace(tzinfo=timezone.utc), None, 0, None)
+NO_HEAD = _Head(None, None, 0, None)
 
 
 def _catalog_heads(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], _Head]:
@@ -218,29 +219,29 @@ def _apply_round(
     data_dir: Path,
     records: list[PullRecord],
     max_removed_share: float,
-    heads: dict[tuple[str, str], _Head] | None,
+    catalogs: dict[tuple[str, str], _Head] | None,
 ) -> list[str]:
     """Diff every valid pull of the round at once; the shrink guard then holds back the suspects.
 
-    `heads` is what the load found before this round, if nothing has changed since. Returns the
+    `catalogs`: the heads of the catalogs if already known (else they are queried). Returns the
     earlier suspect pulls that this round confirmed (and so applied).
     """
     confirmed: list[PullRecord] = []
     verdicts = {record.pull_id: Verdict(record, record.status) for record in records}
     valid = [record for record in records if record.status == "ok"]
     if valid:
-        found, missing = _diff(con, data_dir, valid, heads)
-        suspects = [record for record in valid if found[record.pull_id].pending_suspect_pull_id]
+        heads, missing = _diff(con, data_dir, valid, catalogs)
+        suspects = [record for record in valid if heads[record.pull_id].pending_suspect_pull_id]
         if suspects:
-            confirmed = _settle_suspects(con, data_dir, suspects, found)
+            confirmed = _settle_suspects(con, data_dir, suspects, heads)
             if confirmed:
                 _apply_suspects(con, data_dir, confirmed)
-                found, missing = _diff(con, data_dir, valid)
+                heads, missing = _diff(con, data_dir, valid)
         held: list[str] = []
         for record in valid:
             verdict = verdicts[record.pull_id]
             verdict.removed_count = missing.get(record.pull_id, 0)
-            if trips(record.model_count or 0, found[record.pull_id].model_count, verdict.removed_count, max_removed_share):
+            if trips(record.model_count or 0, heads[record.pull_id].current_count, verdict.removed_count, max_removed_share):
                 verdict.status, verdict.resolution = "suspect", "pending"
                 held.append(record.pull_id)
         if held:
@@ -251,12 +252,12 @@ def _apply_round(
 
 
 def _diff(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], state: dict[tuple[str, str], _Head] | None = None
+    con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], catalogs: dict[tuple[str, str], _Head] | None = None
 ) -> tuple[dict[str, _Head], dict[str, int]]:
-    """Stage what each pull changes in `changes`; returns each pull's catalog head and how many
-    of its current models the pull lacks (the shrink guard's input)."""
-    state = _catalog_heads(con) if state is None else state
-    heads = {record.pull_id: state.get((record.license, record.provider), NO_HEAD) for record in records}
+    """Stage what each pull changes in `changes`; returns, by pull id, the head of the pull's
+    catalog and how many of its current models the pull lacks (the shrink guard's input)."""
+    catalogs = _catalog_heads(con) if catalogs is None else catalogs
+    heads = {record.pull_id: catalogs.get((record.license, record.provider), NO_HEAD) for record in records}
     register(con, "apply_pulls", _round_pulls(records, heads))
     run(con, "changes", {"files": models_files(data_dir, records)})
     return heads, dict(run(con, "guard_check").fetchall())

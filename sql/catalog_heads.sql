@@ -12,7 +12,7 @@ select
     l.provider,
     l.last_observed_at,
     s.last_applied_at,
-    coalesce(s.last_applied_model_count, 0) as model_count,
+    coalesce(s.last_applied_model_count, 0) as current_count,
     s.pending_suspect_pull_id
 from loaded as l
 left join catalog_state as s using (license, provider)

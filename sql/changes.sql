@@ -3,15 +3,16 @@
 -- Unchanged models drop out at the join, so later steps touch only the few rows that matter
 create or replace temp table changes as
 with incoming as (
+    -- + 0.0 turns a -0.0 rate into 0.0 (they compare equal; the rebuild could keep either sign)
     select
         pull_id,
         model_id,
         name,
-        input_cost_per_micro_credit,
-        output_cost_per_micro_credit,
+        input_cost_per_micro_credit + 0.0 as input_cost_per_micro_credit,
+        output_cost_per_micro_credit + 0.0 as output_cost_per_micro_credit,
         context_window,
         max_output_tokens
-    from read_parquet($files)
+    from read_parquet($files, hive_partitioning = false)
 ),
 
 current_versions as (

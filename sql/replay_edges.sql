@@ -6,22 +6,23 @@
 -- whose pulls are consecutive is one run. Only values that come back after a change or an absence
 -- (A -> B -> A) are split into runs pull by pull.
 create or replace temp table replay_edges as
-with rows as (
+with model_rows as (
+    -- + 0.0 turns a -0.0 rate into 0.0, as the nightly diff does: grouping puts both in one group
     select
         p.catalog_no,
         p.seq,
         m.model_id,
         m.name,
-        m.input_cost_per_micro_credit,
-        m.output_cost_per_micro_credit,
+        m.input_cost_per_micro_credit + 0.0 as input_cost_per_micro_credit,
+        m.output_cost_per_micro_credit + 0.0 as output_cost_per_micro_credit,
         m.context_window,
         m.max_output_tokens
-    from read_parquet($files) as m
+    from read_parquet($files, hive_partitioning = false) as m
     join sequenced_pulls as p using (pull_id)
 ),
 
 states as (
-    -- group by treats nulls as equal and -0.0 as 0.0, as `is distinct from` does in the nightly diff
+    -- group by treats nulls as equal, as `is distinct from` does in the nightly diff
     select
         catalog_no,
         model_id,
@@ -32,23 +33,23 @@ states as (
         max_output_tokens,
         min(seq) as first_seq,
         max(seq) as last_seq,
-        count(*) as pulls,
+        count(*) as pull_count,
         list(seq) as seqs
-    from rows
+    from model_rows
     group by all
 ),
 
 returning_states as (
     -- consecutive pulls of the same values form a run: seq minus its rank is constant within one
     select
-        * exclude (first_seq, last_seq, pulls, seqs),
+        * exclude (first_seq, last_seq, pull_count, seqs),
         seq - row_number() over (
             partition by
                 catalog_no, model_id, name, input_cost_per_micro_credit, output_cost_per_micro_credit,
                 context_window, max_output_tokens
             order by seq
         ) as island
-    from (select *, unnest(seqs) as seq from states where pulls < last_seq - first_seq + 1)
+    from (select *, unnest(seqs) as seq from states where pull_count < last_seq - first_seq + 1)
 ),
 
 returning_runs as (
@@ -58,9 +59,9 @@ returning_runs as (
 ),
 
 runs as (
-    select * exclude (pulls, seqs)
+    select * exclude (pull_count, seqs)
     from states
-    where pulls = last_seq - first_seq + 1
+    where pull_count = last_seq - first_seq + 1
     union all by name
     select * exclude (island)
     from returning_runs

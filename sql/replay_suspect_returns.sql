@@ -2,7 +2,7 @@
 -- again; the three pulls' archived Parquet files are $files
 with models as (
     select pull_id, model_id
-    from read_parquet($files)
+    from read_parquet($files, hive_partitioning = false)
 )
 
 select count(*) as returned_count

@@ -9,12 +9,12 @@ with pending as (
 
 suspect_models as (
     select pull_id, model_id
-    from read_parquet($suspect_files)
+    from read_parquet($suspect_files, hive_partitioning = false)
 ),
 
 later_models as (
     select pull_id, model_id
-    from read_parquet($files)
+    from read_parquet($files, hive_partitioning = false)
 ),
 
 lacked as (

@@ -162,7 +162,7 @@ def test_data_dir_dotdot_home_and_absolute(tmp_path: Path, monkeypatch: pytest.M
     assert load_config(conf).data_dir == absolute.resolve()
 
 
-@pytest.mark.parametrize("folder", ["data*", "data[1]", "what?", "{a,b}"])
+@pytest.mark.parametrize("folder", ["data*", "data[1]", "what?"])
 def test_data_dir_with_characters_duckdb_would_expand_is_rejected(tmp_path: Path, folder: str) -> None:
     """DuckDB reads archive files by path and takes these characters for a pattern: a folder
     named so could make it read another folder's files."""

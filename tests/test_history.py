@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -324,6 +325,37 @@ def test_rebuild_splits_values_that_come_back(simulator: SimulatorServer, config
     live = snapshot(config)
     rebuild_database(config)
     assert snapshot(config) == live
+
+
+def test_folders_named_like_columns_above_the_data_dir_change_nothing(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """DuckDB would read key=value folders in a path as columns: name=prod must not rename every model."""
+    folder = tmp_path / "name=prod" / "model_id=x" / "pull_id=y"
+    folder.mkdir(parents=True)
+    config = load_config(write_config(folder, simulator.base_url))
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, [model("m-a", inp=0.0015), model("m-b", name="Renamed B"), model("m-c"), model("m-e")])
+    nightly_plain(config, night(1))
+    assert query(config, "select model_id, name from model_versions where is_current order by all") == [
+        ("m-a", "M-A"), ("m-b", "Renamed B"), ("m-c", "M-C"), ("m-e", "M-E"),
+    ]
+    assert events(config) == [("m-a", "rate_changed"), ("m-b", "renamed"), ("m-d", "removed"), ("m-e", "added")]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_negative_zero_rate_is_zero_in_the_load_and_the_rebuild(simulator: SimulatorServer, config: Config) -> None:
+    """-0.0 equals 0.0, so it is no change; both paths must also store the same sign."""
+    for n, rate in enumerate([0.0, 0.001, -0.0, 0.0]):
+        serve(simulator, [model("m-a", inp=rate), model("m-b")])
+        nightly_plain(config, night(n))
+    signs = "select input_cost_per_micro_credit from model_versions where model_id = 'm-a' order by valid_from"
+    live = [math.copysign(1.0, rate) for (rate,) in query(config, signs)]
+    assert live == [1.0, 1.0, 1.0]
+    assert [row[1] for row in events(config)] == ["rate_changed", "rate_changed"]
+    rebuild_database(config)
+    assert [math.copysign(1.0, rate) for (rate,) in query(config, signs)] == live
 
 
 def test_archive_layout_and_parquet_rows(simulator: SimulatorServer, config: Config) -> None:
