@@ -230,13 +230,17 @@ def _publish(temporary: Path, path: Path) -> None:
 
 
 def list_records(
-    data_dir: Path, since: dict[tuple[str, str], date] | None = None, until: date | None = None
+    data_dir: Path,
+    since: dict[tuple[str, str], date] | None = None,
+    until: date | None = None,
+    catalogs: set[tuple[str, str]] | None = None,
 ) -> dict[str, str]:
     """Pull record files by pull id, from folder names alone (plain strings: a rebuild lists
     thousands, and pathlib objects would cost more than reading them).
 
     With `since` and `until`, a known catalog's day folders are visited only in that range, by
-    name, so that the cost does not grow with the length of its history.
+    name, so that the cost does not grow with the length of its history; with `catalogs`, only
+    those catalogs' folders are visited.
     """
     pulls_root = archive_root(data_dir) / "pulls"
     found: dict[str, str] = {}
@@ -245,6 +249,8 @@ def list_records(
     for license_entry in os.scandir(pulls_root):
         for provider_entry in os.scandir(license_entry.path):
             key = (license_entry.name.partition("=")[2], provider_entry.name.partition("=")[2])
+            if catalogs is not None and key not in catalogs:
+                continue
             cutoff = (since or {}).get(key)
             if cutoff is not None and until is not None:
                 names = [f"date={(cutoff + timedelta(days=n)).isoformat()}" for n in range((until - cutoff).days + 1)]
@@ -268,9 +274,9 @@ def read_record(path: str | Path) -> PullRecord:
         return PullRecord.from_json(handle.read(), path)
 
 
-def read_records(data_dir: Path) -> list[PullRecord]:
-    """Every pull record of the archive, in load order."""
-    records = [read_record(path) for path in list_records(data_dir).values()]
+def read_records(data_dir: Path, catalogs: set[tuple[str, str]] | None = None) -> list[PullRecord]:
+    """Every pull record of the archive (or of these catalogs), in load order."""
+    records = [read_record(path) for path in list_records(data_dir, catalogs=catalogs).values()]
     records.sort(key=lambda record: (record.observed_at, record.pull_id))
     return records
 

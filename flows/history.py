@@ -37,6 +37,8 @@ VIEWS = (
     "provider_rate_spread",
     "price_change_stats",
 )
+# temporary: what loads and rebuilds share, created on each writer's connection (not part of the layout)
+WRITER_MACROS = ("archive_models", "event_id")
 PULL_COLUMNS = pa.schema(
     [
         ("pull_id", pa.string()),
@@ -72,7 +74,7 @@ class LoadReport:
 
 
 def models_files(data_dir: Path, records: Sequence[PullRecord]) -> list[str]:
-    """The archived Parquet files of valid pulls, for DuckDB's read_parquet.
+    """The archived Parquet files of valid pulls, for the archive_models macro (sql/archive_models.sql).
 
     DuckDB reads small files several at a time on its own threads, faster than handing it
     tables decoded in Python; the config refuses data folders whose names it would take for a
@@ -115,6 +117,8 @@ def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
             f"{path} was built by {'an older' if (version or 0) < SCHEMA_VERSION else 'a newer'} qcat (layout "
             f"{version or 1}, this qcat needs {SCHEMA_VERSION}): run `qcat rebuild` to derive it again from the archive"
         )
+    for macro in WRITER_MACROS:
+        run(con, macro)
     return con
 
 
@@ -154,7 +158,7 @@ def load_pending(
     )
     if late:
         pending = [record for record in pending if (record.license, record.provider) not in late]
-        pending += [record for record in read_records(data_dir) if (record.license, record.provider) in late]
+        pending += read_records(data_dir, set(late))
     if not pending:
         return LoadReport(0)
     con.begin()

@@ -85,12 +85,16 @@ def load_and_summarise(config: Config, records: list[PullRecord]) -> list[Catalo
     with writer_lock(config.data_dir, config.lock_timeout_seconds):
         con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
         try:
-            report = load_with_alerts(con, config, records)
-            produced = run(con, "event_counts_of_pulls", {"pull_ids": list(report.applied)}).fetchall()
-            events = {(license, provider): count for license, provider, count in produced}
-            rows = run(con, "run_summary", {"pull_ids": [record.pull_id for record in records]}).fetchall()
+            return summarise(con, records, load_with_alerts(con, config, records))
         finally:
             con.close()
+
+
+def summarise(con: duckdb.DuckDBPyConnection, records: list[PullRecord], report: LoadReport) -> list[CatalogSummary]:
+    """Each of this run's pulls as the shrink guard left it, with the events its catalog got from the load."""
+    produced = run(con, "event_counts_of_pulls", {"pull_ids": list(report.applied)}).fetchall()
+    events = {(license, provider): count for license, provider, count in produced}
+    rows = run(con, "run_summary", {"pull_ids": [record.pull_id for record in records]}).fetchall()
     by_id = {row[0]: row for row in rows}
     summaries = []
     for record in records:

@@ -56,5 +56,5 @@ events as (
     select * from names
 )
 
-select md5(concat_ws('|', pull_id, license, provider, model_id, event_type)) as event_id, *
+select event_id(pull_id, license, provider, model_id, event_type) as event_id, *
 from events

@@ -2,20 +2,7 @@
 -- versions; the pulls' models come straight from their archived Parquet files ($files).
 -- Unchanged models drop out at the join, so later steps touch only the few rows that matter
 create or replace temp table changes as
-with incoming as (
-    -- + 0.0 turns a -0.0 rate into 0.0 (they compare equal; the rebuild could keep either sign)
-    select
-        pull_id,
-        model_id,
-        name,
-        input_cost_per_micro_credit + 0.0 as input_cost_per_micro_credit,
-        output_cost_per_micro_credit + 0.0 as output_cost_per_micro_credit,
-        context_window,
-        max_output_tokens
-    from read_parquet($files, hive_partitioning = false)
-),
-
-current_versions as (
+with current_versions as (
     select
         a.pull_id,
         v.model_id,
@@ -50,7 +37,7 @@ compared as (
         c.valid_from as version_valid_from,
         c.valid_from_pull_id as version_valid_from_pull_id,
         c.version_rowid
-    from incoming as i
+    from archive_models($files) as i
     full join current_versions as c on i.pull_id = c.pull_id and i.model_id = c.model_id
     where i.model_id is null
         or c.model_id is null

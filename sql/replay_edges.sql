@@ -7,17 +7,16 @@
 -- (A -> B -> A) are split into runs pull by pull.
 create or replace temp table replay_edges as
 with model_rows as (
-    -- + 0.0 turns a -0.0 rate into 0.0, as the nightly diff does: grouping puts both in one group
     select
         p.catalog_no,
         p.seq,
         m.model_id,
         m.name,
-        m.input_cost_per_micro_credit + 0.0 as input_cost_per_micro_credit,
-        m.output_cost_per_micro_credit + 0.0 as output_cost_per_micro_credit,
+        m.input_cost_per_micro_credit,
+        m.output_cost_per_micro_credit,
         m.context_window,
         m.max_output_tokens
-    from read_parquet($files, hive_partitioning = false) as m
+    from archive_models($files) as m
     join sequenced_pulls as p using (pull_id)
 ),
 

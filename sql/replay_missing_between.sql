@@ -2,7 +2,7 @@
 -- pulls' archived Parquet files are $files
 with models as (
     select pull_id, model_id
-    from read_parquet($files, hive_partitioning = false)
+    from archive_models($files)
 )
 
 select count(*) as missing_count

@@ -7,27 +7,17 @@ with pending as (
     where pending_suspect_pull_id is not null
 ),
 
-suspect_models as (
-    select pull_id, model_id
-    from read_parquet($suspect_files, hive_partitioning = false)
-),
-
-later_models as (
-    select pull_id, model_id
-    from read_parquet($files, hive_partitioning = false)
-),
-
 lacked as (
     select p.pull_id, v.model_id
     from pending as p
     join model_versions_current as v on v.license = p.license and v.provider = p.provider
     where not exists (
-        select 1 from suspect_models as s where s.pull_id = p.suspect_pull_id and s.model_id = v.model_id
+        select 1 from archive_models($suspect_files) as s where s.pull_id = p.suspect_pull_id and s.model_id = v.model_id
     )
 )
 
 select p.pull_id, p.suspect_pull_id, count(m.model_id) as returned_count
 from pending as p
 left join lacked as l on l.pull_id = p.pull_id
-left join later_models as m on m.pull_id = l.pull_id and m.model_id = l.model_id
+left join archive_models($files) as m on m.pull_id = l.pull_id and m.model_id = l.model_id
 group by p.pull_id, p.suspect_pull_id

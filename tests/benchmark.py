@@ -32,9 +32,8 @@ from flows.config import Config, parse_config
 from flows.database import db_path
 from flows.history import connect
 from flows.lock import writer_lock
-from flows.pipeline import load_with_alerts
+from flows.pipeline import load_with_alerts, summarise
 from flows.replay import rebuild_database
-from flows.sqlfiles import run
 
 START = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
 PROVIDERS = ("default", "openrouter", "anthropic")
@@ -117,8 +116,7 @@ def _timed_night(config: Config, records: list[PullRecord]) -> dict[str, float]:
         opened = time.perf_counter()
         report = load_with_alerts(con, config, records)
         loaded = time.perf_counter()
-        run(con, "event_counts_of_pulls", {"pull_ids": list(report.applied)}).fetchall()
-        run(con, "run_summary", {"pull_ids": [record.pull_id for record in records]}).fetchall()
+        summarise(con, records, report)
         con.close()
         closed = time.perf_counter()
     return {"open": opened - started, "load": loaded - opened, "summary_and_close": closed - loaded, "total": closed - started}

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -108,3 +113,33 @@ def prefect_harness() -> Iterator[None]:
     with prefect_test_harness(server_startup_timeout=90):
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield
+
+
+# run by qcat_watching_imports: the command's arguments come as JSON; its last line on stderr lists
+# the heavy packages it imported
+WATCH_IMPORTS = (
+    "import json, sys\nfrom flows.cli import main\nsys.argv = ['qcat', *json.loads(sys.argv[1])]\n"
+    "try:\n    main()\nfinally:\n    print(json.dumps(sorted({'prefect', 'pyarrow'} & set(sys.modules))), file=sys.stderr)\n"
+)
+
+
+@dataclass(frozen=True)
+class Watched:
+    returncode: int
+    stdout: str
+    stderr: str
+    heavy_imports: list[str]
+
+
+def qcat_watching_imports(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Watched:
+    """`qcat ARGS` in its own process, started as the entry point starts it, and which of Prefect and
+    pyarrow it imported: commands that only read or rebuild must not pay Prefect's start-up."""
+    done = subprocess.run(
+        [sys.executable, "-c", WATCH_IMPORTS, json.dumps(args)],
+        env={**(os.environ if env is None else env), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    *lines, last = done.stderr.splitlines()
+    return Watched(done.returncode, done.stdout, "".join(f"{line}\n" for line in lines), json.loads(last))

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +10,7 @@ import pytest
 from flows.config import load_config
 from flows.simulator import SimulatorServer
 from tests.alert_support import BASE, HOOK_ENV, Receiver, alerts_toml, channel, down_url, ledger, serve
-from tests.conftest import model, night, nightly_plain, write_config
+from tests.conftest import model, night, nightly_plain, qcat_watching_imports, write_config
 from tests.test_cli import qcat
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -138,18 +134,10 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
 def test_alerts_list_and_preview_do_not_import_prefect(simulator: SimulatorServer, tmp_path: Path) -> None:
     path = write_config(tmp_path, simulator.base_url, extra=alerts_toml("", channel("file", "jsonl", path="a.jsonl")))
     nightly_plain(load_config(path), night(0))
-    probe = (
-        "import sys\nfrom flows.cli import app\n"
-        "for args in (['alerts', '--config', sys.argv[1]], ['alerts', 'preview', '--config', sys.argv[1]], ['alerts', 'test', '--channel', 'file', '--config', sys.argv[1]]):\n"
-        "    try:\n        app(args)\n    except SystemExit as exit:\n        assert exit.code in (0, None), (args, exit.code)\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.'))))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", "import json\n" + probe, str(path)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == []
+    for args in (["alerts"], ["alerts", "preview"], ["alerts", "test", "--channel", "file"]):
+        result = qcat_watching_imports(*args, "--config", str(path))
+        assert result.returncode == 0, (args, result.stderr)
+        assert "prefect" not in result.heavy_imports, args
 
 
 def test_a_missing_prefect_block_fails_its_channel_without_retrying(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from flows.config import load_config
 from flows.database import db_path
 from flows.simulator import SimulatorServer
-from tests.conftest import API_KEYS, write_config
+from tests.conftest import API_KEYS, qcat_watching_imports, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -134,14 +134,9 @@ def test_api_keys_never_leave_the_process(simulator: SimulatorServer, tmp_path: 
 def test_rebuild_does_not_import_prefect(simulator: SimulatorServer, tmp_path: Path) -> None:
     path = write_config(tmp_path, simulator.base_url)
     assert qcat("run", "--config", str(path), cwd=tmp_path).returncode == 0
-    probe = (
-        "import sys\nfrom flows.cli import app\n"
-        f"try:\n    app(['rebuild', '--config', {str(path)!r}])\nexcept SystemExit:\n    pass\n"
-        "print('prefect imported' if any(m == 'prefect' or m.startswith('prefect.') for m in sys.modules) else 'prefect not imported')\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    result = qcat_watching_imports("rebuild", "--config", str(path))
     assert "Rebuilt" in result.stdout
-    assert "prefect not imported" in result.stdout
+    assert "prefect" not in result.heavy_imports
 
 
 def test_demo_runs_simulated_nights(tmp_path: Path) -> None:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ import pytest
 from flows.config import Config, load_config
 from flows.simulator import CatalogSimulator, SimulatorServer
 from tests.cdp import Page, chromium_page
-from tests.conftest import API_KEYS, KEY_VARS, model, night, nightly_plain, write_config
+from tests.conftest import API_KEYS, KEY_VARS, Watched, model, night, nightly_plain, qcat_watching_imports, write_config
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "data" / "test-artifacts"
 EVIL = "</script><script>alert(1)</script>"
@@ -63,20 +60,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
         yield config
 
 
-def qcat_report(config_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command in its own process, reporting whether it imported Prefect or pyarrow (it must not)."""
-    probe = (
-        "import sys\nfrom flows.cli import app\n"
-        "try:\n    app(sys.argv[1:])\nfinally:\n"
-        "    print('heavy imports:', sorted({'prefect', 'pyarrow'} & set(sys.modules)), file=sys.stderr)\n"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", probe, "report", "--config", str(config_path), *args],
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def qcat_report(config_path: Path, *args: str) -> Watched:
+    """The command in its own process; it must import neither Prefect nor pyarrow."""
+    return qcat_watching_imports("report", "--config", str(config_path), *args)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +70,7 @@ def report(history: Config) -> Path:
     out = history.data_dir.parent / "report.html"
     result = qcat_report(history.source, "--out", str(out), "--since", "3d")
     assert result.returncode == 0, result.stderr
-    assert "heavy imports: []" in result.stderr
+    assert result.heavy_imports == []
     assert "3 catalogs, 9 changes and 3 models with rate changes since 2026-03-01 03:00 UTC, 3 charted" in result.stdout
     return out
 
@@ -182,7 +168,7 @@ def test_the_file_is_self_contained_and_escapes_model_names(report: Path) -> Non
 def test_bad_since_exits_two_with_one_line(history: Config, tmp_path: Path, since: str, message: str) -> None:
     result = qcat_report(history.source, "--out", str(tmp_path / "r.html"), "--since", since)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [message, "heavy imports: []"]
+    assert result.stderr.splitlines() == [message] and result.heavy_imports == []
     assert not (tmp_path / "r.html").exists()
 
 

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from flows.config import load_config
 from flows.simulator import SimulatorServer
-from tests.conftest import night, nightly_plain, write_config
+from tests.conftest import Watched, night, nightly_plain, qcat_watching_imports, write_config
 
 
-def status(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def status(path: Path, *args: str) -> Watched:
     env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
-    probe = (
-        "import sys\nfrom flows.cli import app\n"
-        "try:\n    app(sys.argv[1:])\nfinally:\n"
-        "    print('prefect imported' if 'prefect' in sys.modules else 'prefect not imported', file=sys.stderr)\n"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", probe, "status", "--config", str(path), *args],
-        env={**env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return qcat_watching_imports("status", "--config", str(path), *args, env=env)
 
 
 def test_fresh_catalogs_exit_zero(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -36,7 +23,7 @@ def test_fresh_catalogs_exit_zero(simulator: SimulatorServer, tmp_path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("acme-prod") == 2 and "stale" not in result.stdout
     assert "PREFECT_API_URL is not set" in result.stdout
-    assert "prefect not imported" in result.stderr
+    assert "prefect" not in result.heavy_imports
 
 
 def test_stale_and_never_pulled_catalogs_exit_one(simulator: SimulatorServer, tmp_path: Path) -> None:
