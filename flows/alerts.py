@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
 
-import duckdb
+from flows.engine import duckdb
 
 from flows import ledger
 from flows.alert_items import catalog_item, event_item, order, rate_pcts, sample_item

@@ -23,9 +23,9 @@ from flows.queries import Filters
 from flows.timespec import parse_instant, parse_zone
 
 if TYPE_CHECKING:
-    import duckdb
     from rich.console import Console
 
+    from flows.engine import duckdb
     from flows.pipeline import CatalogSummary
 
 EXIT_CATALOG_FAILED = 1
@@ -214,11 +214,11 @@ def rates_command(
     config: ConfigOption = None,
 ) -> None:
     """The rates of every license and provider, now or at an instant."""
-    from flows.queries import rates
+    from flows.queries import rates, rates_table
 
     def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
         instant = parse_instant(as_of, "--as-of", zone, now, date_is_end=True) if as_of else None
-        return rates(con, _filters(license, provider, model), instant, zone)
+        return (rates_table if fmt == "table" else rates)(con, _filters(license, provider, model), instant, zone)
 
     _ask(config, fmt, tz, question)
 
@@ -311,10 +311,9 @@ def sql_command(
 
 def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
     """Open the database read-only (waiting while a load writes), ask, and print the answer."""
-    import duckdb
-
     from flows.config import load_config
     from flows.database import db_path, open_database
+    from flows.engine import duckdb
 
     settings = _guard(lambda: load_config(config))
     zone = _guard(lambda: parse_zone(tz))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
+from flows.engine import duckdb
 
 from flows.errors import ArchiveError, LockTimeout
 

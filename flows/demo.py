@@ -13,7 +13,7 @@ import shutil
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
-import duckdb
+from flows.engine import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table

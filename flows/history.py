@@ -23,7 +23,7 @@ from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
 # bumped whenever a table or view changes: an older file must be rebuilt from the archive
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # created in this order, in a new file only
 SCHEMA = ("qcat_schema", "pulls", "model_versions", "catalog_events", "pct_change", "catalog_state", "alert_deliveries", "alert_log")
 VIEWS = (

@@ -114,6 +114,8 @@ def write(data_dir: Path, ops: Sequence[Op]) -> None:
 def sync(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     """Apply the log files DuckDB lacks, oldest first, in one transaction; returns how many."""
     files = log_files(data_dir)
+    if not files:
+        return 0
     applied = {row[0] for row in run(con, "alert_log_files").fetchall()}
     new = [name for name in files if name not in applied]
     if not new:

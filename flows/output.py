@@ -14,9 +14,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
+from itertools import repeat
 from typing import Any, TextIO
 
 FORMATS = ("table", "json", "csv")
+NUMERIC_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
+)
 # JSON and CSV keep the database's column names; a terminal needs shorter headers
 HEADERS = {
     "input_cost_per_micro_credit": "input",
@@ -34,6 +38,8 @@ class Result:
     rows: list[tuple[Any, ...]]
     title: str = ""
     utc: bool = False  # naive timestamps are UTC (qcat's own queries fetch them so, for speed)
+    lines: list[str] | None = None  # a table laid out already (header, rule, rows), by DuckDB
+    types: list[str] | None = None  # DuckDB's type of each column, when a query gave them
 
 
 def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
@@ -47,6 +53,8 @@ def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(result.columns)
         writer.writerows(zip(*(_convert(column, _csv_value) for column in columns)))
+    elif result.lines is not None:
+        stream.write(_framed(result.title, result.lines[:2], result.lines[2:], zone))
     else:
         stream.write(_table(result, columns, zone))
 
@@ -54,14 +62,22 @@ def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
 def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> str:
     headers = [HEADERS.get(name, name) for name in result.columns]
     texts = [_texts(name, column) for name, column in zip(result.columns, columns)]
-    widths = [max([len(header), *map(len, text)]) for header, text in zip(headers, texts)]
-    aligns = [">" if _is_numeric(column) else "<" for column in columns]
-    pattern = "  ".join(f"{{:{align}{width}}}" for align, width in zip(aligns, widths))
-    lines = [result.title] if result.title else []
-    lines.append(pattern.format(*headers).rstrip())
-    lines.append("  ".join("-" * width for width in widths))
-    lines.extend(pattern.format(*row).rstrip() for row in zip(*texts))
-    count = len(result.rows)
+    widths = [max(len(header), max(map(len, text), default=0)) for header, text in zip(headers, texts)]
+    pads = [str.rjust if _is_numeric(column, kind) else str.ljust for column, kind in zip(columns, result.types or repeat(None))]
+    # padded column by column (map runs in C), then joined row by row; the last column is not
+    # padded on the right, so that no line ends in blanks
+    fill = widths[:-1] + [0] if pads and pads[-1] is str.ljust else widths
+    padded = [list(map(pad, [header, *text], repeat(width))) for pad, header, text, width in zip(pads, headers, texts, fill)]
+    rows = list(map("  ".join, zip(*padded))) or [""]
+    return _framed(result.title, [rows[0], "  ".join("-" * width for width in widths)], rows[1:], zone)
+
+
+def _framed(title: str, head: list[str], rows: list[str], zone: tzinfo) -> str:
+    """A table's lines under its title, header and rule, and over the count of its rows."""
+    count = len(rows)
+    lines = [title] if title else []
+    lines += head
+    lines += rows
     lines.append(f"({count} row{'s' if count != 1 else ''}; times in {zone})")
     return "\n".join(lines) + "\n"
 
@@ -71,16 +87,11 @@ def _texts(name: str, column: Sequence[Any]) -> Sequence[str]:
     return shown if None not in shown else ["-" if text is None else text for text in shown]
 
 
-def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _each_distinct(convert: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
     """Times repeat (a night's pulls share a few instants): convert each distinct one once."""
-    done: dict[Any, Any] = {}
-
-    def once(value: Any) -> Any:
-        if value not in done:
-            done[value] = convert(value)
-        return done[value]
-
-    return once
+    done = {value: convert(value) for value in set(column) if value is not None}
+    done[None] = None
+    return list(map(done.__getitem__, column))
 
 
 def _formatter(name: str, sample: Any) -> Callable[[Any], str] | None:
@@ -100,7 +111,10 @@ def _formatter(name: str, sample: Any) -> Callable[[Any], str] | None:
     return str
 
 
-def _is_numeric(column: Sequence[Any]) -> bool:
+def _is_numeric(column: Sequence[Any], kind: str | None) -> bool:
+    """Numbers align right: known by the column's type when there is one (a column of nulls has no sample)."""
+    if kind is not None:
+        return kind in NUMERIC_TYPES or kind.startswith("DECIMAL")
     sample = _sample(column)
     return isinstance(sample, int | float) and not isinstance(sample, bool)
 
@@ -109,8 +123,7 @@ def _localise(column: Sequence[Any], zone: tzinfo, utc: bool) -> Sequence[Any]:
     sample = _sample(column)
     if not isinstance(sample, datetime) or (sample.tzinfo is None and not utc):
         return column
-    to_zone = _memo(lambda value: (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(zone))
-    return [to_zone(value) if value is not None else None for value in column]
+    return _each_distinct(lambda value: (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(zone), column)
 
 
 def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], Any] | None]) -> Sequence[Any]:
@@ -120,7 +133,9 @@ def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], An
     if convert is None:
         return column
     if isinstance(sample, datetime):
-        convert = _memo(convert)
+        return _each_distinct(convert, column)
+    if None not in column:
+        return list(map(convert, column))
     return [convert(value) if value is not None else None for value in column]
 
 

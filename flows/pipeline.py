@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
+from flows.engine import duckdb
 import httpx
 
 from flows import ledger

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
-import duckdb
+from flows.engine import duckdb
 
 from flows.errors import UsageError
 from flows.output import Result
@@ -55,9 +55,22 @@ def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
 
 def rates(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None, zone: tzinfo = timezone.utc) -> Result:
     check_filters(con, filters)
-    cursor = run(con, "query_rates", {"as_of": as_of, **filters.params()})
+    run(con, "rates_query")
+    return _result(run(con, "query_rates", {"as_of": as_of, **filters.params()}), _rates_title(as_of, zone))
+
+
+def rates_table(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None, zone: tzinfo = timezone.utc) -> Result:
+    """What `rates` shows as a table, laid out by DuckDB (query_rates_table.sql says why)."""
+    check_filters(con, filters)
+    run(con, "rates_query")
+    params = {"as_of": as_of, "zone": getattr(zone, "key", "UTC"), **filters.params()}
+    lines = [row[0] for row in run(con, "query_rates_table", params).fetchall()]
+    return Result([], [], _rates_title(as_of, zone), lines=lines)
+
+
+def _rates_title(as_of: datetime | None, zone: tzinfo) -> str:
     title = f"Rates as of {as_of.astimezone(zone):%Y-%m-%d %H:%M:%S.%f} {zone}" if as_of else "Current rates"
-    return _result(cursor, f"{title} (micro-credits per token)")
+    return f"{title} (micro-credits per token)"
 
 
 def history(con: duckdb.DuckDBPyConnection, model_id: str, filters: Filters) -> Result:
@@ -129,7 +142,7 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
     """One SELECT (or EXPLAIN): the database is opened read-only, but COPY, ATTACH, INSTALL and the
     like would still write files (into the archive, say) or reach the network."""
     try:
-        statements = duckdb.extract_statements(query)
+        statements = con.extract_statements(query)
     except duckdb.Error as exc:
         raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1:
@@ -146,5 +159,5 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
 
 
 def _result(cursor: duckdb.DuckDBPyConnection, title: str, utc: bool = True) -> Result:
-    columns = [column[0] for column in cursor.description or ()]
-    return Result(columns, cursor.fetchall(), title, utc)
+    description = cursor.description or []
+    return Result([column[0] for column in description], cursor.fetchall(), title, utc, types=[str(column[1]) for column in description])

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
+from flows.engine import duckdb
 import pyarrow as pa
 
 from flows import ledger

@@ -21,7 +21,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-import duckdb
+from flows.engine import duckdb
 
 from flows.config import Config
 from flows.database import db_path, open_database

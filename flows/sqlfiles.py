@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from flows.engine import duckdb
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 

@@ -1,60 +1,43 @@
--- events of the applied pulls; a catalog's first applied pull is its baseline and has none
+-- events of the applied pulls, one per model and kind of change; a catalog's first applied pull
+-- is its baseline and has none. Each event keeps the old and new values of what it is about:
+-- presence events all of them, the others their own
 insert into catalog_events by name
-with eventful as (
-    select * from changes where not is_baseline
-),
-
-presence as (
+with events as (
     select
-        pull_id, license, provider, model_id, observed_at, previous_observed_at,
-        presence_change as event_type,
-        old_name, new_name,
-        old_input_cost_per_micro_credit, new_input_cost_per_micro_credit,
-        old_output_cost_per_micro_credit, new_output_cost_per_micro_credit,
-        old_context_window, new_context_window, old_max_output_tokens, new_max_output_tokens
-    from eventful
-    where presence_change is not null
-),
-
-rates as (
-    select
-        pull_id, license, provider, model_id, observed_at, previous_observed_at,
-        'rate_changed' as event_type,
-        old_input_cost_per_micro_credit, new_input_cost_per_micro_credit,
-        pct_change(old_input_cost_per_micro_credit, new_input_cost_per_micro_credit) as input_pct_change,
-        old_output_cost_per_micro_credit, new_output_cost_per_micro_credit,
-        pct_change(old_output_cost_per_micro_credit, new_output_cost_per_micro_credit) as output_pct_change
-    from eventful
-    where rate_changed
-),
-
-limits as (
-    select
-        pull_id, license, provider, model_id, observed_at, previous_observed_at,
-        'limits_changed' as event_type,
-        old_context_window, new_context_window, old_max_output_tokens, new_max_output_tokens
-    from eventful
-    where limits_changed
-),
-
-names as (
-    select
-        pull_id, license, provider, model_id, observed_at, previous_observed_at,
-        'renamed' as event_type,
-        old_name, new_name
-    from eventful
-    where renamed
-),
-
-events as (
-    select * from presence
-    union all by name
-    select * from rates
-    union all by name
-    select * from limits
-    union all by name
-    select * from names
+        *,
+        unnest(list_filter(
+            [
+                presence_change,
+                if(rate_changed, 'rate_changed', null),
+                if(limits_changed, 'limits_changed', null),
+                if(renamed, 'renamed', null)
+            ],
+            lambda kind: kind is not null
+        )) as event_type,
+        presence_change is not null as is_presence
+    from changes
+    where not is_baseline
 )
 
-select event_id(pull_id, license, provider, model_id, event_type) as event_id, *
+select
+    event_id(pull_id, license, provider, model_id, event_type) as event_id,
+    license,
+    provider,
+    model_id,
+    event_type,
+    pull_id,
+    observed_at,
+    previous_observed_at,
+    if(is_presence or event_type = 'renamed', old_name, null) as old_name,
+    if(is_presence or event_type = 'renamed', new_name, null) as new_name,
+    if(is_presence or event_type = 'rate_changed', old_input_cost_per_micro_credit, null) as old_input_cost_per_micro_credit,
+    if(is_presence or event_type = 'rate_changed', new_input_cost_per_micro_credit, null) as new_input_cost_per_micro_credit,
+    if(event_type = 'rate_changed', pct_change(old_input_cost_per_micro_credit, new_input_cost_per_micro_credit), null) as input_pct_change,
+    if(is_presence or event_type = 'rate_changed', old_output_cost_per_micro_credit, null) as old_output_cost_per_micro_credit,
+    if(is_presence or event_type = 'rate_changed', new_output_cost_per_micro_credit, null) as new_output_cost_per_micro_credit,
+    if(event_type = 'rate_changed', pct_change(old_output_cost_per_micro_credit, new_output_cost_per_micro_credit), null) as output_pct_change,
+    if(is_presence or event_type = 'limits_changed', old_context_window, null) as old_context_window,
+    if(is_presence or event_type = 'limits_changed', new_context_window, null) as new_context_window,
+    if(is_presence or event_type = 'limits_changed', old_max_output_tokens, null) as old_max_output_tokens,
+    if(is_presence or event_type = 'limits_changed', new_max_output_tokens, null) as new_max_output_tokens
 from events

@@ -236,6 +236,8 @@ QUESTIONS = {
     "qcat history vendor-0/model-0042 (50 catalogs)": ["history", "vendor-0/model-0042"],
     "qcat changes --since 30d (every catalog)": ["changes", "--since", "30d"],
     "qcat changes --since 30d --format json": ["changes", "--since", "30d", "--format", "json"],
+    "qcat rates --as-of <180 days ago> --format csv (every catalog)": ["rates", "--as-of", "180d", "--format", "csv"],
+    'qcat sql "select 1" (start-up alone)': ["sql", "select 1"],
 }
 
 

@@ -116,10 +116,10 @@ def prefect_harness() -> Iterator[None]:
 
 
 # run by qcat_watching_imports: the command's arguments come as JSON; its last line on stderr lists
-# the heavy packages it imported
+# the heavy packages it imported (`duckdb` is the package's Python layer, not DuckDB's engine)
 WATCH_IMPORTS = (
     "import json, sys\nfrom flows.cli import main\nsys.argv = ['qcat', *json.loads(sys.argv[1])]\n"
-    "try:\n    main()\nfinally:\n    print(json.dumps(sorted({'prefect', 'pyarrow'} & set(sys.modules))), file=sys.stderr)\n"
+    "try:\n    main()\nfinally:\n    print(json.dumps(sorted({'prefect', 'pyarrow', 'duckdb'} & set(sys.modules))), file=sys.stderr)\n"
 )
 
 
@@ -132,8 +132,9 @@ class Watched:
 
 
 def qcat_watching_imports(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Watched:
-    """`qcat ARGS` in its own process, started as the entry point starts it, and which of Prefect and
-    pyarrow it imported: commands that only read or rebuild must not pay Prefect's start-up."""
+    """`qcat ARGS` in its own process, started as the entry point starts it, and which of Prefect,
+    pyarrow and the duckdb package it imported: commands that only read or rebuild must not pay
+    Prefect's start-up, and those that only read not even the others'."""
     done = subprocess.run(
         [sys.executable, "-c", WATCH_IMPORTS, json.dumps(args)],
         env={**(os.environ if env is None else env), "COLUMNS": "200"},

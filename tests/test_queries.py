@@ -20,11 +20,14 @@ import duckdb
 import pytest
 
 from flows.config import load_config
-from flows.database import db_path
+from flows.database import db_path, open_database
 from flows.errors import UsageError
+from flows.history import connect
+from flows.output import render
+from flows.queries import Filters, rates, rates_table
 from flows.simulator import CatalogSimulator, SimulatorServer
 from flows.timespec import parse_instant, parse_span, parse_zone
-from tests.conftest import API_KEYS, KEY_VARS, model, night, play_nights, write_config
+from tests.conftest import API_KEYS, KEY_VARS, model, night, play_nights, qcat_watching_imports, write_config
 
 NIGHTS = {
     0: {
@@ -98,6 +101,58 @@ def test_rates_now_filters_by_license_provider_and_model_pattern(home: Path) -> 
     ]
     assert [row["model_id"] for row in as_json(home, "rates", "-l", "acme-prod", "-p", "default", "-m", "[bc]")] == ["b", "c"]
     assert [row["name"] for row in as_json(home, "rates", "-l", "acme-prod", "-p", "default", "-m", "a")] == ["Alpha"]
+
+
+@pytest.fixture(scope="module")
+def odd_values(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Versions with every kind of value a table must lay out: null name and limits, text wider than
+    its header, doubles at the edges of their range, instants with microseconds."""
+    path = tmp_path_factory.mktemp("odd") / "catalog.duckdb"
+    con = connect(path)
+    ended = ("lic-a", "default", "m-1", None, 5e-324, 1e22, None, None, "2026-03-01 03:00:00.123456+00", "2026-03-02 03:00:00+00", False)
+    con.execute("insert into model_versions_ended values (?, ?, ?, ?, ?, ?, ?, ?, ?::timestamptz, ?::timestamptz, ?, 'p0', 'p1')", ended)
+    current = [
+        ("lic-a", "default", "m-1", "Modèle ünicode", 0.1 + 0.2, 0.0, 200000, 64000, "2026-03-02 03:00:00+00"),
+        ("lic-a", "openrouter", "vendor/a-model-id-wider-than-its-header", "N", 1e-05, 123456789012345680.0, 8192, None, "2026-03-01 23:30:00+00"),
+        ("lic-b", "anthropic", "m-2", "x", 0.0016000000000001, 1.5e-07, 1, 0, "2026-02-28 22:00:00+00"),
+    ]
+    con.executemany("insert into model_versions_current values (?, ?, ?, ?, ?, ?, ?, ?, ?::timestamptz, null, true, 'p0', null)", current)
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("zone_name", ["UTC", "Asia/Kolkata", "America/St_Johns"])
+def test_the_rates_table_duckdb_lays_out_reads_as_python_lays_it_out(odd_values: Path, zone_name: str) -> None:
+    zone = parse_zone(zone_name)
+    shown = {}
+    con = open_database(odd_values, read_only=True, wait_seconds=0)
+    try:
+        for label, as_of, filters in (
+            ("now", None, Filters()),
+            ("as of", datetime(2026, 3, 1, 12, tzinfo=timezone.utc), Filters()),
+            ("one model", None, Filters(model="wider")),
+            ("none", None, Filters(model="no-such-model")),
+        ):
+            by_python, by_duckdb = io.StringIO(), io.StringIO()
+            render(rates(con, filters, as_of, zone), "table", zone, by_python)
+            render(rates_table(con, filters, as_of, zone), "table", zone, by_duckdb)
+            assert by_duckdb.getvalue() == by_python.getvalue(), label
+            shown[label] = by_duckdb.getvalue()
+    finally:
+        con.close()
+    assert " 5e-324 " in shown["as of"] and " 1e+22 " in shown["as of"] and "Modèle ünicode" in shown["now"]
+    assert "(0 rows;" in shown["none"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("rates", "--as-of", "2026-03-02"), ("rates", "--format", "json"), ("history", "a"), ("changes", "--since", "30d"), ("compare", "--licenses", "acme-prod,acme-research"), ("sql", "select 1")],
+)
+def test_read_only_commands_load_duckdbs_engine_alone(home: Path, args: tuple[str, ...]) -> None:
+    """Their whole answer must come in 0.3 s: the duckdb package's Python layer alone costs 0.1 s to import."""
+    result = qcat_watching_imports(*args, "--config", str(home / "qcat.toml"))
+    assert result.returncode == 0, result.stderr
+    assert result.heavy_imports == []
 
 
 def test_history_shows_a_model_removed_and_back(home: Path) -> None:
