@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from flows.archive import PullRecord, archive_root, list_records, read_record, read_records, record_path
 from flows.database import open_database
+from flows.engine import duckdb, register
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
@@ -342,7 +342,3 @@ def insert_pulls(con: duckdb.DuckDBPyConnection, verdicts: Iterable[Verdict]) ->
     register(con, "incoming_pulls", table)
     run(con, "pulls_insert")
 
-
-def register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    con.unregister(name)
-    con.register(name, table)

@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from flows import __version__
 from flows.archive import archive_root, write_new
+from flows.engine import duckdb, register
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
@@ -121,7 +121,7 @@ def sync(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     if not new:
         return 0
     ops = [op for name in new for op in _read(log_root(data_dir) / name)]
-    con.register("ledger_ops", _ops_table(ops))
+    register(con, "ledger_ops", _ops_table(ops))
     con.begin()
     try:
         run(con, "alert_deliveries_enqueue")

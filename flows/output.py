@@ -38,7 +38,8 @@ class Result:
     rows: list[tuple[Any, ...]]
     title: str = ""
     utc: bool = False  # naive timestamps are UTC (qcat's own queries fetch them so, for speed)
-    lines: list[str] | None = None  # a table laid out already (header, rule, rows), by DuckDB
+    # the columns before these, laid out already by DuckDB: header, rule and rows, each ending where these begin
+    lines: list[str] | None = None
     types: list[str] | None = None  # DuckDB's type of each column, when a query gave them
 
 
@@ -53,8 +54,6 @@ def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(result.columns)
         writer.writerows(zip(*(_convert(column, _csv_value) for column in columns)))
-    elif result.lines is not None:
-        stream.write(_framed(result.title, result.lines[:2], result.lines[2:], zone))
     else:
         stream.write(_table(result, columns, zone))
 
@@ -64,19 +63,14 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
     texts = [_texts(name, column) for name, column in zip(result.columns, columns)]
     widths = [max(len(header), max(map(len, text), default=0)) for header, text in zip(headers, texts)]
     pads = [str.rjust if _is_numeric(column, kind) else str.ljust for column, kind in zip(columns, result.types or repeat(None))]
-    # padded column by column (map runs in C), then joined row by row; the last column is not
-    # padded on the right, so that no line ends in blanks
-    fill = widths[:-1] + [0] if pads and pads[-1] is str.ljust else widths
-    padded = [list(map(pad, [header, *text], repeat(width))) for pad, header, text, width in zip(pads, headers, texts, fill)]
-    rows = list(map("  ".join, zip(*padded))) or [""]
-    return _framed(result.title, [rows[0], "  ".join("-" * width for width in widths)], rows[1:], zone)
-
-
-def _framed(title: str, head: list[str], rows: list[str], zone: tzinfo) -> str:
-    """A table's lines under its title, header and rule, and over the count of its rows."""
-    count = len(rows)
-    lines = [title] if title else []
-    lines += head
+    # padded column by column, then joined row by row: map and join run in C
+    padded = [list(map(pad, [header, *text], repeat(width))) for pad, header, text, width in zip(pads, headers, texts, widths)]
+    rows = list(map(str.rstrip, map("  ".join, zip(*padded)))) or [""]
+    rows.insert(1, "  ".join("-" * width for width in widths))
+    if result.lines is not None:
+        rows = list(map(str.__add__, result.lines, rows))
+    count = len(rows) - 2
+    lines = [result.title] if result.title else []
     lines += rows
     lines.append(f"({count} row{'s' if count != 1 else ''}; times in {zone})")
     return "\n".join(lines) + "\n"

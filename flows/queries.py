@@ -60,12 +60,12 @@ def rates(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | No
 
 
 def rates_table(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None, zone: tzinfo = timezone.utc) -> Result:
-    """What `rates` shows as a table, laid out by DuckDB (query_rates_table.sql says why)."""
+    """What `rates` shows as a table, laid out by DuckDB but for its times (query_rates_table.sql says why)."""
     check_filters(con, filters)
     run(con, "rates_query")
-    params = {"as_of": as_of, "zone": getattr(zone, "key", "UTC"), **filters.params()}
-    lines = [row[0] for row in run(con, "query_rates_table", params).fetchall()]
-    return Result([], [], _rates_title(as_of, zone), lines=lines)
+    rows = run(con, "query_rates_table", {"as_of": as_of, **filters.params()}).fetchall()
+    lines = [line for line, _ in rows]
+    return Result(["since"], [(since,) for _, since in rows[2:]], _rates_title(as_of, zone), True, lines, ["TIMESTAMP"])
 
 
 def _rates_title(as_of: datetime | None, zone: tzinfo) -> str:

@@ -16,14 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.engine import duckdb
 import pyarrow as pa
 
 from flows import ledger
 from flows.archive import PullRecord, read_records
 from flows.config import Config
 from flows.database import db_path
-from flows.history import LoadReport, Verdict, connect, insert_pulls, models_files, register, trips
+from flows.engine import duckdb, register
+from flows.history import LoadReport, Verdict, connect, insert_pulls, models_files, trips
 from flows.lock import writer_lock
 from flows.sqlfiles import run
 
