@@ -15,13 +15,12 @@ from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
 
-from flows.engine import duckdb
-
 from flows import ledger
 from flows.alert_items import catalog_item, event_item, order, rate_pcts, sample_item
 from flows.channels import ChannelError, Message, deliver, messages
 from flows.config import AlertRule, AlertsConfig, ChannelConfig, Config
 from flows.database import db_path, open_database
+from flows.engine import duckdb
 from flows.errors import UsageError
 from flows.history import LoadReport, connect
 from flows.lock import writer_lock

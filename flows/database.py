@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flows.engine import duckdb
-
 from flows.errors import ArchiveError, LockTimeout
 
 DB_NAME = "catalog.duckdb"

@@ -13,14 +13,14 @@ import shutil
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
-from flows.engine import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flows.config import check_data_dir
-from flows.errors import QcatError
 from flows.database import db_path
+from flows.engine import duckdb
+from flows.errors import QcatError
 from flows.simulator import DEMO_LICENSES, PROVIDERS, CatalogSimulator, SimulatorServer
 from flows.sqlfiles import run
 

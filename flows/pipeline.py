@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows.engine import duckdb
 import httpx
 
 from flows import ledger
@@ -18,8 +17,9 @@ from flows.alerts import enqueue as enqueue_alerts
 from flows.archive import PullRecord, archive_failure, archive_pull
 from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
-from flows.errors import SecretError
 from flows.database import db_path
+from flows.engine import duckdb
+from flows.errors import SecretError
 from flows.history import LoadReport, connect, load_pending
 from flows.lock import writer_lock
 from flows.secrets import resolve_api_key

@@ -12,7 +12,6 @@ from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from flows.engine import duckdb
-
 from flows.errors import UsageError
 from flows.output import Result
 from flows.sqlfiles import run

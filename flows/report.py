@@ -21,10 +21,9 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from flows.engine import duckdb
-
 from flows.config import Config
 from flows.database import db_path, open_database
+from flows.engine import duckdb
 from flows.errors import UsageError
 from flows.sqlfiles import run
 from flows.timespec import parse_instant
