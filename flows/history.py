@@ -22,8 +22,12 @@ from flows.engine import duckdb, register
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
-# bumped whenever a table or view changes: an older file must be rebuilt from the archive
+# bumped whenever a table or view changes: an older file must be rebuilt from the archive, unless
+# only views changed since its layout (VIEW_UPGRADES)
 SCHEMA_VERSION = 6
+# layout -> the views to create again to reach the next one, where no table changed: a writer
+# upgrades such a file in place, so that the next nightly run loads (and alerts) as usual
+VIEW_UPGRADES = {5: ("catalog_state",)}
 # created in this order, in a new file only
 SCHEMA = ("qcat_schema", "pulls", "model_versions", "catalog_events", "pct_change", "catalog_state", "alert_deliveries", "alert_log")
 VIEWS = (
@@ -111,6 +115,8 @@ def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
             for name in SCHEMA + VIEWS:
                 run(con, name)
             run(con, "qcat_schema_insert", {"version": SCHEMA_VERSION})
+    if version in VIEW_UPGRADES:
+        version = _upgrade_views(con, version)
     if version != SCHEMA_VERSION:
         con.close()
         raise ArchiveError(
@@ -120,6 +126,18 @@ def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
     for macro in WRITER_MACROS:
         run(con, macro)
     return con
+
+
+def _upgrade_views(con: duckdb.DuckDBPyConnection, version: int) -> int:
+    """Step a file through the layouts that changed views only, in one transaction; returns its layout."""
+    con.begin()
+    while version in VIEW_UPGRADES:
+        for name in VIEW_UPGRADES[version]:
+            run(con, name)
+        version += 1
+        run(con, "qcat_schema_upgrade", {"version": version})
+    con.commit()
+    return version
 
 
 def load_pending(

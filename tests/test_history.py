@@ -12,6 +12,7 @@ import pytest
 from flows.archive import archive_root, read_raw, read_records
 from flows.config import Config, load_config
 from flows.database import db_path
+from flows.history import SCHEMA_VERSION
 from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
 from tests.conftest import model, night, nightly_plain, write_config
@@ -409,6 +410,25 @@ def test_a_pull_archived_by_a_crashed_run_loads_with_the_next_run(simulator: Sim
     assert [row[0] for row in query(config, "select pull_id from pulls order by observed_at")][1] == orphan.pull_id
     rates = query(config, "select observed_at, new_input_cost_per_micro_credit from catalog_events order by observed_at")
     assert rates == [(night(1), 0.002), (night(2), 0.003)]
+
+
+def test_a_layout_that_differs_in_views_only_is_upgraded_in_place(simulator: SimulatorServer, tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]}))
+    nightly_plain(config, night(0))
+    expected = snapshot(config)
+    con = duckdb.connect(str(db_path(config.data_dir)))
+    # layout 5, as an older qcat left it: catalog_state without last_pulled_at
+    con.execute("create or replace view catalog_state as select license, provider, null as pending_suspect_pull_id from pulls")
+    con.execute("update qcat_schema set version = 5")
+    con.close()
+    simulator.add_fault("unavailable", count=None, license="acme-prod", provider="anthropic")
+    nightly_plain(config, night(1))
+    assert query(config, "select max(version) from qcat_schema") == [(SCHEMA_VERSION,)]
+    assert query(config, "select count(*) from pulls") == [(len(expected["pulls"]) * 2,)], "the night after the upgrade loaded"
+    assert query(config, "select provider, last_pulled_at = last_applied_at from catalog_state where license = 'acme-prod' order by 1") == [
+        ("anthropic", False),
+        ("default", True),
+    ]
 
 
 def test_a_database_from_an_older_layout_asks_for_a_rebuild(config: Config, simulator: SimulatorServer) -> None:
