@@ -27,8 +27,8 @@ from flows.sqlfiles import run
 SCHEMA_VERSION = 6
 # layout -> the views to create again to reach the next one, where no table changed: a writer
 # upgrades such a file in place, so that the next nightly run loads (and alerts) as usual
-VIEW_UPGRADES = {5: ("catalog_state",)}
-# created in this order, in a new file only
+VIEW_UPGRADES = {5: ("catalog_state", "current_rates")}
+# a new file's tables and views, created in this order
 SCHEMA = ("qcat_schema", "pulls", "model_versions", "catalog_events", "pct_change", "catalog_state", "alert_deliveries", "alert_log")
 VIEWS = (
     "changes_between",
@@ -104,9 +104,20 @@ class Verdict:
 
 
 def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
-    """Open the database for writing, creating its tables and views on first use."""
+    """Open the database for writing: a new file gets its tables and views, a file whose layout
+    differs in views only is upgraded, any other layout is refused. On failure the connection is
+    closed, so that no half-open writer keeps readers and the next run locked out."""
     path.parent.mkdir(parents=True, exist_ok=True)
     con = open_database(path, read_only=False, wait_seconds=wait_seconds)
+    try:
+        _prepare(con, path)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     try:
         version = run(con, "qcat_schema_version").fetchone()[0]
     except duckdb.CatalogException:
@@ -118,25 +129,28 @@ def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
     if version in VIEW_UPGRADES:
         version = _upgrade_views(con, version)
     if version != SCHEMA_VERSION:
-        con.close()
         raise ArchiveError(
             f"{path} was built by {'an older' if (version or 0) < SCHEMA_VERSION else 'a newer'} qcat (layout "
             f"{version or 1}, this qcat needs {SCHEMA_VERSION}): run `qcat rebuild` to derive it again from the archive"
         )
     for macro in WRITER_MACROS:
         run(con, macro)
-    return con
 
 
 def _upgrade_views(con: duckdb.DuckDBPyConnection, version: int) -> int:
-    """Step a file through the layouts that changed views only, in one transaction; returns its layout."""
+    """Step a file through the layouts that changed views only, all or nothing: a file is never left
+    between two layouts. Returns the layout it reached."""
     con.begin()
-    while version in VIEW_UPGRADES:
-        for name in VIEW_UPGRADES[version]:
-            run(con, name)
-        version += 1
-        run(con, "qcat_schema_upgrade", {"version": version})
-    con.commit()
+    try:
+        while version in VIEW_UPGRADES:
+            for name in VIEW_UPGRADES[version]:
+                run(con, name)
+            version += 1
+            run(con, "qcat_schema_upgrade", {"version": version})
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
     return version
 
 
@@ -359,4 +373,3 @@ def insert_pulls(con: duckdb.DuckDBPyConnection, verdicts: Iterable[Verdict]) ->
     )
     register(con, "incoming_pulls", table)
     run(con, "pulls_insert")
-

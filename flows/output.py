@@ -68,7 +68,7 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
     rows = list(map(str.rstrip, map("  ".join, zip(*padded)))) or [""]
     rows.insert(1, "  ".join("-" * width for width in widths))
     if result.lines is not None:
-        rows = list(map(str.__add__, result.lines, rows))
+        rows = [before + after for before, after in zip(result.lines, rows, strict=True)]
     count = len(rows) - 2
     lines = [result.title] if result.title else []
     lines += rows

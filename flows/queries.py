@@ -64,7 +64,7 @@ def rates_table(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetim
     run(con, "rates_query")
     rows = run(con, "query_rates_table", {"as_of": as_of, **filters.params()}).fetchall()
     lines = [line for line, _ in rows]
-    return Result(["since"], [(since,) for _, since in rows[2:]], _rates_title(as_of, zone), True, lines, ["TIMESTAMP"])
+    return Result(["since"], [(since,) for _, since in rows[2:]], _rates_title(as_of, zone), utc=True, lines=lines, types=["TIMESTAMP"])
 
 
 def _rates_title(as_of: datetime | None, zone: tzinfo) -> str:

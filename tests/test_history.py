@@ -12,7 +12,7 @@ import pytest
 from flows.archive import archive_root, read_raw, read_records
 from flows.config import Config, load_config
 from flows.database import db_path
-from flows.history import SCHEMA_VERSION
+from flows.history import SCHEMA_VERSION, connect
 from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
 from tests.conftest import model, night, nightly_plain, write_config
@@ -429,6 +429,26 @@ def test_a_layout_that_differs_in_views_only_is_upgraded_in_place(simulator: Sim
         ("anthropic", False),
         ("default", True),
     ]
+
+
+def test_an_upgrade_that_fails_leaves_the_file_as_it_was_and_open_to_others(simulator: SimulatorServer, config: Config) -> None:
+    nightly_plain(config, night(0))
+    path = db_path(config.data_dir)
+    con = duckdb.connect(str(path))
+    con.execute("create or replace view catalog_state as select 'layout 5' as marker")
+    # a layout record that cannot take the new one: recording it fails after the views were replaced
+    con.execute("drop table qcat_schema")
+    con.execute("create view qcat_schema as select 5 as version")
+    con.close()
+    # the failure is kept, as a flow run's state keeps it: its traceback must not hold the file open
+    with pytest.raises(duckdb.Error) as failure:
+        connect(path)
+    reader = duckdb.connect(str(path), read_only=True)
+    try:
+        assert reader.execute("from catalog_state").fetchall() == [("layout 5",)], "the upgrade rolled back whole"
+    finally:
+        reader.close()
+    assert "qcat_schema" in str(failure.value)
 
 
 def test_a_database_from_an_older_layout_asks_for_a_rebuild(config: Config, simulator: SimulatorServer) -> None:
