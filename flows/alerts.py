@@ -24,7 +24,7 @@ from flows.engine import duckdb
 from flows.errors import UsageError
 from flows.history import LoadReport, connect
 from flows.lock import writer_lock
-from flows.sqlfiles import run
+from flows.sqlfiles import as_dicts, run
 
 SEND_LOCK = ".qcat-alerts.lock"
 
@@ -54,9 +54,9 @@ def candidates(con: duckdb.DuckDBPyConnection, settings: AlertsConfig, pull_ids:
     pull_ids = list(pull_ids)
     if not pull_ids:
         return []
-    items = [event_item(row) for row in _dicts(run(con, "alert_event_candidates", {"pull_ids": pull_ids}))]
+    items = [event_item(row) for row in as_dicts(run(con, "alert_event_candidates", {"pull_ids": pull_ids}))]
     params = {"pull_ids": pull_ids, "failing_after": settings.failing_after}
-    items += [catalog_item(row) for row in _dicts(run(con, "alert_catalog_candidates", params))]
+    items += [catalog_item(row) for row in as_dicts(run(con, "alert_catalog_candidates", params))]
     names = tuple(channel.name for channel in settings.channels)
     alerts = []
     for item in items:
@@ -231,7 +231,3 @@ def _judge(rule: AlertRule, item: dict[str, Any]) -> tuple[bool, bool]:
 def _matches(value: str | None, patterns: tuple[str, ...]) -> bool:
     return not patterns or value is None or any(fnmatchcase(value, pattern) for pattern in patterns)
 
-
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from functools import cache
 from datetime import datetime, timezone, tzinfo
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
+from flows.engine import duckdb
 from flows.errors import QcatError, UsageError
 from flows.output import FORMATS, Result, render
 from flows.queries import Filters
@@ -25,7 +26,6 @@ from flows.timespec import parse_instant, parse_zone
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from flows.engine import duckdb
     from flows.pipeline import CatalogSummary
 
 EXIT_CATALOG_FAILED = 1
@@ -313,7 +313,6 @@ def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
     """Open the database read-only (waiting while a load writes), ask, and print the answer."""
     from flows.config import load_config
     from flows.database import db_path, open_database
-    from flows.engine import duckdb
 
     settings = _guard(lambda: load_config(config))
     zone = _guard(lambda: parse_zone(tz))

@@ -171,7 +171,7 @@ def load_pending(
     that a crash cannot commit a change without its alert).
     """
     heads = _catalog_heads(con)
-    watermarks = {key: head.last_observed_at for key, head in heads.items() if head.last_observed_at is not None}
+    watermarks = {key: head.last_pulled_at for key, head in heads.items() if head.last_pulled_at is not None}
     # from the day before each catalog's latest load: a run that crossed midnight may have
     # archived a pull dated then after another run loaded a later one
     # up to this run's day (today for a live run; the simulated day for the demo and benchmarks)
@@ -201,8 +201,8 @@ def load_pending(
         for index, round_records in enumerate(_rounds(pending)):
             # the first round finds the catalogs as the load did (unless some were just forgotten);
             # later rounds, as the round before left them
-            known = heads if index == 0 and not late else None
-            confirmed += _apply_round(con, data_dir, round_records, max_removed_share, known)
+            first_heads = heads if index == 0 and not late else None
+            confirmed += _apply_round(con, data_dir, round_records, max_removed_share, first_heads)
         report = LoadReport(
             len(pending),
             applied=tuple(r.pull_id for r in pending) + tuple(confirmed),
@@ -237,7 +237,7 @@ class _Head:
     (none yet: the next valid pull is its baseline), how many models are current (what the shrink
     guard compares with), and any suspect pull held back."""
 
-    last_observed_at: datetime | None
+    last_pulled_at: datetime | None
     last_applied_at: datetime | None
     current_count: int
     pending_suspect_pull_id: str | None

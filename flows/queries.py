@@ -18,7 +18,8 @@ from flows.sqlfiles import run
 
 EVENT_TYPES = ("added", "removed", "readded", "rate_changed", "limits_changed", "renamed")
 DIRECTIONS = ("increase", "decrease")
-GLOB_CHARACTERS = frozenset("*?[")
+# what makes --model text a glob (config.GLOB_CHARACTERS is another matter: paths DuckDB expands)
+GLOB_MARKS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def model_glob(pattern: str | None) -> str | None:
     if not pattern:
         return None
     text = pattern.lower()
-    return text if GLOB_CHARACTERS & set(text) else f"*{text}*"
+    return text if GLOB_MARKS & set(text) else f"*{text}*"
 
 
 def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
@@ -53,18 +54,21 @@ def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
 
 
 def rates(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None, zone: tzinfo = timezone.utc) -> Result:
-    check_filters(con, filters)
-    run(con, "rates_query")
-    return _result(run(con, "query_rates", {"as_of": as_of, **filters.params()}), _rates_title(as_of, zone))
+    return _result(_ask_rates(con, "query_rates", filters, as_of), _rates_title(as_of, zone))
 
 
 def rates_table(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None, zone: tzinfo = timezone.utc) -> Result:
     """What `rates` shows as a table, laid out by DuckDB but for its times (query_rates_table.sql says why)."""
-    check_filters(con, filters)
-    run(con, "rates_query")
-    rows = run(con, "query_rates_table", {"as_of": as_of, **filters.params()}).fetchall()
+    rows = _ask_rates(con, "query_rates_table", filters, as_of).fetchall()
     lines = [line for line, _ in rows]
     return Result(["since"], [(since,) for _, since in rows[2:]], _rates_title(as_of, zone), utc=True, lines=lines, types=["TIMESTAMP"])
+
+
+def _ask_rates(con: duckdb.DuckDBPyConnection, query: str, filters: Filters, as_of: datetime | None) -> duckdb.DuckDBPyConnection:
+    """Both forms select through the rates_query macro (sql/rates_query.sql), created here."""
+    check_filters(con, filters)
+    run(con, "rates_query")
+    return run(con, query, {"as_of": as_of, **filters.params()})
 
 
 def _rates_title(as_of: datetime | None, zone: tzinfo) -> str:

@@ -25,7 +25,7 @@ from flows.config import Config
 from flows.database import db_path, open_database
 from flows.engine import duckdb
 from flows.errors import UsageError
-from flows.sqlfiles import run
+from flows.sqlfiles import as_dicts, run
 from flows.timespec import parse_instant
 
 ASSETS = Path(__file__).resolve().parent / "report_assets"
@@ -89,14 +89,14 @@ def report_data(con: duckdb.DuckDBPyConnection, since_text: str, top: int) -> di
     since = parse_since(since_text, until)
     if since > until:
         raise UsageError(f"--since: {since_text!r} is after the latest pull ({until:%Y-%m-%d %H:%M} UTC)")
-    charted = _rows(run(con, "report_charted_models", {"since": since, "limit": top}))
-    versions = _rows(run(con, "report_chart_versions", {"since": since, "until": until, "model_ids": [m["model_id"] for m in charted]}))
-    changes = _rows(run(con, "report_changes", {"since": since, "limit": MAX_CHANGES}))
-    spreads = _rows(run(con, "report_license_spreads", {"limit": top}))
+    charted = as_dicts(run(con, "report_charted_models", {"since": since, "limit": top}))
+    versions = as_dicts(run(con, "report_chart_versions", {"since": since, "until": until, "model_ids": [m["model_id"] for m in charted]}))
+    changes = as_dicts(run(con, "report_changes", {"since": since, "limit": MAX_CHANGES}))
+    spreads = as_dicts(run(con, "report_license_spreads", {"limit": top}))
     return {
         "generated_at": datetime.now(timezone.utc),
         "window": {"since": since, "until": until, "first_pull_at": first_pull_at, "since_text": since_text},
-        "catalogs": _rows(run(con, "report_catalogs", {"since": since})),
+        "catalogs": as_dicts(run(con, "report_catalogs", {"since": since})),
         "changes": {"total": changes[0]["total"] if changes else 0, "rows": [_without(r, "total") for r in changes]},
         "charts": {"total": charted[0]["total"] if charted else 0, "models": _charts(charted, versions, until)},
         "spreads": {"total": spreads[0]["total"] if spreads else 0, "rows": [_without(r, "total") for r in spreads]},
@@ -159,11 +159,6 @@ def _steps(versions: list[dict[str, Any]], rate: str, until: datetime) -> list[l
     if listed_until is not None and listed_until <= until:
         steps.append([int(listed_until.timestamp()), None])
     return steps
-
-
-def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def _iso(value: object) -> str:

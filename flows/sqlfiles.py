@@ -22,3 +22,9 @@ def run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None
     for statement in statements[:-1]:
         con.execute(statement, params) if params else con.execute(statement)
     return con.execute(statements[-1], params) if params else con.execute(statements[-1])
+
+
+def as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The rows of a query as dicts by column name, for code that reads them by name."""
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]

@@ -231,7 +231,7 @@ def _wait_until_up(base: str) -> None:
 
 
 QUESTIONS = {
-    "qcat rates --as-of <180 days ago> (every catalog, ~25,000 rows)": ["rates", "--as-of", "180d"],
+    "qcat rates --as-of <180 days ago> (every catalog, ~27,500 rows)": ["rates", "--as-of", "180d"],
     "qcat rates --as-of <180 days ago> --license lic-001 (3 catalogs)": ["rates", "--as-of", "180d", "--license", "lic-001"],
     "qcat history vendor-0/model-0042 (50 catalogs)": ["history", "vendor-0/model-0042"],
     "qcat changes --since 30d (every catalog)": ["changes", "--since", "30d"],

@@ -93,6 +93,11 @@ def night(n: int) -> datetime:
     return T0 + timedelta(days=n)
 
 
+def qcat(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`qcat ARGS` as a user runs it from `cwd`: its own process, output captured."""
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
+
+
 def play_nights(simulator: SimulatorServer, config: Config, nights: dict[int, dict[tuple[str, str], list[dict[str, Any]]]]) -> None:
     """Serve exact catalogs night by night (a catalog keeps its last list until told otherwise)."""
     served: dict[tuple[str, str], list[dict[str, Any]]] = {}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -15,14 +13,10 @@ from flows.archive import read_raw, read_records
 from flows.config import load_config
 from flows.database import db_path
 from flows.simulator import SimulatorServer
-from tests.conftest import model, night, nightly_plain, write_config
+from tests.conftest import model, night, nightly_plain, qcat, write_config
 
 NIGHTS = 12
 SHRINK_NIGHT = 5  # the catalog comes back empty once: a suspect pull, dismissed the next night
-
-
-def qcat(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def history(data_dir: Path) -> dict[str, list[tuple]]:

@@ -27,7 +27,7 @@ from flows.output import render
 from flows.queries import Filters, rates, rates_table
 from flows.simulator import CatalogSimulator, SimulatorServer
 from flows.timespec import parse_instant, parse_span, parse_zone
-from tests.conftest import API_KEYS, KEY_VARS, model, night, play_nights, qcat_watching_imports, write_config
+from tests.conftest import API_KEYS, KEY_VARS, model, night, play_nights, qcat, qcat_watching_imports, write_config
 
 NIGHTS = {
     0: {
@@ -55,10 +55,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         for variable, value in saved.items():
             os.environ.pop(variable) if value is None else os.environ.__setitem__(variable, value)
     yield folder
-
-
-def qcat(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=home, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 def as_json(home: Path, *args: str) -> list[dict]:

@@ -14,7 +14,7 @@ import pytest
 from flows.config import Config, load_config
 from flows.simulator import CatalogSimulator, SimulatorServer
 from tests.cdp import Page, chromium_page
-from tests.conftest import API_KEYS, KEY_VARS, Watched, model, night, nightly_plain, qcat_watching_imports, write_config
+from tests.conftest import API_KEYS, KEY_VARS, Watched, model, night, nightly_plain, play_nights, qcat_watching_imports, write_config
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "data" / "test-artifacts"
 EVIL = "</script><script>alert(1)</script>"
@@ -50,13 +50,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
         for license, variable in KEY_VARS.items():
             patch.setenv(variable, API_KEYS[license])
         config = load_config(write_config(folder, simulator.base_url, {"acme-prod": ["default", "anthropic"], "acme-research": ["default"]}))
-        served: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for n, catalogs in NIGHTS.items():
-            served |= catalogs
-            simulator.clear_faults()
-            for (license, provider), models in served.items():
-                simulator.add_fault("override", count=None, license=license, provider=provider, models=models)
-            nightly_plain(config, night(n))
+        play_nights(simulator, config, NIGHTS)
         yield config
 
 
