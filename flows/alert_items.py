@@ -52,16 +52,15 @@ def sample_item(now: datetime | None = None) -> dict[str, Any]:
 
 
 def rate_pcts(item: dict[str, Any]) -> list[float]:
-    """Percent changes of the rates that changed; from 0 it is infinite (a free model now costs)."""
+    """Percent changes of the rates that changed, as catalog_events holds them (a 5% move reads 5.0,
+    not 4.999999999999996, so a rule's min_pct and `qcat changes --min-pct` agree); from 0 it is
+    infinite (a free model now costs)."""
     old, new = item["old"], item["new"]
-    found = []
-    for _, column in RATES:
-        before, after = old[column], new[column]
-        if before is None or after is None or before == after:
-            continue
-        # rounded so that 0.002 -> 0.0021 is the 5% a person reads, not 4.999999999999996%
-        found.append(math.inf if before == 0 else round((after - before) / before * 100, 9))
-    return found
+    return [
+        math.inf if old[column] == 0 else item[f"{label}_pct_change"]
+        for label, column in RATES
+        if old[column] is not None and new[column] is not None and old[column] != new[column]
+    ]
 
 
 def _values(row: dict[str, Any], side: str) -> dict[str, Any] | None:

@@ -22,12 +22,13 @@ from flows.engine import duckdb, register
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
 
-# bumped whenever a table or view changes: an older file must be rebuilt from the archive, unless
-# only views changed since its layout (VIEW_UPGRADES)
-SCHEMA_VERSION = 6
-# layout -> the views to create again to reach the next one, where no table changed: a writer
-# upgrades such a file in place, so that the next nightly run loads (and alerts) as usual
-VIEW_UPGRADES = {5: ("catalog_state", "current_rates")}
+# bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
+# archive, unless SQL alone can bring it to this layout (UPGRADES)
+SCHEMA_VERSION = 7
+# layout -> the steps (sql/ files) that reach the next one where no table changed shape: views and
+# macros created again, derived columns computed again. A writer upgrades such a file in place, so
+# that the next nightly run loads (and alerts) as usual
+UPGRADES = {5: ("catalog_state", "current_rates"), 6: ("pct_change", "catalog_events_pct_update")}
 # a new file's tables and views, created in this order
 SCHEMA = ("qcat_schema", "pulls", "model_versions", "catalog_events", "pct_change", "catalog_state", "alert_deliveries", "alert_log")
 VIEWS = (
@@ -104,8 +105,8 @@ class Verdict:
 
 
 def connect(path: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
-    """Open the database for writing: a new file gets its tables and views, a file whose layout
-    differs in views only is upgraded, any other layout is refused. On failure the connection is
+    """Open the database for writing: a new file gets its tables and views, a file of a layout that
+    UPGRADES reaches is upgraded, any other layout is refused. On failure the connection is
     closed, so that no half-open writer keeps readers and the next run locked out."""
     path.parent.mkdir(parents=True, exist_ok=True)
     con = open_database(path, read_only=False, wait_seconds=wait_seconds)
@@ -126,8 +127,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             for name in SCHEMA + VIEWS:
                 run(con, name)
             run(con, "qcat_schema_insert", {"version": SCHEMA_VERSION})
-    if version in VIEW_UPGRADES:
-        version = _upgrade_views(con, version)
+    if version in UPGRADES:
+        version = _upgrade(con, version)
     if version != SCHEMA_VERSION:
         raise ArchiveError(
             f"{path} was built by {'an older' if (version or 0) < SCHEMA_VERSION else 'a newer'} qcat (layout "
@@ -137,13 +138,13 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         run(con, macro)
 
 
-def _upgrade_views(con: duckdb.DuckDBPyConnection, version: int) -> int:
-    """Step a file through the layouts that changed views only, all or nothing: a file is never left
-    between two layouts. Returns the layout it reached."""
+def _upgrade(con: duckdb.DuckDBPyConnection, version: int) -> int:
+    """Step a file through the layouts in UPGRADES, all or nothing: a file is never left between two
+    layouts. Returns the layout it reached."""
     con.begin()
     try:
-        while version in VIEW_UPGRADES:
-            for name in VIEW_UPGRADES[version]:
+        while version in UPGRADES:
+            for name in UPGRADES[version]:
                 run(con, name)
             version += 1
             run(con, "qcat_schema_upgrade", {"version": version})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -176,16 +177,23 @@ def test_a_secret_block_without_a_prefect_api_fails_its_channel_only(simulator: 
     assert [(row[1], row[2], row[4]) for row in ledger(config)] == [("hook", "sent", 1), ("vault", "failed", 2)]
 
 
-def test_a_webhook_url_from_a_prefect_secret_block(tmp_path: Path) -> None:
+def test_a_webhook_url_from_a_prefect_secret_block(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from prefect.blocks.system import Secret
 
     from flows.alerts import send_test
+    from flows.channels import ChannelError
 
+    caplog.set_level(logging.DEBUG)
     with Receiver() as hook:
         Secret(value=hook.url).save("qcat-test-alert-hook", overwrite=True)
-        path = write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("", channel("hook", url_secret="qcat-test-alert-hook")))
-        config = load_config(path)
+        config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("attempts = 2\n", channel("hook", url_secret="qcat-test-alert-hook"))))
         send_test(config, config.alerts.channel("hook"))
+        # the block now holds a URL nothing answers: the failure names the channel, never the URL
+        failing = down_url()
+        Secret(value=failing).save("qcat-test-alert-hook", overwrite=True)
+        with pytest.raises(ChannelError, match=r"^alert channel 'hook' \(webhook\): ") as refused:
+            send_test(config, config.alerts.channel("hook"))
     [body] = hook.bodies
     assert (body["schema"], body["channel"], body["kind"]) == ("qcat.alerts/v1", "hook", "test")
-    assert hook.url not in path.read_text()
+    for url in (hook.url, failing):
+        assert url.rsplit("/", 1)[1] not in str(refused.value) + caplog.text

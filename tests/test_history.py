@@ -88,17 +88,29 @@ def test_every_event_type_with_old_and_new_values(simulator: SimulatorServer, co
 
 
 def test_rates_compare_exactly(simulator: SimulatorServer, config: Config) -> None:
-    serve(simulator, [model("tiny", inp=0.0016), model("free", inp=0.0, out=0.0), model("same", inp=0.1)])
+    serve(simulator, [model("tiny", inp=0.0016), model("free", inp=0.0, out=0.0), model("same", inp=0.1), model("cut", inp=0.0015), model("nine", inp=0.001)])
     nightly_plain(config, night(0))
-    serve(simulator, [model("tiny", inp=0.0016000000000001), model("free", inp=0.0004, out=0.0), model("same", inp=0.1)])
+    serve(
+        simulator,
+        [model("tiny", inp=0.0016000000000001), model("free", inp=0.0004, out=0.0), model("same", inp=0.1), model("cut", inp=0.00135), model("nine", inp=0.00091)],
+    )
     nightly_plain(config, night(1))
     rows = query(
         config,
         "select model_id, old_input_cost_per_micro_credit, new_input_cost_per_micro_credit, input_pct_change "
         "from catalog_events where event_type = 'rate_changed' order by model_id",
     )
-    assert rows == [("free", 0.0, 0.0004, None), ("tiny", 0.0016, 0.0016000000000001, pytest.approx(6.2e-12, rel=0.1))]
+    assert rows == [
+        # (0.00135 - 0.0015) / 0.0015 * 100 is -9.999999999999998 in floating point: stored as the -10 it is
+        ("cut", 0.0015, 0.00135, -10.0),
+        ("free", 0.0, 0.0004, None),
+        ("nine", 0.001, 0.00091, -9.0),
+        ("tiny", 0.0016, 0.0016000000000001, pytest.approx(6.2e-12, rel=0.1)),  # a move in the last digit stays a move
+    ]
     assert query(config, "select input_cost_per_micro_credit from model_versions where model_id = 'tiny' and is_current") == [(0.0016000000000001,)]
+    # what `qcat changes --min-pct 10` asks: the 10% cut and the move from 0, not the 9% one
+    found = query(config, "select model_id from changes_between(timestamp '2026-01-01', timestamp '2027-01-01', min_pct := 10) order by 1")
+    assert found == [("cut",), ("free",)]
 
 
 def test_identical_pulls_and_reloads_never_duplicate(simulator: SimulatorServer, config: Config) -> None:
@@ -429,6 +441,24 @@ def test_a_layout_that_differs_in_views_only_is_upgraded_in_place(simulator: Sim
         ("anthropic", False),
         ("default", True),
     ]
+
+
+def test_a_layout_6_file_gets_its_percent_changes_again_in_place(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, [model("cut", inp=0.0015)])
+    nightly_plain(config, night(0))
+    serve(simulator, [model("cut", inp=0.00135)])
+    nightly_plain(config, night(1))
+    con = duckdb.connect(str(db_path(config.data_dir)))
+    # layout 6, as an older qcat left it: percent changes as floating point leaves them
+    con.execute("create or replace macro pct_change(old_rate, new_rate) as case when old_rate <> 0 then (new_rate - old_rate) / old_rate * 100 end")
+    con.execute("update catalog_events set input_pct_change = pct_change(old_input_cost_per_micro_credit, new_input_cost_per_micro_credit)")
+    con.execute("update qcat_schema set version = 6")
+    con.close()
+    assert query(config, "select input_pct_change from catalog_events") == [(-9.999999999999998,)]
+    nightly_plain(config, night(2))
+    assert query(config, "select max(version) from qcat_schema") == [(SCHEMA_VERSION,)]
+    assert query(config, "select input_pct_change, output_pct_change from catalog_events") == [(-10.0, 0.0)]
+    assert query(config, "select pct_change from rate_changes") == [(-10.0,)], "the views compute with the new macro too"
 
 
 def test_an_upgrade_that_fails_leaves_the_file_as_it_was_and_open_to_others(simulator: SimulatorServer, config: Config) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
+import pytest
 
 from flows.config import load_config
 from flows.database import db_path
@@ -45,18 +50,55 @@ def test_example_queries_run(simulator: SimulatorServer, tmp_path: Path) -> None
     assert results[2], "acme-research is cheaper (factor 0.85), so acme-prod pays more somewhere"
 
 
-def test_query_examples_run_on_demo_licenses(simulator: SimulatorServer, tmp_path: Path) -> None:
-    """The `$ qcat ...` examples, on a short history of the demo's licenses and providers."""
+def test_query_examples_answer_on_demo_licenses(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """The `$ qcat ...` examples, as written, on three weeks of the demo's licenses ending yesterday
+    (their spans count back from now), and what each one answers."""
     providers = ["default", "openrouter", "anthropic"]
     config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": providers, "acme-research": providers}))
-    for n in range(3):
-        simulator.day = n
-        nightly_plain(config, night(n))
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    pulled = [now - timedelta(days=ago) for ago in (21, 11, 1)]
+    for day, when in zip((0, 10, 20), pulled):
+        simulator.day = day
+        nightly_plain(config, when)
     [examples] = blocks("console")
     commands = [line.removeprefix("$ ") for line in examples.splitlines() if line.startswith("$ qcat") or line.startswith("$ echo")]
-    assert len(commands) == 5
+    assert [command.split("qcat ")[1].split()[0] for command in commands] == ["changes", "rates", "history", "compare", "sql"]
+    out = {}
     for command in commands:
         runnable = command.replace("qcat ", f"{sys.executable} -m flows.cli ", 1) if command.startswith("qcat") else command.replace("| qcat", f"| {sys.executable} -m flows.cli")
         result = subprocess.run(["bash", "-o", "pipefail", "-c", runnable], cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"{command}: {result.stderr}"
-    assert (tmp_path / "rates.csv").read_text().startswith("license,provider,model_id,name,input_cost_per_micro_credit")
+        out[command.split("qcat ")[1].split()[0]] = result.stdout
+
+    # rate changes of 10% or more, in either direction, and nothing else
+    changes = table_rows(out["changes"])
+    assert changes and all(" rate_changed " in row for row in changes)
+    assert all(max(abs(float(pct)) for pct in re.findall(r"\(([+-][0-9.]+)%\)", row)) >= 10 for row in changes)
+
+    # the rates in effect a week ago: set by the first two pulls, not by yesterday's
+    with (tmp_path / "rates.csv").open(newline="") as handle:
+        rates = list(csv.DictReader(handle))
+    assert rates and all(row["license"] == "acme-prod" and row["model_id"].startswith("anthropic/") for row in rates)
+    assert {datetime.fromisoformat(row["since"]) for row in rates} <= set(pulled[:2])
+
+    # one model's versions, in New York time
+    history = table_rows(out["history"])
+    new_york = [when.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M:%S") for when in pulled]
+    assert history and all(row.startswith("acme-prod ") for row in history)
+    valid_from = [" ".join(row.split()[2:4]) for row in history]
+    assert set(valid_from) <= set(new_york) and valid_from[0] == new_york[0]
+    assert out["history"].rstrip().endswith(f"({len(history)} rows; times in America/New_York)")
+
+    # acme-research's rates are 0.85 of acme-prod's in the simulator
+    spread = json.loads((tmp_path / "spread.json").read_text())
+    assert spread and all((row["license_a"], row["license_b"], row["provider_a"]) == ("acme-prod", "acme-research", "openrouter") for row in spread)
+    assert all(row["input_ratio"] == pytest.approx(1 / 0.85) for row in spread if row["input_b"])
+
+    assert len(table_rows(out["sql"])) == 5
+
+
+def table_rows(output: str) -> list[str]:
+    """The data rows of a table as qcat prints it: between the dashed rule and the closing count."""
+    lines = output.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("---")) + 1
+    return [line for line in lines[start:] if line and not line.startswith("(")]

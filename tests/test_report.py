@@ -142,6 +142,22 @@ def test_iso_since_and_top_bound_the_report(history: Config, tmp_path: Path) -> 
     assert data["changes"]["total"] == 9
 
 
+def test_events_before_the_window_are_left_out(history: Config, tmp_path: Path) -> None:
+    """From night 2 on: night 1's rate move of a and removal of b are history, not news."""
+    out = tmp_path / "late.html"
+    assert qcat_report(history.source, "--out", str(out), "--since", "2026-03-03").returncode == 0
+    data = embedded(out)
+    assert data["changes"]["total"] == 7
+    assert {r["observed_at"] for r in data["changes"]["rows"]} == {iso(2), iso(3)}
+    assert [(c["provider"], c["rate_changed"], c["added"], c["removed"], c["readded"], c["other"]) for c in data["catalogs"]] == [
+        ("anthropic", 0, 0, 0, 0, 0),
+        ("default", 3, 0, 0, 1, 0),
+        ("default", 0, 1, 0, 0, 2),
+    ]
+    a = next(m for m in data["charts"]["models"] if m["model_id"] == "a")
+    assert (a["changed"], a["changes"], a["last_change_at"]) == (["output"], 1, iso(2))
+
+
 def test_the_file_is_self_contained_and_escapes_model_names(report: Path) -> None:
     page = report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
