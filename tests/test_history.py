@@ -88,11 +88,11 @@ def test_every_event_type_with_old_and_new_values(simulator: SimulatorServer, co
 
 
 def test_rates_compare_exactly(simulator: SimulatorServer, config: Config) -> None:
-    serve(simulator, [model("tiny", inp=0.0016), model("free", inp=0.0, out=0.0), model("same", inp=0.1), model("cut", inp=0.0015), model("nine", inp=0.001)])
+    serve(simulator, [model("tiny", inp=0.0016), model("free", inp=0.0, out=0.0), model("same", inp=0.1), model("cut", inp=0.0015), model("nine", inp=0.001), model("small", inp=0.00001)])
     nightly_plain(config, night(0))
     serve(
         simulator,
-        [model("tiny", inp=0.0016000000000001), model("free", inp=0.0004, out=0.0), model("same", inp=0.1), model("cut", inp=0.00135), model("nine", inp=0.00091)],
+        [model("tiny", inp=0.0016000000000001), model("free", inp=0.0004, out=0.0), model("same", inp=0.1), model("cut", inp=0.00135), model("nine", inp=0.00091), model("small", inp=0.000010001)],
     )
     nightly_plain(config, night(1))
     rows = query(
@@ -105,6 +105,7 @@ def test_rates_compare_exactly(simulator: SimulatorServer, config: Config) -> No
         ("cut", 0.0015, 0.00135, -10.0),
         ("free", 0.0, 0.0004, None),
         ("nine", 0.001, 0.00091, -9.0),
+        ("small", 0.00001, 0.000010001, 0.01),  # 0.009999999999988044 in floating point
         ("tiny", 0.0016, 0.0016000000000001, pytest.approx(6.2e-12, rel=0.1)),  # a move in the last digit stays a move
     ]
     assert query(config, "select input_cost_per_micro_credit from model_versions where model_id = 'tiny' and is_current") == [(0.0016000000000001,)]

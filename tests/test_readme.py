@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -70,10 +71,22 @@ def test_query_examples_answer_on_demo_licenses(simulator: SimulatorServer, tmp_
         assert result.returncode == 0, f"{command}: {result.stderr}"
         out[command.split("qcat ")[1].split()[0]] = result.stdout
 
-    # rate changes of 10% or more, in either direction, and nothing else
+    # rate changes of 10% or more, in either direction, and nothing else: worked out here in exact
+    # decimals from the stored rates (the simulator's 10% moves are 9.99999999999999x in floating point)
     changes = table_rows(out["changes"])
     assert changes and all(" rate_changed " in row for row in changes)
-    assert all(max(abs(float(pct)) for pct in re.findall(r"\(([+-][0-9.]+)%\)", row)) >= 10 for row in changes)
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    try:
+        moves = con.execute(
+            "select license, provider, model_id, old_input_cost_per_micro_credit, new_input_cost_per_micro_credit, "
+            "old_output_cost_per_micro_credit, new_output_cost_per_micro_credit from catalog_events where event_type = 'rate_changed'"
+        ).fetchall()
+    finally:
+        con.close()
+    expected = [move[:3] for move in moves if moved_ten_percent(*move[3:5]) or moved_ten_percent(*move[5:7])]
+    rates = [pair for move in moves for pair in (move[3:5], move[5:7]) if pair[0]]
+    assert any(9.99 < abs((new - old) / old * 100) < 10 for old, new in rates), "no 10% move that floating point puts under 10"
+    assert sorted(tuple(row.split()[2:5]) for row in changes) == sorted(expected)
 
     # the rates in effect a week ago: set by the first two pulls, not by yesterday's
     with (tmp_path / "rates.csv").open(newline="") as handle:
@@ -95,6 +108,11 @@ def test_query_examples_answer_on_demo_licenses(simulator: SimulatorServer, tmp_
     assert all(row["input_ratio"] == pytest.approx(1 / 0.85) for row in spread if row["input_b"])
 
     assert len(table_rows(out["sql"])) == 5
+
+
+def moved_ten_percent(old: float, new: float) -> bool:
+    before, after = Decimal(repr(old)), Decimal(repr(new))
+    return before != after and (before == 0 or abs(after - before) / before * 100 >= 10)
 
 
 def table_rows(output: str) -> list[str]:
