@@ -56,11 +56,7 @@ def rate_pcts(item: dict[str, Any]) -> list[float]:
     not 4.999999999999996, so a rule's min_pct and `qcat changes --min-pct` agree); from 0 it is
     infinite (a free model now costs)."""
     old, new = item["old"], item["new"]
-    return [
-        math.inf if old[column] == 0 else item[f"{label}_pct_change"]
-        for label, column in RATES
-        if old[column] is not None and new[column] is not None and old[column] != new[column]
-    ]
+    return [math.inf if old[column] == 0 else item[f"{label}_pct_change"] for label, column in RATES if old[column] != new[column]]
 
 
 def _values(row: dict[str, Any], side: str) -> dict[str, Any] | None:

@@ -63,13 +63,14 @@ def test_query_examples_answer_on_demo_licenses(simulator: SimulatorServer, tmp_
         nightly_plain(config, when)
     [examples] = blocks("console")
     commands = [line.removeprefix("$ ") for line in examples.splitlines() if line.startswith("$ qcat") or line.startswith("$ echo")]
-    assert [command.split("qcat ")[1].split()[0] for command in commands] == ["changes", "rates", "history", "compare", "sql"]
+    named = {command.split("qcat ")[1].split()[0]: command for command in commands}
+    assert list(named) == ["changes", "rates", "history", "compare", "sql"]
     out = {}
-    for command in commands:
+    for name, command in named.items():
         runnable = command.replace("qcat ", f"{sys.executable} -m flows.cli ", 1) if command.startswith("qcat") else command.replace("| qcat", f"| {sys.executable} -m flows.cli")
         result = subprocess.run(["bash", "-o", "pipefail", "-c", runnable], cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"{command}: {result.stderr}"
-        out[command.split("qcat ")[1].split()[0]] = result.stdout
+        out[name] = result.stdout
 
     # rate changes of 10% or more, in either direction, and nothing else: worked out here in exact
     # decimals from the stored rates (the simulator's 10% moves are 9.99999999999999x in floating point)
