@@ -85,8 +85,8 @@ def test_query_examples_answer_on_demo_licenses(simulator: SimulatorServer, tmp_
     finally:
         con.close()
     expected = [move[:3] for move in moves if moved_ten_percent(*move[3:5]) or moved_ten_percent(*move[5:7])]
-    rates = [pair for move in moves for pair in (move[3:5], move[5:7]) if pair[0]]
-    assert any(9.99 < abs((new - old) / old * 100) < 10 for old, new in rates), "no 10% move that floating point puts under 10"
+    rate_pairs = [pair for move in moves for pair in (move[3:5], move[5:7]) if pair[0]]
+    assert any(9.99 < abs((new - old) / old * 100) < 10 for old, new in rate_pairs), "no 10% move that floating point puts under 10"
     assert sorted(tuple(row.split()[2:5]) for row in changes) == sorted(expected)
 
     # the rates in effect a week ago: set by the first two pulls, not by yesterday's
