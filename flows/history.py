@@ -24,13 +24,28 @@ from flows.sqlfiles import run
 
 # bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
 # archive, unless SQL alone can bring it to this layout (UPGRADES)
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # layout -> the steps (sql/ files) that reach the next one where no table changed shape: views and
-# macros created again, derived columns computed again. A writer upgrades such a file in place, so
-# that the next nightly run loads (and alerts) as usual
-UPGRADES = {5: ("catalog_state", "current_rates"), 6: ("pct_change", "catalog_events_pct_update")}
+# macros created again, derived columns computed again, constraints added. A writer upgrades such a
+# file in place, so that the next nightly run loads (and alerts) as usual
+UPGRADES = {
+    5: ("catalog_state", "current_rates"),
+    6: ("pct_change", "catalog_events_pct_update"),
+    7: ("pct_change", "catalog_events_pct_update", "changes_between", "model_versions_ended_not_null"),
+}
 # a new file's tables and views, created in this order
-SCHEMA = ("qcat_schema", "pulls", "model_versions", "catalog_events", "pct_change", "catalog_state", "alert_deliveries", "alert_log")
+SCHEMA = (
+    "qcat_schema",
+    "pulls",
+    "model_versions_current",
+    "model_versions_ended",
+    "model_versions",
+    "catalog_events",
+    "pct_change",
+    "catalog_state",
+    "alert_deliveries",
+    "alert_log",
+)
 VIEWS = (
     "changes_between",
     "current_rates",

@@ -1,7 +1,8 @@
 -- catalog events observed in [since, until), filtered; with min_pct only the rate changes where
 -- either rate moved at least that many percent (a move from 0 always counts), with direction only
--- those where a rate went that way. `change` says what changed in words. Times are naive UTC
--- (cheaper to fetch into Python; `qcat changes` adds the zone). For example:
+-- those where a rate went that way; model_glob matches model ids whatever their case. `change` says
+-- what changed in words. Times are naive UTC in any session's time zone (cheaper to fetch into
+-- Python; `qcat changes` adds the zone). For example:
 -- from changes_between(now() - interval 7 days, now(), types := ['rate_changed'], min_pct := 10)
 create or replace macro changes_between(
     since, until, types := [], min_pct := null, direction := null, licenses := [], providers := [], model_glob := null
@@ -17,10 +18,10 @@ with events as (
         and (len(types::varchar[]) = 0 or list_contains(types::varchar[], event_type))
         and (len(licenses::varchar[]) = 0 or list_contains(licenses::varchar[], license))
         and (len(providers::varchar[]) = 0 or list_contains(providers::varchar[], provider))
-        and (model_glob::varchar is null or lower(model_id) glob model_glob::varchar)
+        and (model_glob::varchar is null or lower(model_id) glob lower(model_glob::varchar))
 )
 select
-    observed_at::timestamp as observed_at,
+    timezone('UTC', observed_at) as observed_at,
     license,
     provider,
     model_id,
@@ -36,7 +37,7 @@ select
                 coalesce(old_context_window::varchar, 'none'), coalesce(new_context_window::varchar, 'none')) end,
             case when old_max_output_tokens is distinct from new_max_output_tokens then format('max_output_tokens {} -> {}',
                 coalesce(old_max_output_tokens::varchar, 'none'), coalesce(new_max_output_tokens::varchar, 'none')) end)
-        when 'renamed' then format('{} -> {}', old_name, new_name)
+        when 'renamed' then format('{} -> {}', coalesce(old_name, 'none'), coalesce(new_name, 'none'))
         when 'removed' then format('was input {}, output {}', old_input_cost_per_micro_credit, old_output_cost_per_micro_credit)
         else format('input {}, output {}', new_input_cost_per_micro_credit, new_output_cost_per_micro_credit)
     end as change,
@@ -52,7 +53,7 @@ select
     new_context_window,
     old_max_output_tokens,
     new_max_output_tokens,
-    previous_observed_at::timestamp as previous_observed_at,
+    timezone('UTC', previous_observed_at) as previous_observed_at,
     event_id,
     pull_id
 from events

@@ -462,6 +462,29 @@ def test_a_layout_6_file_gets_its_percent_changes_again_in_place(simulator: Simu
     assert query(config, "select pct_change from rate_changes") == [(-10.0,)], "the views compute with the new macro too"
 
 
+def test_a_layout_7_file_gets_its_constraints_and_unmoved_percent_changes_in_place(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, [model("free", inp=0.0, out=0.002), model("gone")])
+    nightly_plain(config, night(0))
+    serve(simulator, [model("free", inp=0.0, out=0.003)])
+    nightly_plain(config, night(1))
+    con = duckdb.connect(str(db_path(config.data_dir)))
+    # layout 7, as an older qcat left it: no percent change for a rate unmoved at 0, and ended
+    # versions created without constraints
+    con.execute("create or replace macro pct_change(old_rate, new_rate) as case when old_rate <> 0 then printf('%.10g', (new_rate - old_rate) / old_rate * 100)::double end")
+    con.execute("update catalog_events set input_pct_change = pct_change(old_input_cost_per_micro_credit, new_input_cost_per_micro_credit)")
+    con.execute("alter table model_versions_ended alter column license drop not null")
+    con.execute("alter table model_versions_ended alter column valid_to drop not null")
+    con.execute("alter table model_versions_ended alter column valid_to_pull_id drop not null")
+    con.execute("update qcat_schema set version = 7")
+    con.close()
+    assert query(config, "select input_pct_change from catalog_events where event_type = 'rate_changed'") == [(None,)]
+    nightly_plain(config, night(2))
+    assert query(config, "select max(version) from qcat_schema") == [(SCHEMA_VERSION,)]
+    assert query(config, "select input_pct_change, output_pct_change from catalog_events where event_type = 'rate_changed'") == [(0.0, 50.0)]
+    nullable = "select column_name from information_schema.columns where table_name = 'model_versions_ended' and is_nullable = 'YES' order by 1"
+    assert query(config, nullable) == [("context_window",), ("max_output_tokens",), ("name",)]
+
+
 def test_an_upgrade_that_fails_leaves_the_file_as_it_was_and_open_to_others(simulator: SimulatorServer, config: Config) -> None:
     nightly_plain(config, night(0))
     path = db_path(config.data_dir)

@@ -103,3 +103,33 @@ def test_readme_examples_run(database: duckdb.DuckDBPyConnection) -> None:
     assert len(examples) == 9
     for example in examples:
         database.execute(example).fetchall()
+
+
+def test_changes_between_answers_in_utc_in_any_session_time_zone(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """The macro is the users' own entry point: a plain duckdb session runs in the machine's zone, and
+    model ids keep the gateway's case."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]}))
+    unnamed = {**model("Vendor/Unnamed"), "name": None}
+    play_nights(
+        simulator,
+        config,
+        {
+            0: {("acme-prod", "default"): [unnamed, model("Vendor/Free", 0.0, 0.002)]},
+            1: {("acme-prod", "default"): [model("Vendor/Unnamed", name="Now Named"), model("Vendor/Free", 0.0, 0.003)]},
+        },
+    )
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    try:
+        con.execute("set TimeZone = 'America/New_York'")
+        rows = con.execute(
+            "select observed_at, previous_observed_at, model_id, event_type, change, input_pct_change, output_pct_change "
+            "from changes_between($since, $until, model_glob := 'VENDOR/*')",
+            {"since": night(0), "until": night(2)},
+        ).fetchall()
+    finally:
+        con.close()
+    utc = [night(1).replace(tzinfo=None), night(0).replace(tzinfo=None)]
+    assert rows == [
+        (*utc, "Vendor/Free", "rate_changed", "output 0.002 -> 0.003 (+50.00%)", 0.0, pytest.approx(50.0)),
+        (*utc, "Vendor/Unnamed", "renamed", "none -> Now Named", None, None),
+    ]

@@ -1,0 +1,12 @@
+-- layout 7 to 8: an ended version always has its end; layout 7 created the table without the
+-- constraints of the current versions (a rebuild gives it them too)
+alter table model_versions_ended alter column license set not null;
+alter table model_versions_ended alter column provider set not null;
+alter table model_versions_ended alter column model_id set not null;
+alter table model_versions_ended alter column input_cost_per_micro_credit set not null;
+alter table model_versions_ended alter column output_cost_per_micro_credit set not null;
+alter table model_versions_ended alter column valid_from set not null;
+alter table model_versions_ended alter column valid_to set not null;
+alter table model_versions_ended alter column is_current set not null;
+alter table model_versions_ended alter column valid_from_pull_id set not null;
+alter table model_versions_ended alter column valid_to_pull_id set not null
