@@ -118,7 +118,10 @@ def simulate_command(
     seed: Annotated[int, typer.Option(help="Seed of the catalog evolution.")] = 42,
     day: Annotated[int, typer.Option(help="Simulated day to serve (POST /_sim/day changes it).")] = 0,
 ) -> None:
-    """Serve the Quantized API simulator on loopback until Ctrl-C."""
+    """Serve the Quantized API simulator on loopback until Ctrl-C.
+
+    Point a config's api.base_url at http://127.0.0.1:PORT/v1; its keys are sim-key-acme-prod and sim-key-acme-research.
+    """
     import logging
 
     from flows.simulator import serve_forever

@@ -20,7 +20,7 @@ from rich.table import Table
 from flows.config import check_data_dir
 from flows.database import db_path
 from flows.engine import duckdb
-from flows.errors import QcatError
+from flows.errors import UsageError
 from flows.simulator import DEMO_LICENSES, PROVIDERS, CatalogSimulator, SimulatorServer
 from flows.sqlfiles import run
 
@@ -56,7 +56,7 @@ def _reset(data_dir: Path) -> None:
     """Demo data is regenerated on every run, but never at the expense of a folder we did not make."""
     if data_dir.exists() and any(data_dir.iterdir()):
         if not (data_dir / MARKER).exists():
-            raise QcatError(f"{data_dir} exists and was not made by qcat demo; choose another --data-dir")
+            raise UsageError(f"{data_dir} exists and was not made by qcat demo; choose another --data-dir")
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / MARKER).write_text("made by qcat demo; replaced on every demo run\n")

@@ -19,7 +19,7 @@ from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
 from flows.database import db_path
 from flows.engine import duckdb
-from flows.errors import SecretError
+from flows.errors import LockTimeout, SecretError
 from flows.history import LoadReport, connect, load_pending
 from flows.lock import writer_lock
 from flows.secrets import resolve_api_key
@@ -82,12 +82,15 @@ def pull_all(
 
 def load_and_summarise(config: Config, records: list[PullRecord]) -> list[CatalogSummary]:
     """Load everything archived but not yet in DuckDB, enqueue its alerts, then report on this run's pulls."""
-    with writer_lock(config.data_dir, config.lock_timeout_seconds):
-        con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
-        try:
-            return summarise(con, records, load_with_alerts(con, config, records))
-        finally:
-            con.close()
+    try:
+        with writer_lock(config.data_dir, config.lock_timeout_seconds):
+            con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
+            try:
+                return summarise(con, records, load_with_alerts(con, config, records))
+            finally:
+                con.close()
+    except LockTimeout as exc:
+        raise LockTimeout(f"{exc}; this run's pulls are archived and load with the next run") from None
 
 
 def summarise(con: duckdb.DuckDBPyConnection, records: list[PullRecord], report: LoadReport) -> list[CatalogSummary]:

@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 from rich.console import Console
@@ -125,7 +126,14 @@ def _serve_deployment(config: Config, once_now: bool, interval_seconds: float | 
 def _announce(once_now: bool, console: Console) -> None:
     """Once the deployment exists: trigger the immediate run if asked, and say when the next is due."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.deployments import run_deployment
@@ -140,13 +148,19 @@ def _announce(once_now: bool, console: Console) -> None:
                 time.sleep(0.5)
         if deployment is None:
             return
+        triggered: list[UUID] = []
         if once_now:
             run = run_deployment(DEPLOYMENT, timeout=0)
+            triggered.append(run.id)
             console.print(f"Triggered a run now: {run.name}")
         for _ in range(60):
+            # the run just triggered is Scheduled too until a worker takes it: the next run is the schedule's
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(not_any_=triggered) if triggered else None,
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                ),
                 sort=FlowRunSort.EXPECTED_START_TIME_ASC,
                 limit=1,
             )

@@ -157,7 +157,7 @@ def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "precious.txt").write_text("keep me")
     refused = qcat("demo", "--days", "2", "--data-dir", str(tmp_path / "mine"), cwd=tmp_path)
-    assert refused.returncode == 1 and "not made by qcat demo" in refused.stderr
+    assert refused.returncode == 2 and "not made by qcat demo" in refused.stderr
     assert (tmp_path / "mine" / "precious.txt").exists()
 
 
@@ -171,6 +171,7 @@ def test_a_busy_data_directory_exits_three_without_a_traceback(simulator: Simula
         held = qcat("run", "--config", str(path), cwd=tmp_path)
     assert held.returncode == 3
     assert "another qcat writer" in held.stderr and "Traceback" not in held.stdout + held.stderr
+    assert held.stderr.strip().endswith("; this run's pulls are archived and load with the next run"), held.stderr
     assert qcat("run", "--config", str(path), cwd=tmp_path).returncode == 0
     reader = duckdb.connect(str(db_path(data_dir)), read_only=True)
     try:

@@ -210,6 +210,7 @@ def test_shrink_guard_dismissed_when_models_come_back(simulator: SimulatorServer
     serve(simulator, full[:3])
     [held] = nightly_plain(config, night(1))
     assert (held.status, held.events) == ("suspect", 0)
+    assert held.error == "lacks 7 of the catalog's 10 current models: held back until the next valid pull confirms or dismisses it"
     assert query(config, "select resolution, removed_count from pulls where status = 'suspect'") == [("pending", 7)]
     serve(simulator, full)
     [back] = nightly_plain(config, night(2))

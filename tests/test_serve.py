@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -90,6 +91,31 @@ def test_serve_runs_on_schedule_and_stops_cleanly(simulator: SimulatorServer, tm
         assert duplicates == (0,), "runs with the same content never duplicate a version"
     finally:
         con.close()
+
+
+def test_serve_once_now_announces_the_schedules_next_run_not_the_triggered_one(simulator: SimulatorServer, tmp_path: Path) -> None:
+    # a minute no test run starts in: the run triggered now cannot be taken for the schedule's
+    minute = (datetime.now(timezone.utc) + timedelta(minutes=30)).minute
+    path = write_config(tmp_path, simulator.base_url, extra=f'[schedule]\ncron = "{minute} 4 * * *"\ntimezone = "UTC"')
+    home = tmp_path / "prefect-home"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(home), "COLUMNS": "200"}
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "serve", "--config", str(path), "--port", str(free_port()), "--once-now"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while "Next scheduled run:" not in log_path.read_text() and time.monotonic() < deadline and serve.poll() is None:
+                time.sleep(0.5)
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(60)
+    output = log_path.read_text()
+    assert "Triggered a run now" in output, output[-3000:]
+    assert re.search(rf"Next scheduled run: \d{{4}}-\d\d-\d\d 04:{minute:02d}:00 UTC", output), output[-3000:]
 
 
 def test_prefect_yaml_deploys_the_nightly_flow() -> None:
