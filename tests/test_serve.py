@@ -94,7 +94,7 @@ def test_serve_runs_on_schedule_and_stops_cleanly(simulator: SimulatorServer, tm
 
 
 def test_serve_once_now_announces_the_schedules_next_run_not_the_triggered_one(simulator: SimulatorServer, tmp_path: Path) -> None:
-    # a minute no test run starts in: the run triggered now cannot be taken for the schedule's
+    # a schedule 30 minutes off the clock: its next run cannot be mistaken for the run triggered now
     minute = (datetime.now(timezone.utc) + timedelta(minutes=30)).minute
     path = write_config(tmp_path, simulator.base_url, extra=f'[schedule]\ncron = "{minute} 4 * * *"\ntimezone = "UTC"')
     home = tmp_path / "prefect-home"
