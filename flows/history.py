@@ -39,6 +39,7 @@ SCHEMA = (
     "pulls",
     "model_versions_current",
     "model_versions_ended",
+    "model_versions_ended_not_null",
     "model_versions",
     "catalog_events",
     "pct_change",

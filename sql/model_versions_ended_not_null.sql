@@ -1,5 +1,5 @@
--- layout 7 to 8: an ended version always has its end; layout 7 created the table without the
--- constraints of the current versions (a rebuild gives it them too)
+-- the ended versions' constraints: those of the current versions, and an ended version always has
+-- its end. Run on every new file, and on a layout 7 file (upgrading to 8), whose table lacked them
 alter table model_versions_ended alter column license set not null;
 alter table model_versions_ended alter column provider set not null;
 alter table model_versions_ended alter column model_id set not null;
