@@ -41,9 +41,15 @@ suspect as (
         1 as streak_length, pull_id as streak_first_pull_id, observed_at as streak_since, removed_count, model_count, origin
     from pulls
     where status = 'suspect'
+),
+
+candidates as (
+    select * from failing
+    union all
+    select * from suspect
 )
 
 select * exclude (origin)
-from (select * from failing union all select * from suspect)
+from candidates
 where pull_id in (select unnest($pull_ids)) and origin = 'live'
 order by license, provider, observed_at

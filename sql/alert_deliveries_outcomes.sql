@@ -1,13 +1,5 @@
 -- delivery outcomes from the ledger log in log order: attempts add up, the last outcome is the state, sent is final
-update alert_deliveries as d
-set
-    state = case when d.state = 'sent' then 'sent' else o.state end,
-    attempts = d.attempts + o.tries,
-    first_attempt_at = coalesce(d.first_attempt_at, o.first_at),
-    last_attempt_at = coalesce(o.last_at, d.last_attempt_at),
-    sent_at = coalesce(d.sent_at, o.sent_at),
-    last_error = coalesce(o.last_error, d.last_error)
-from (
+with outcomes as (
     select
         alert_key,
         channel,
@@ -20,5 +12,15 @@ from (
     from ledger_ops
     where op <> 'enqueue'
     group by alert_key, channel
-) as o
+)
+
+update alert_deliveries as d
+set
+    state = case when d.state = 'sent' then 'sent' else o.state end,
+    attempts = d.attempts + o.tries,
+    first_attempt_at = coalesce(d.first_attempt_at, o.first_at),
+    last_attempt_at = coalesce(o.last_at, d.last_attempt_at),
+    sent_at = coalesce(d.sent_at, o.sent_at),
+    last_error = coalesce(o.last_error, d.last_error)
+from outcomes as o
 where d.alert_key = o.alert_key and d.channel = o.channel

@@ -38,17 +38,24 @@ states as (
     group by all
 ),
 
+returning_rows as (
+    -- values with a gap between their first and last pull: back to one row per pull
+    select * exclude (first_seq, last_seq, pull_count, seqs), unnest(seqs) as seq
+    from states
+    where pull_count < last_seq - first_seq + 1
+),
+
 returning_states as (
     -- consecutive pulls of the same values form a run: seq minus its rank is constant within one
     select
-        * exclude (first_seq, last_seq, pull_count, seqs),
+        *,
         seq - row_number() over (
             partition by
                 catalog_no, model_id, name, input_cost_per_micro_credit, output_cost_per_micro_credit,
                 context_window, max_output_tokens
             order by seq
         ) as island
-    from (select *, unnest(seqs) as seq from states where pull_count < last_seq - first_seq + 1)
+    from returning_rows
 ),
 
 returning_runs as (

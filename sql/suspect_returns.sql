@@ -7,13 +7,17 @@ with pending as (
     where pending_suspect_pull_id is not null
 ),
 
+suspect_models as (
+    select pull_id as suspect_pull_id, model_id
+    from archive_models($suspect_files)
+),
+
 lacked as (
+    -- the catalog's current models that its suspect pull did not list
     select p.pull_id, v.model_id
     from pending as p
     join model_versions_current as v on v.license = p.license and v.provider = p.provider
-    where not exists (
-        select 1 from archive_models($suspect_files) as s where s.pull_id = p.suspect_pull_id and s.model_id = v.model_id
-    )
+    anti join suspect_models as s on s.suspect_pull_id = p.suspect_pull_id and s.model_id = v.model_id
 )
 
 select p.pull_id, p.suspect_pull_id, count(m.model_id) as returned_count

@@ -10,11 +10,12 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -90,12 +91,14 @@ def chromium_page(width: int = 1280, height: int = 900, timezone: str = "UTC") -
     binary = shutil.which(CHROMIUM)
     if binary is None:
         raise RuntimeError("chromium is not installed: install Debian's chromium package (apt-get install -y chromium); the report test needs a real browser")
-    with tempfile.TemporaryDirectory(prefix="qcat-chromium-") as profile:
+    # a helper process that outlives the kill must not fail the test over its temporary profile
+    with tempfile.TemporaryDirectory(prefix="qcat-chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "TZ": timezone},
+            start_new_session=True,
         )
         try:
             port = _devtools_port(Path(profile) / "DevToolsActivePort", process)
@@ -105,8 +108,15 @@ def chromium_page(width: int = 1280, height: int = 900, timezone: str = "UTC") -
                 page.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
                 yield page
         finally:
-            process.kill()
-            process.wait(10)
+            _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the browser and its helper processes at once (they share its session): killed alone, the
+    browser leaves helpers that go on writing to the profile while it is being removed."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 def _devtools_port(path: Path, process: subprocess.Popen[bytes]) -> int:
