@@ -7,13 +7,14 @@ Prefect is imported only by the commands that run flows, so read-only commands s
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO, TypeVar
 
 import typer
 
@@ -43,7 +44,21 @@ Question = Callable[["duckdb.DuckDBPyConnection", tzinfo, datetime], Result]
 
 
 def main() -> None:
-    _app_for(sys.argv[1] if len(sys.argv) > 1 else None)()
+    """Usage errors (an unknown option, a missing value) become one line on stderr and exit 2, like
+    every other error: typer would draw them in a box."""
+    # click's exceptions, or the copy of them that newer typers vendor
+    errors = sys.modules[typer.BadParameter.__module__]
+    try:
+        code = _app_for(sys.argv[1] if len(sys.argv) > 1 else None)(standalone_mode=False)
+    except getattr(errors, "NoArgsIsHelpError", ()) as exc:
+        sys.stdout.write(exc.format_message() + "\n")
+        sys.exit(exc.exit_code)
+    except errors.ClickException as exc:
+        context = getattr(exc, "ctx", None)
+        hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        say(f"qcat: error: {exc.format_message()}{hint}")
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _app_for(name: str | None) -> typer.Typer:
@@ -79,9 +94,9 @@ def say(message: str) -> None:
 @app.command("run")
 def run_command(config: ConfigOption = None) -> None:
     """Pull every configured catalog now, archive it and load the history."""
-    from flows.config import load_config
+    from flows.config import load_config, make_data_dir
 
-    settings = _guard(lambda: load_config(config))
+    settings = _guard(lambda: make_data_dir(load_config(config)))
     from flows.runner import run_nightly
 
     summaries = _guard(lambda: run_nightly(str(settings.source)))
@@ -109,12 +124,12 @@ def rebuild_command(config: ConfigOption = None) -> None:
     settings = _guard(lambda: load_config(config))
     with out().status("Rebuilding from the archive..."):
         report = _guard(lambda: rebuild_database(settings))
-    out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.")
+    out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.", markup=False, highlight=False)
 
 
 @app.command("simulate")
 def simulate_command(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 8765,
     seed: Annotated[int, typer.Option(help="Seed of the catalog evolution.")] = 42,
     day: Annotated[int, typer.Option(help="Simulated day to serve (POST /_sim/day changes it).")] = 0,
 ) -> None:
@@ -133,15 +148,15 @@ def simulate_command(
 @app.command("serve")
 def serve_command(
     config: ConfigOption = None,
-    port: Annotated[int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is not set.")] = 4200,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the local Prefect server started when PREFECT_API_URL is not set.")] = 4200,
     once_now: Annotated[bool, typer.Option("--once-now", help="Also trigger one run right away, through the deployment.")] = False,
     interval: Annotated[float | None, typer.Option(min=1, help="Run every N seconds instead of the configured cron (to try a setup).")] = None,
 ) -> None:
     """Run the nightly flow on its schedule until Ctrl-C or SIGTERM."""
-    from flows.config import load_config
+    from flows.config import load_config, make_data_dir
     from flows.serve import serve
 
-    settings = _guard(lambda: load_config(config))
+    settings = _guard(lambda: make_data_dir(load_config(config)))
     _guard(lambda: serve(settings, port, once_now, interval, out()))
 
 
@@ -158,6 +173,7 @@ def status_command(
     settings = _guard(lambda: load_config(config))
     span = _guard(lambda: parse_span(stale_after, "--stale-after"))
     statuses = _guard(lambda: catalog_statuses(settings, span))
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="qcat status")
@@ -171,7 +187,7 @@ def status_command(
             s.last_status or "-",
             "-" if s.last_models is None else str(s.last_models),
             f"{s.last_ok_at:%Y-%m-%d %H:%M}" if s.last_ok_at else "-",
-            f"[red]{s.problem}[/]" if s.problem else "[green]ok[/]",
+            f"[red]{escape(s.problem)}[/]" if s.problem else "[green]ok[/]",
         )
     out().print(table)
     out().print(f"Next scheduled run: {next_scheduled_run()}")
@@ -191,10 +207,10 @@ def import_command(
     config: ConfigOption = None,
 ) -> None:
     """Archive and load catalog responses saved before qcat, as if they had been pulled live."""
-    from flows.config import load_config
+    from flows.config import load_config, make_data_dir
     from flows.importer import collect, import_responses
 
-    settings = _guard(lambda: load_config(config))
+    settings = _guard(lambda: make_data_dir(load_config(config)))
     zone = _guard(lambda: parse_zone(tz))
     when = _guard(lambda: parse_instant(observed_at, "--observed-at", zone, datetime.now(timezone.utc)) if observed_at else None)
     responses = _guard(lambda: collect(paths, when, zone))
@@ -336,7 +352,19 @@ def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
             con.close()
 
     result = _guard(answer)
-    _guard(lambda: render(result, fmt, zone, sys.stdout))
+    _guard(lambda: _write(lambda stream: render(result, fmt, zone, stream)))
+
+
+def _write(render_to: Callable[[TextIO], None]) -> None:
+    """Write the whole answer to stdout's file descriptor until it is all out. Python's buffered
+    stdout drops the rest without an error when a reader leaves during a large write (`qcat changes
+    | head`), which ends a truncated answer with status 0; the next write here fails instead (141)."""
+    text = io.StringIO()
+    render_to(text)
+    data = memoryview(text.getvalue().encode(sys.stdout.encoding or "utf-8"))
+    sys.stdout.flush()
+    while data:
+        data = data[os.write(sys.stdout.fileno(), data) :]
 
 
 def _busy(path: Path, seconds: float) -> Callable[[], None]:
@@ -450,7 +478,7 @@ def alerts_preview_command(config: ConfigOption = None) -> None:
     alerts, messages = _guard(lambda: preview(settings))
     out().print(f"The last run has {len(alerts)} alert{'s' if len(alerts) != 1 else ''} passing the rules.", highlight=False)
     if not settings.alerts.channels:
-        out().print("No [[alerts.channels]] configured:", highlight=False)
+        out().print("No [[alerts.channels]] configured:", markup=False, highlight=False)
         for alert in alerts:
             out().print(f"  {alert.item['summary']}", markup=False, highlight=False)
     for message in messages:
@@ -483,6 +511,7 @@ def _guard(action: Callable[[], T]) -> T:
 
 
 def _print_summary(summaries: list[CatalogSummary]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="qcat run")
@@ -490,7 +519,8 @@ def _print_summary(summaries: list[CatalogSummary]) -> None:
         table.add_column(column, justify="right" if column in ("models", "events") else "left")
     for s in summaries:
         style = "green" if s.status == "ok" else "red"
-        table.add_row(s.license, s.provider, f"[{style}]{s.status}[/]", "" if s.models is None else str(s.models), str(s.events), s.error or "")
+        # an error quotes what the API sent (a model id, say): never markup
+        table.add_row(s.license, s.provider, f"[{style}]{s.status}[/]", "" if s.models is None else str(s.models), str(s.events), escape(s.error or ""))
     out().print(table)
 
 

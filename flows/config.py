@@ -30,6 +30,15 @@ KNOWN_PROVIDERS = ("default", "openrouter", "anthropic")
 # Prefect block document names. Checked so that a URL or key pasted in their place is refused
 # before it can be echoed into errors, logs, DuckDB or the ledger: their errors never show the value.
 BLOCK_NAME = r"[a-z0-9][a-z0-9-]*"
+# cron fields in order: name, lowest and highest value, and the names that stand for values from the lowest on
+CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day-of-week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+CRON_ITEM = re.compile(r"^(?P<start>\*|[0-9]+|[a-z]{3})(?:-(?P<end>[0-9]+|[a-z]{3}))?(?:/(?P<step>[0-9]+))?$")
 MIN_EXPIRE_AFTER = timedelta(hours=1)
 MAX_EXPIRE_AFTER = timedelta(days=365)
 
@@ -158,12 +167,24 @@ def load_config(path: str | Path | None = None) -> Config:
 def check_data_dir(path: Path, where: str) -> Path:
     """DuckDB reads the archive's files by path and takes these characters for a pattern: it could
     read another folder's files."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where}: {path} exists and is not a folder")
     if GLOB_CHARACTERS & set(str(path)):
         raise ConfigError(
             f"{where}: {path} contains one of {' '.join(sorted(GLOB_CHARACTERS))}, which DuckDB would read as a "
             "file pattern when it reads the archive; choose a folder whose path has none of them"
         )
     return path
+
+
+def make_data_dir(config: Config) -> Config:
+    """Writers create the data directory first: one that cannot be made is then one configuration
+    error, not a failure inside every step that writes."""
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"storage.data_dir: cannot create {config.data_dir}: {exc.strerror or exc}") from None
+    return config
 
 
 def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
@@ -463,10 +484,31 @@ def _url(table: dict[str, Any], key: str, default: str) -> str:
 
 
 def _cron(table: dict[str, Any], key: str, default: str) -> str:
+    """Checked here, field by field, so that a schedule Prefect would refuse fails when the file is
+    read (`qcat run` too), not when `qcat serve` hands it over."""
     value = _string(table, key, default)
-    if len(value.split()) != 5:
+    fields = value.split()
+    if len(fields) != 5:
         raise ConfigError(f"{key}: must be a 5-field cron expression, got {value!r}")
+    for field_value, (name, low, high, names) in zip(fields, CRON_FIELDS):
+        for item in field_value.lower().split(","):
+            if not _cron_item(item, low, high, names):
+                raise ConfigError(f"{key}: {name} field {field_value!r} is not valid: use *, */n, or values {low} to {high} as a, a-b or a-b/n")
     return value
+
+
+def _cron_item(item: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    match = CRON_ITEM.match(item)
+    if match is None:
+        return False
+    start, end, step = match.group("start"), match.group("end"), match.group("step")
+
+    def number(text: str) -> int:
+        return names.index(text) + low if text in names else int(text) if text.isdigit() else -1
+
+    bounds = [number(text) for text in (start, end) if text not in (None, "*")]
+    in_range = all(low <= bound <= high for bound in bounds) and (len(bounds) < 2 or bounds[0] <= bounds[1])
+    return in_range and (step is None or int(step) > 0) and not (start == "*" and end is not None)
 
 
 def _timezone(table: dict[str, Any], key: str, default: str) -> str:

@@ -24,7 +24,7 @@ from flows.sqlfiles import run
 
 # bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
 # archive, unless SQL alone can bring it to this layout (UPGRADES)
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # layout -> the steps (sql/ files) that reach the next one where no table changed shape: views and
 # macros created again, derived columns computed again, constraints added. A writer upgrades such a
 # file in place, so that the next nightly run loads (and alerts) as usual
@@ -32,6 +32,7 @@ UPGRADES = {
     5: ("catalog_state", "current_rates"),
     6: ("pct_change", "catalog_events_pct_update"),
     7: ("pct_change", "catalog_events_pct_update", "changes_between", "model_versions_ended_not_null"),
+    8: ("catalog_state",),
 }
 # a new file's tables and views, created in this order
 SCHEMA = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,12 +22,21 @@ import httpx
 from rich.console import Console
 
 from flows.config import Config
-from flows.errors import QcatError
+from flows.errors import QcatError, UsageError
 from flows.runner import prefect_defaults
 
 FLOW_NAME = "qcat-nightly"
 DEPLOYMENT = f"{FLOW_NAME}/{FLOW_NAME}"
 HEALTH_TIMEOUT_SECONDS = 90.0
+
+
+def _check_port_free(port: int) -> None:
+    """A port already taken is the user's to change: say so before the server fails on it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(f"--port: cannot listen on 127.0.0.1:{port} ({exc.strerror}); choose another port") from None
 
 
 class LocalPrefectServer:
@@ -43,6 +53,7 @@ class LocalPrefectServer:
         return f"{self.url}/api"
 
     def start(self) -> None:
+        _check_port_free(self.port)
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
         env.pop("PREFECT_API_URL", None)
@@ -53,7 +64,7 @@ class LocalPrefectServer:
         deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise QcatError(f"the local Prefect server exited at start (port {self.port} in use?); see {self.home / 'server.log'}")
+                raise QcatError(f"the local Prefect server exited at start; see {self.home / 'server.log'}")
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
                     return

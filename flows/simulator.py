@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from flows.errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 PROVIDERS: tuple[str, ...] = ("default", "openrouter", "anthropic")
@@ -311,8 +313,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_json(201, {"ok": True})
             else:
                 self.send_json(404, {"error": "not found"})
-        except (ValueError, KeyError, TypeError) as exc:
-            self.send_json(400, {"error": f"bad control request: {exc!r}"})
+        except KeyError as exc:
+            self.send_json(400, {"error": f"bad control request: {exc.args[0]!r} is missing"})
+        except (ValueError, TypeError) as exc:
+            self.send_json(400, {"error": f"bad control request: {exc}"})
 
     def do_DELETE(self) -> None:
         if self.path.split("?", 1)[0] == "/_sim/faults":
@@ -503,10 +507,15 @@ def serve_forever(host: str, port: int, seed: int, day: int) -> None:
     """Blocking entry point for the CLI's demo mode; Ctrl-C is the normal way to stop it."""
     server = SimulatorServer(CatalogSimulator(DEMO_LICENSES, seed=seed), host=host, port=port)
     server.day = day
-    with server:
+    try:
+        server.start()
+    except OSError as exc:
+        raise UsageError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); choose another port") from None
+    try:
         logger.info("Quantized simulator serving %s (seed=%d, day=%d); licenses: %s", server.base_url,
                     seed, day, ", ".join(f"{lic.name} (key {lic.api_key})" for lic in DEMO_LICENSES))
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            logger.info("Quantized simulator stopping")
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        logger.info("Quantized simulator stopping")
+    finally:
+        server.stop()

@@ -3,8 +3,8 @@ select
     license,
     provider,
     max(observed_at) as last_pull_at,
-    arg_max(status, observed_at) as last_status,
-    arg_max(model_count, observed_at) as last_models,
+    arg_max(status, (observed_at, pull_id)) as last_status,
+    arg_max(model_count, (observed_at, pull_id)) as last_models,
     max(observed_at) filter (where status = 'ok') as last_ok_at
 from pulls
 group by license, provider

@@ -1,4 +1,13 @@
--- the demo's ten largest input-rate moves (micro-credits per token), with when they were seen
+-- the demo's ten largest rate moves (micro-credits per token), input or output, whichever moved
+-- more; with when they were seen. A move from 0 has no percentage and comes last
+with moves as (
+    select
+        *,
+        greatest(abs(input_pct_change), abs(output_pct_change)) as largest_pct
+    from catalog_events
+    where event_type = 'rate_changed'
+)
+
 select
     strftime(observed_at, '%Y-%m-%d') as seen_on,
     license || '/' || provider as catalog,
@@ -7,9 +16,12 @@ select
     case
         when input_pct_change is null then 'from 0'
         else printf('%+.0f%%', input_pct_change)
-    end as change
-from catalog_events
-where event_type = 'rate_changed'
-    and old_input_cost_per_micro_credit is distinct from new_input_cost_per_micro_credit
-order by abs(input_pct_change) desc nulls last, observed_at, license, provider, model_id
+    end as input_change,
+    printf('%g -> %g', old_output_cost_per_micro_credit, new_output_cost_per_micro_credit) as output_rate,
+    case
+        when output_pct_change is null then 'from 0'
+        else printf('%+.0f%%', output_pct_change)
+    end as output_change
+from moves
+order by largest_pct desc nulls last, observed_at, license, provider, model_id
 limit 10

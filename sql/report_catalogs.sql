@@ -4,7 +4,7 @@ with last_pulls as (
         license,
         provider,
         max(observed_at) as last_pull_at,
-        arg_max(status, observed_at) as last_status
+        arg_max(status, (observed_at, pull_id)) as last_status
     from pulls
     group by license, provider
 ),

@@ -55,6 +55,48 @@ def test_run_exits_one_when_a_catalog_fails(simulator: SimulatorServer, tmp_path
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_an_error_quoting_the_api_is_printed_as_sent(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Error texts quote what the API sent (a model id here), which must never be read as markup."""
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+    model = {"id": "x[/]y", "name": "X", "cost": {"input_cost_per_micro_credit": -1, "output_cost_per_micro_credit": 1},
+             "context_window": None, "max_output_tokens": None}
+    simulator.add_fault("override", count=None, provider="default", models=[model])
+    result = qcat("run", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "invalid" in result.stdout and "'x[/]y'" in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_data_dir_that_cannot_be_made_stops_a_run_before_it_pulls(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url)
+    path.write_text(path.read_text().replace('data_dir = "data"', 'data_dir = "qcat.toml/data"'))
+    result = qcat("run", "--config", str(path), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == f"qcat: error: storage.data_dir: cannot create {tmp_path.resolve() / 'qcat.toml' / 'data'}: Not a directory\n"
+    assert simulator.requests == [], "nothing was pulled"
+
+
+def test_rebuild_refuses_a_folder_without_an_archive(simulator: SimulatorServer, tmp_path: Path) -> None:
+    write_config(tmp_path, simulator.base_url)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "catalog.duckdb").write_bytes(b"kept as it is")
+    result = qcat("rebuild", cwd=tmp_path)
+    assert result.returncode == 2 and "holds no archive" in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert (tmp_path / "data" / "catalog.duckdb").read_bytes() == b"kept as it is"
+
+
+def test_a_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = qcat("simulate", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"qcat: error: --port: cannot listen on 127.0.0.1:{port}") and len(result.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [

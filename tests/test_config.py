@@ -14,6 +14,7 @@ from flows.config import (
     LicenseConfig,
     ScheduleConfig,
     load_config,
+    make_data_dir,
     resolve_config_path,
 )
 from flows.errors import ConfigError, QcatError
@@ -162,6 +163,21 @@ def test_data_dir_dotdot_home_and_absolute(tmp_path: Path, monkeypatch: pytest.M
     assert load_config(conf).data_dir == absolute.resolve()
 
 
+@pytest.mark.parametrize("cron", ["0 3 * * *", "*/15 9-17 * * mon-fri", "0 0 1 JAN-MAR/2 *", "30 1 * * 0,7", "0 0-23/6 1-31/2 * sun"])
+def test_cron_expressions_in_every_field_form_are_accepted(tmp_path: Path, cron: str) -> None:
+    assert load_config(write(tmp_path / "qcat.toml", f'[schedule]\ncron = "{cron}"\n' + LICENSE)).schedule.cron == cron
+
+
+def test_a_data_dir_that_cannot_be_created_is_a_config_error_for_writers(tmp_path: Path) -> None:
+    write(tmp_path / "taken", "a file where a folder should go")
+    config = load_config(write(tmp_path / "qcat.toml", '[storage]\ndata_dir = "taken/data"\n' + LICENSE))
+    with pytest.raises(ConfigError) as info:
+        make_data_dir(config)
+    assert str(info.value) == f"storage.data_dir: cannot create {tmp_path.resolve() / 'taken' / 'data'}: Not a directory"
+    made = load_config(write(tmp_path / "qcat.toml", '[storage]\ndata_dir = "fresh/data"\n' + LICENSE))
+    assert make_data_dir(made) is made and made.data_dir.is_dir()
+
+
 @pytest.mark.parametrize("folder", ["data*", "data[1]", "what?"])
 def test_data_dir_with_characters_duckdb_would_expand_is_rejected(tmp_path: Path, folder: str) -> None:
     """DuckDB reads archive files by path and takes these characters for a pattern: a folder
@@ -235,6 +251,12 @@ ERROR_CASES = [
     ("data-dir-blank", '[storage]\ndata_dir = "  "\n' + LICENSE, "storage.data_dir:", "non-empty"),
     ("lock-negative", "[storage]\nlock_timeout_seconds = -1\n" + LICENSE, "storage.lock_timeout_seconds:", "at least"),
     ("cron-fields", '[schedule]\ncron = "0 3 * *"\n' + LICENSE, "schedule.cron:", "5-field"),
+    ("cron-hour-range", '[schedule]\ncron = "0 25 * * *"\n' + LICENSE, "schedule.cron:", "hour field '25'"),
+    ("cron-day-zero", '[schedule]\ncron = "0 3 0 * *"\n' + LICENSE, "schedule.cron:", "day-of-month field '0'"),
+    ("cron-bad-name", '[schedule]\ncron = "0 3 * * mon-fry"\n' + LICENSE, "schedule.cron:", "day-of-week field 'mon-fry'"),
+    ("cron-zero-step", '[schedule]\ncron = "*/0 * * * *"\n' + LICENSE, "schedule.cron:", "minute field '*/0'"),
+    ("cron-empty-item", '[schedule]\ncron = "0 1,,2 * * *"\n' + LICENSE, "schedule.cron:", "hour field '1,,2'"),
+    ("data-dir-is-a-file", '[storage]\ndata_dir = "qcat.toml"\n' + LICENSE, "storage.data_dir:", "is not a folder"),
     ("timezone-unknown", '[schedule]\ntimezone = "Mars/Olympus_Mons"\n' + LICENSE, "schedule.timezone:", "Mars/Olympus_Mons"),
     ("timezone-escape", '[schedule]\ntimezone = "../../etc/passwd"\n' + LICENSE, "schedule.timezone:", "unknown time zone"),
     ("share-high", "[history]\nmax_removed_share = 1.5\n" + LICENSE, "history.max_removed_share:", "at most 1"),

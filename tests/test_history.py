@@ -15,7 +15,7 @@ from flows.database import db_path
 from flows.history import SCHEMA_VERSION, connect
 from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
-from tests.conftest import model, night, nightly_plain, write_config
+from tests.conftest import KEY_VARS, model, night, nightly_plain, write_config
 
 TABLES = {
     "pulls": "pull_id",
@@ -169,7 +169,7 @@ def test_failed_pulls_change_nothing_and_keep_the_body(
 
 
 def test_rebuild_of_an_archive_of_failed_pulls_only(simulator: SimulatorServer, config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    good_key = os.environ["QCAT_TEST_KEY_ACME_PROD"]
+    good_key = os.environ[KEY_VARS["acme-prod"]]
     monkeypatch.setenv("QCAT_TEST_KEY_ACME_PROD", "revoked-key")
     nightly_plain(config, night(0))
     monkeypatch.setenv("QCAT_TEST_KEY_ACME_PROD", good_key)
@@ -424,6 +424,46 @@ def test_a_pull_archived_by_a_crashed_run_loads_with_the_next_run(simulator: Sim
     assert [row[0] for row in query(config, "select pull_id from pulls order by observed_at")][1] == orphan.pull_id
     rates = query(config, "select observed_at, new_input_cost_per_micro_credit from catalog_events order by observed_at")
     assert rates == [(night(1), 0.002), (night(2), 0.003)]
+
+
+@pytest.mark.parametrize("upgraded", [False, True], ids=["layout 9", "upgraded from layout 8"])
+def test_pulls_of_one_instant_apply_in_pull_id_order_and_guard_what_is_current(simulator: SimulatorServer, config: Config, upgraded: bool) -> None:
+    """Two pulls of a catalog at the same instant (a night run twice with the same date) apply in
+    (observed_at, pull_id) order, in the load as in the rebuild: the shrink guard must then count
+    the models the later one left current, not the earlier one's (layout 8 took either)."""
+    from flows.archive import archive_pull
+    from flows.client import fetch_catalog, make_http_client
+    from flows.pipeline import load_and_summarise
+
+    ten = [model(f"m-{n}") for n in range(10)]
+    serve(simulator, ten)
+    nightly_plain(config, night(0))
+    records = []
+    with make_http_client(config.api) as client:
+        for suffix, models in (("a", ten), ("b", ten[:6])):
+            serve(simulator, models)
+            result = fetch_catalog(client, config.api, os.environ[KEY_VARS["acme-prod"]], "default")
+            records.append(archive_pull(config.data_dir, "acme-prod", "default", night(1), result, pull_id=f"same-instant-{suffix}"))
+    load_and_summarise(config, records)
+    assert query(config, "select last_applied_pull_id, last_applied_model_count from catalog_state") == [("same-instant-b", 6)]
+    if upgraded:
+        con = duckdb.connect(str(db_path(config.data_dir)))
+        con.execute(
+            "create or replace view catalog_state as select license, provider, max(observed_at) as last_pulled_at, "
+            "arg_max(pull_id, observed_at) filter (where status = 'ok' or resolution = 'confirmed') as last_applied_pull_id, "
+            "max(observed_at) filter (where status = 'ok' or resolution = 'confirmed') as last_applied_at, "
+            "arg_max(model_count, observed_at) filter (where status = 'ok' or resolution = 'confirmed') as last_applied_model_count, "
+            "any_value(pull_id) filter (where resolution = 'pending') as pending_suspect_pull_id from pulls group by license, provider"
+        )
+        con.execute("update qcat_schema set version = 8")
+        con.close()
+        assert query(config, "select last_applied_model_count from catalog_state") == [(10,)], "layout 8 took the earlier pull"
+    serve(simulator, ten[:2])
+    nightly_plain(config, night(2))
+    assert query(config, "select status, resolution, removed_count from pulls where observed_at = $1", [night(2)]) == [("suspect", "pending", 4)]
+    expected = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == expected
 
 
 def test_a_layout_that_differs_in_views_only_is_upgraded_in_place(simulator: SimulatorServer, tmp_path: Path) -> None:

@@ -270,6 +270,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         (("sql", "select * from no_such_table"), "query failed: Catalog Error"),
         (("changes", "--type", "added", "--min-pct", "5"), "--min-pct and --direction select rate changes; they cannot apply to --type added"),
         (("changes", "--since", "99999999999d"), "--since: '99999999999d' is longer than any calendar can count"),
+        (("changes", "--sinse", "7d"), "No such option: --sinse"),
+        (("rates", "--license"), "Option '--license' requires an argument."),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(home: Path, args: tuple[str, ...], message: str) -> None:
@@ -279,12 +281,13 @@ def test_bad_arguments_get_one_line_and_exit_2(home: Path, args: tuple[str, ...]
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
-def test_a_reader_that_leaves_early_stops_the_output_quietly(home: Path) -> None:
+@pytest.mark.parametrize(("fmt", "head"), [("csv", "range\n0\n"), ("json", '[\n{"range": 0},\n'), ("table", " range\n------\n")])
+def test_a_reader_that_leaves_early_stops_the_output_quietly(home: Path, fmt: str, head: str) -> None:
     piped = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", f"{sys.executable} -m flows.cli sql \"from range(200000)\" --format csv | head -2"],
+        ["bash", "-o", "pipefail", "-c", f"{sys.executable} -m flows.cli sql \"from range(200000)\" --format {fmt} | head -2"],
         cwd=home, capture_output=True, text=True, timeout=60,
     )
-    assert (piped.returncode, piped.stdout, piped.stderr) == (141, "range\n0\n", "")
+    assert (piped.returncode, piped.stdout, piped.stderr) == (141, head, "")
 
 
 def test_no_database_yet_is_a_clear_error(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 
 from flows.config import load_config
@@ -130,3 +131,17 @@ def test_prefect_yaml_deploys_the_nightly_flow() -> None:
     assert (ROOT / path).is_file()
     flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), attribute)
     assert flow.name == "qcat-nightly"
+
+
+def test_a_taken_port_stops_serve_before_it_starts_a_prefect_server(tmp_path: Path) -> None:
+    from flows.errors import UsageError
+    from flows.serve import LocalPrefectServer
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = LocalPrefectServer(tmp_path / "prefect", port)
+        with pytest.raises(UsageError, match=rf"^--port: cannot listen on 127\.0\.0\.1:{port} \("):
+            server.start()
+    assert server.process is None and not (tmp_path / "prefect").exists()
