@@ -498,17 +498,14 @@ def _cron(table: dict[str, Any], key: str, default: str) -> str:
 
 
 def _cron_item(item: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    """One comma-separated item of a field: *, a, a-b, each with an optional /step (step > 0)."""
     match = CRON_ITEM.match(item)
-    if match is None:
+    if match is None or (match["start"] == "*" and match["end"] is not None) or int(match["step"] or 1) == 0:
         return False
-    start, end, step = match.group("start"), match.group("end"), match.group("step")
-
-    def number(text: str) -> int:
-        return names.index(text) + low if text in names else int(text) if text.isdigit() else -1
-
-    bounds = [number(text) for text in (start, end) if text not in (None, "*")]
-    in_range = all(low <= bound <= high for bound in bounds) and (len(bounds) < 2 or bounds[0] <= bounds[1])
-    return in_range and (step is None or int(step) > 0) and not (start == "*" and end is not None)
+    bounds = [names.index(text) + low if text in names else int(text) if text.isdigit() else None
+              for text in (match["start"], match["end"]) if text not in (None, "*")]
+    # a range may wrap (sat-sun), as Prefect's cron reads it
+    return None not in bounds and all(low <= bound <= high for bound in bounds)
 
 
 def _timezone(table: dict[str, Any], key: str, default: str) -> str:

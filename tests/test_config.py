@@ -163,7 +163,7 @@ def test_data_dir_dotdot_home_and_absolute(tmp_path: Path, monkeypatch: pytest.M
     assert load_config(conf).data_dir == absolute.resolve()
 
 
-@pytest.mark.parametrize("cron", ["0 3 * * *", "*/15 9-17 * * mon-fri", "0 0 1 JAN-MAR/2 *", "30 1 * * 0,7", "0 0-23/6 1-31/2 * sun"])
+@pytest.mark.parametrize("cron", ["0 3 * * *", "*/15 9-17 * * mon-fri", "0 0 1 JAN-MAR/2 *", "30 1 * * 0,7", "0 0-23/6 1-31/2 * sun", "0 3 * * sat-sun"])
 def test_cron_expressions_in_every_field_form_are_accepted(tmp_path: Path, cron: str) -> None:
     assert load_config(write(tmp_path / "qcat.toml", f'[schedule]\ncron = "{cron}"\n' + LICENSE)).schedule.cron == cron
 
