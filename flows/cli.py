@@ -78,11 +78,14 @@ def _app_for(name: str | None) -> typer.Typer:
 
 @cache
 def out() -> Console:
-    """Rich is imported only by the commands that draw with it, so queries start faster."""
+    """Rich is imported only by the commands that draw with it, so queries start faster.
+
+    Nothing printed is read as markup: it quotes the API (a model id in an error), paths and
+    configuration, any of which may hold brackets. Styles are given as `Text` instead."""
     from rich.console import Console
 
     # piped output (logs, CI, scripts) gets wide tables instead of rich's 80 columns
-    return Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+    return Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160, markup=False)
 
 
 def say(message: str) -> None:
@@ -124,7 +127,7 @@ def rebuild_command(config: ConfigOption = None) -> None:
     settings = _guard(lambda: load_config(config))
     with out().status("Rebuilding from the archive..."):
         report = _guard(lambda: rebuild_database(settings))
-    out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.", markup=False, highlight=False)
+    out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.", highlight=False)
 
 
 @app.command("simulate")
@@ -173,8 +176,8 @@ def status_command(
     settings = _guard(lambda: load_config(config))
     span = _guard(lambda: parse_span(stale_after, "--stale-after"))
     statuses = _guard(lambda: catalog_statuses(settings, span))
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="qcat status")
     for column in ("license", "provider", "last pull (UTC)", "status", "models", "last ok (UTC)", "problem"):
@@ -187,7 +190,7 @@ def status_command(
             s.last_status or "-",
             "-" if s.last_models is None else str(s.last_models),
             f"{s.last_ok_at:%Y-%m-%d %H:%M}" if s.last_ok_at else "-",
-            f"[red]{escape(s.problem)}[/]" if s.problem else "[green]ok[/]",
+            Text(s.problem, style="red") if s.problem else Text("ok", style="green"),
         )
     out().print(table)
     out().print(f"Next scheduled run: {next_scheduled_run()}")
@@ -428,8 +431,8 @@ def alerts_command(
 
     if state is not None and state not in ALERT_STATES:
         _usage_error(f"--state: {state!r} is not one of {', '.join(ALERT_STATES)}")
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     settings = _guard(lambda: load_config(config))
     rows = _guard(lambda: deliveries(settings, state))
@@ -440,11 +443,11 @@ def alerts_command(
         table.add_row(
             row_state,
             channel,
-            ("[red]CRITICAL[/] " if critical else "") + escape(summary),
+            Text.assemble(("CRITICAL ", "red"), summary) if critical else summary,
             str(attempts),
             f"{enqueued_at:%Y-%m-%d %H:%M}",
             f"{last_attempt_at:%Y-%m-%d %H:%M}" if last_attempt_at else "-",
-            escape(last_error or ""),
+            last_error or "",
         )
     out().print(table)
 
@@ -464,7 +467,7 @@ def alerts_test_command(
     settings = _guard(lambda: load_config(config))
     target = _guard(lambda: settings.alerts.channel(channel))
     _guard(lambda: send_test(settings, target))
-    out().print(f"Sent a test message to alert channel {channel!r} ({target.type}).", markup=False, highlight=False)
+    out().print(f"Sent a test message to alert channel {channel!r} ({target.type}).", highlight=False)
 
 
 @alerts_app.command("preview")
@@ -478,12 +481,12 @@ def alerts_preview_command(config: ConfigOption = None) -> None:
     alerts, messages = _guard(lambda: preview(settings))
     out().print(f"The last run has {len(alerts)} alert{'s' if len(alerts) != 1 else ''} passing the rules.", highlight=False)
     if not settings.alerts.channels:
-        out().print("No [[alerts.channels]] configured:", markup=False, highlight=False)
+        out().print("No [[alerts.channels]] configured:", highlight=False)
         for alert in alerts:
-            out().print(f"  {alert.item['summary']}", markup=False, highlight=False)
+            out().print(f"  {alert.item['summary']}", highlight=False)
     for message in messages:
-        out().print(f"--- {message.channel.name} ({message.channel.type}, {message.kind}) ---", markup=False, highlight=False)
-        out().print(text(message), markup=False, highlight=False)
+        out().print(f"--- {message.channel.name} ({message.channel.type}, {message.kind}) ---", highlight=False)
+        out().print(text(message), highlight=False)
 
 
 def _guard(action: Callable[[], T]) -> T:
@@ -511,16 +514,15 @@ def _guard(action: Callable[[], T]) -> T:
 
 
 def _print_summary(summaries: list[CatalogSummary]) -> None:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="qcat run")
     for column in ("license", "provider", "status", "models", "events", "error"):
         table.add_column(column, justify="right" if column in ("models", "events") else "left")
     for s in summaries:
         style = "green" if s.status == "ok" else "red"
-        # an error quotes what the API sent (a model id, say): never markup
-        table.add_row(s.license, s.provider, f"[{style}]{s.status}[/]", "" if s.models is None else str(s.models), str(s.events), escape(s.error or ""))
+        table.add_row(s.license, s.provider, Text(s.status, style=style), "" if s.models is None else str(s.models), str(s.events), s.error or "")
     out().print(table)
 
 

@@ -14,7 +14,6 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -122,5 +121,5 @@ def _table(title: str, result: duckdb.DuckDBPyConnection) -> Table:
     for column in result.description:
         table.add_column(column[0])
     for row in result.fetchall():
-        table.add_row(*("" if value is None else escape(str(value)) for value in row))
+        table.add_row(*("" if value is None else str(value) for value in row))
     return table
