@@ -270,7 +270,7 @@ def changes_command(
     until: Annotated[str, typer.Option(help="Up to this instant, excluded.")] = "now",
     event_type: Annotated[list[str] | None, typer.Option("--type", "-t", help="added, removed, readded, rate_changed, limits_changed, renamed (repeat or use commas).")] = None,
     min_pct: Annotated[float | None, typer.Option("--min-pct", help="Only rate changes where a rate moved at least this many percent.")] = None,
-    direction: Annotated[str | None, typer.Option(help="Only rate changes where a rate went this way: increase or decrease.")] = None,
+    direction: Annotated[str | None, typer.Option(help="Only rate changes where a rate went this way (with --min-pct, by at least that much): increase or decrease.")] = None,
     license: LicenseOption = None,
     provider: ProviderOption = None,
     model: ModelOption = None,

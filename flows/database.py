@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flows.engine import duckdb
 from flows.errors import ArchiveError, LockTimeout
+from flows.sqlfiles import run
 
 DB_NAME = "catalog.duckdb"
 
@@ -42,6 +43,5 @@ def open_database(
                 on_wait()
                 on_wait = None
             time.sleep(0.1)
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
+    run(con, "session_settings")
     return con

@@ -110,7 +110,7 @@ def _report(data_dir: Path, config_path: Path, console: Console) -> None:
         f"Ask it:   qcat changes --since 7d --config {config_path}\n"
         f"          qcat rates --license acme-prod --model claude --config {config_path}\n"
         f"          qcat compare --licenses acme-prod,acme-research --config {config_path}\n"
-        f"          qcat sql \"from price_change_stats order by rate_changes desc limit 5\" --config {config_path}\n"
+        f"          qcat sql \"from price_change_stats order by rate_changes desc, license, provider, model_id limit 5\" --config {config_path}\n"
         f"Rebuild it from the archive alone: qcat rebuild --config {config_path}",
         highlight=False,
     )

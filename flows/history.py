@@ -24,7 +24,7 @@ from flows.sqlfiles import run
 
 # bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
 # archive, unless SQL alone can bring it to this layout (UPGRADES)
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # layout -> the steps (sql/ files) that reach the next one where no table changed shape: views and
 # macros created again, derived columns computed again, constraints added. A writer upgrades such a
 # file in place, so that the next nightly run loads (and alerts) as usual
@@ -33,6 +33,7 @@ UPGRADES = {
     6: ("pct_change", "catalog_events_pct_update"),
     7: ("pct_change", "catalog_events_pct_update", "changes_between", "model_versions_ended_not_null"),
     8: ("catalog_state",),
+    9: ("changes_between", "rate_changes", "price_change_stats", "model_lifecycle", "rate_spread"),
 }
 # a new file's tables and views, created in this order
 SCHEMA = (

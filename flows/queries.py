@@ -33,11 +33,11 @@ class Filters:
 
 
 def model_glob(pattern: str | None) -> str | None:
-    """A glob matches the whole id; plain text matches anywhere in it. Both ignore case."""
+    """A glob matches the whole id; plain text matches anywhere in it. Both ignore case (the SQL
+    lowers both sides)."""
     if not pattern:
         return None
-    text = pattern.lower()
-    return text if GLOB_MARKS & set(text) else f"*{text}*"
+    return pattern if GLOB_MARKS & set(pattern) else f"*{pattern}*"
 
 
 def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:

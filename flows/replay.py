@@ -69,7 +69,7 @@ def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
         con.commit()
         ledger.sync(con, data_dir)
         events = sum(count for _, _, count in run(con, "event_counts").fetchall())
-        con.execute("checkpoint")
+        run(con, "checkpoint")
     finally:
         con.close()
     # a WAL left by a killed load belongs to the old file and would make the new one unopenable

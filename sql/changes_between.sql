@@ -1,6 +1,7 @@
--- catalog events observed in [since, until), filtered; with min_pct only the rate changes where
--- either rate moved at least that many percent (a move from 0 always counts), with direction only
--- those where a rate went that way; model_glob matches model ids whatever their case. `change` says
+-- catalog events observed in [since, until), filtered. With min_pct or direction, only the rate
+-- changes where one rate passes both: it moved at least min_pct percent (a move from 0 always
+-- counts) and went that way, as an alert rule judges each rate; model_glob matches model ids
+-- whatever their case. `change` says
 -- what changed in words. Times are naive UTC in any session's time zone (cheaper to fetch into
 -- Python; `qcat changes` adds the zone). For example:
 -- from changes_between(now() - interval 7 days, now(), types := ['rate_changed'], min_pct := 10)
@@ -19,7 +20,31 @@ with events as (
         and (len(licenses::varchar[]) = 0 or list_contains(licenses::varchar[], license))
         and (len(providers::varchar[]) = 0 or list_contains(providers::varchar[], provider))
         and (model_glob::varchar is null or lower(model_id) glob lower(model_glob::varchar))
+),
+
+judged as (
+    -- whether each rate that moved passes min_pct and direction on its own
+    select
+        *,
+        input_moved
+            and (min_pct::double is null or input_pct_change is null or abs(input_pct_change) >= min_pct::double)
+            and (direction::varchar is null or case direction::varchar
+                when 'increase' then new_input_cost_per_micro_credit > old_input_cost_per_micro_credit
+                when 'decrease' then new_input_cost_per_micro_credit < old_input_cost_per_micro_credit
+                else error('direction must be ''increase'' or ''decrease''')
+            end)
+            as input_passes,
+        output_moved
+            and (min_pct::double is null or output_pct_change is null or abs(output_pct_change) >= min_pct::double)
+            and (direction::varchar is null or case direction::varchar
+                when 'increase' then new_output_cost_per_micro_credit > old_output_cost_per_micro_credit
+                when 'decrease' then new_output_cost_per_micro_credit < old_output_cost_per_micro_credit
+                else error('direction must be ''increase'' or ''decrease''')
+            end)
+            as output_passes
+    from events
 )
+
 select
     timezone('UTC', observed_at) as observed_at,
     license,
@@ -56,15 +81,7 @@ select
     timezone('UTC', previous_observed_at) as previous_observed_at,
     event_id,
     pull_id
-from events
-where (min_pct::double is null or event_type = 'rate_changed' and (
-        input_moved and (input_pct_change is null or abs(input_pct_change) >= min_pct::double)
-        or output_moved and (output_pct_change is null or abs(output_pct_change) >= min_pct::double)
-    ))
-    and (direction::varchar is null or event_type = 'rate_changed' and (
-        direction::varchar = 'increase' and (new_input_cost_per_micro_credit > old_input_cost_per_micro_credit
-            or new_output_cost_per_micro_credit > old_output_cost_per_micro_credit)
-        or direction::varchar = 'decrease' and (new_input_cost_per_micro_credit < old_input_cost_per_micro_credit
-            or new_output_cost_per_micro_credit < old_output_cost_per_micro_credit)
-    ))
-order by observed_at, license, provider, model_id, event_type
+from judged
+where (min_pct::double is null and direction::varchar is null)
+    or (event_type = 'rate_changed' and (input_passes or output_passes))
+order by observed_at, license, provider, pull_id, model_id, event_type

@@ -1,9 +1,14 @@
 -- the demo's ten largest rate moves (micro-credits per token), input or output, whichever moved
--- more; with when they were seen. A move from 0 has no percentage and comes last
+-- more; with when they were seen. A rate that moved from 0 has no percentage (it is null there) and
+-- ranks first, as an infinite rise, the way alerts and the report rank it
 with moves as (
     select
         *,
-        greatest(abs(input_pct_change), abs(output_pct_change)) as largest_pct
+        if(
+            input_pct_change is null or output_pct_change is null,
+            'infinity'::double,
+            greatest(abs(input_pct_change), abs(output_pct_change))
+        ) as largest_pct
     from catalog_events
     where event_type = 'rate_changed'
 )
@@ -23,5 +28,5 @@ select
         else printf('%+.0f%%', output_pct_change)
     end as output_change
 from moves
-order by largest_pct desc nulls last, observed_at, license, provider, model_id
+order by largest_pct desc, observed_at, license, provider, model_id
 limit 10

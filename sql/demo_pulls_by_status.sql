@@ -9,4 +9,4 @@ select
     end as catalogs
 from pulls
 group by status, resolution
-order by pulls desc
+order by pulls desc, status, resolution

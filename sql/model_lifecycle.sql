@@ -19,7 +19,7 @@ moves as (
         count(*) filter (where event_type = 'removed') as times_removed,
         count(*) filter (where event_type = 'readded') as times_readded,
         max(observed_at) filter (where event_type = 'removed') as last_removed_at,
-        arg_max(previous_observed_at, observed_at) filter (where event_type = 'removed') as last_seen_before_removal,
+        arg_max(previous_observed_at, (observed_at, pull_id)) filter (where event_type = 'removed') as last_seen_before_removal,
         max(observed_at) filter (where event_type = 'readded') as last_readded_at
     from catalog_events
     where event_type in ('removed', 'readded')

@@ -1,14 +1,17 @@
--- per catalog and model: how often its rates changed, first and latest rates, largest moves
+-- per catalog and model: how many events moved either rate (rate_changed, and returns at another
+-- rate: the events of rate_changes), first and latest rates, largest moves. Versions are ordered
+-- by (valid_from, valid_from_pull_id), the order pulls were applied in, so that two pulls of one
+-- instant cannot swap the latest rate
 create or replace view price_change_stats as
 with versions as (
     select
         license,
         provider,
         model_id,
-        arg_min(input_cost_per_micro_credit, valid_from) as first_input,
-        arg_max(input_cost_per_micro_credit, valid_from) as last_input,
-        arg_min(output_cost_per_micro_credit, valid_from) as first_output,
-        arg_max(output_cost_per_micro_credit, valid_from) as last_output
+        arg_min(input_cost_per_micro_credit, (valid_from, valid_from_pull_id)) as first_input,
+        arg_max(input_cost_per_micro_credit, (valid_from, valid_from_pull_id)) as last_input,
+        arg_min(output_cost_per_micro_credit, (valid_from, valid_from_pull_id)) as first_output,
+        arg_max(output_cost_per_micro_credit, (valid_from, valid_from_pull_id)) as last_output
     from model_versions
     group by license, provider, model_id
 ),

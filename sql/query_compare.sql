@@ -5,7 +5,7 @@ from rate_spread($by)
 where if($by = 'license', license_a = $a and license_b = $b, provider_a = $a and provider_b = $b)
     and (len($licenses::varchar[]) = 0 or list_contains($licenses::varchar[], license_a))
     and (len($providers::varchar[]) = 0 or list_contains($providers::varchar[], provider_a))
-    and ($model_glob::varchar is null or lower(model_id) glob $model_glob::varchar)
+    and ($model_glob::varchar is null or lower(model_id) glob lower($model_glob::varchar))
 order by
     greatest(abs(ln(nullif(input_ratio, 0))), abs(ln(nullif(output_ratio, 0)))) desc nulls last,
     license_a,

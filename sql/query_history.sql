@@ -4,21 +4,22 @@ with versions as (
     select
         license, provider, model_id, name,
         input_cost_per_micro_credit, output_cost_per_micro_credit, context_window, max_output_tokens,
-        valid_from, valid_to,
+        valid_from, valid_to, valid_from_pull_id, valid_to_pull_id,
         lag(input_cost_per_micro_credit) over catalog as previous_input,
         lag(output_cost_per_micro_credit) over catalog as previous_output,
-        lead(valid_from) over catalog as next_from
+        lead(valid_from_pull_id) over catalog as next_from_pull_id
     from model_versions
     where model_id = $model_id
         and (len($licenses::varchar[]) = 0 or list_contains($licenses::varchar[], license))
         and (len($providers::varchar[]) = 0 or list_contains($providers::varchar[], provider))
-    window catalog as (partition by license, provider order by valid_from)
+    window catalog as (partition by license, provider order by valid_from, valid_from_pull_id)
 ),
 beginnings as (
-    select license, provider, observed_at, string_agg(event_type, ', ' order by event_type) as began_with
+    -- the events of the pull that opened a version (two pulls of one instant stay apart)
+    select pull_id, string_agg(event_type, ', ' order by event_type) as began_with
     from catalog_events
     where model_id = $model_id
-    group by license, provider, observed_at
+    group by pull_id
 )
 select
     v.license,
@@ -33,7 +34,8 @@ select
     v.name,
     v.context_window,
     v.max_output_tokens,
-    v.valid_to is not null and v.next_from is distinct from v.valid_to as removed_at_end
+    -- a version that the pull ending it did not replace: the model left the catalog
+    v.valid_to is not null and v.next_from_pull_id is distinct from v.valid_to_pull_id as removed_at_end
 from versions as v
-left join beginnings as b on b.license = v.license and b.provider = v.provider and b.observed_at = v.valid_from
-order by v.license, v.provider, v.valid_from
+left join beginnings as b on b.pull_id = v.valid_from_pull_id
+order by v.license, v.provider, v.valid_from, v.valid_from_pull_id

@@ -16,16 +16,19 @@ with in_place as (
 ),
 
 returns as (
+    -- a model back in the catalog: its last version before the return, in the order pulls were
+    -- applied (valid_to, then the ending pull's id: two pulls of one instant keep their order)
     select
         e.event_id, e.license, e.provider, e.model_id, e.pull_id, e.observed_at,
         e.new_input_cost_per_micro_credit as new_input,
         e.new_output_cost_per_micro_credit as new_output,
-        arg_max(v.input_cost_per_micro_credit, v.valid_to) as old_input,
-        arg_max(v.output_cost_per_micro_credit, v.valid_to) as old_output,
-        max(v.valid_to) as removed_at
+        arg_max(v.input_cost_per_micro_credit, (v.valid_to, v.valid_to_pull_id)) as old_input,
+        arg_max(v.output_cost_per_micro_credit, (v.valid_to, v.valid_to_pull_id)) as old_output,
+        arg_max(v.valid_to_pull_id, (v.valid_to, v.valid_to_pull_id)) as removed_by_pull_id
     from catalog_events as e
     join model_versions as v
-        on v.license = e.license and v.provider = e.provider and v.model_id = e.model_id and v.valid_to <= e.observed_at
+        on v.license = e.license and v.provider = e.provider and v.model_id = e.model_id
+        and (v.valid_to < e.observed_at or v.valid_to = e.observed_at and v.valid_to_pull_id < e.pull_id)
     where e.event_type = 'readded'
     group by all
 ),
@@ -38,12 +41,12 @@ returned_changed as (
         true as while_removed
     from returns as t
     join catalog_events as r
-        on r.license = t.license and r.provider = t.provider and r.model_id = t.model_id
-        and r.event_type = 'removed' and r.observed_at = t.removed_at
+        on r.pull_id = t.removed_by_pull_id and r.license = t.license and r.provider = t.provider
+        and r.model_id = t.model_id and r.event_type = 'removed'
     where t.old_input is distinct from t.new_input or t.old_output is distinct from t.new_output
 ),
 
-changes as (
+moves as (
     select * from in_place
     union all
     select * from returned_changed
@@ -51,10 +54,10 @@ changes as (
 
 per_rate as (
     select *, 'input' as rate, old_input as old_rate, new_input as new_rate
-    from changes
+    from moves
     union all
     select *, 'output' as rate, old_output as old_rate, new_output as new_rate
-    from changes
+    from moves
 )
 
 select

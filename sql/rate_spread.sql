@@ -1,11 +1,16 @@
 -- every pair of current catalogs listing the same model that differ only in their license
 -- (differ_by = 'license') or only in their provider (differ_by = 'provider'), in both orders,
--- with the ratios a / b of their rates; the spread views and `qcat compare` pick their pairs here
+-- with the ratios a / b of their rates (none where either rate is 0: the pair in the other order
+-- would have none either); the spread views and `qcat compare` pick their pairs here
 create or replace macro rate_spread(differ_by) as table
 with rates as (
     select
         *,
-        if(differ_by = 'license', license, provider) as side,
+        case differ_by
+            when 'license' then license
+            when 'provider' then provider
+            else error('rate_spread: differ_by must be ''license'' or ''provider''')
+        end as side,
         if(differ_by = 'license', provider, license) as shared
     from current_rates
 )
@@ -18,9 +23,9 @@ select
     b.provider as provider_b,
     a.input_cost_per_micro_credit as input_a,
     b.input_cost_per_micro_credit as input_b,
-    a.input_cost_per_micro_credit / nullif(b.input_cost_per_micro_credit, 0) as input_ratio,
+    nullif(a.input_cost_per_micro_credit, 0) / nullif(b.input_cost_per_micro_credit, 0) as input_ratio,
     a.output_cost_per_micro_credit as output_a,
     b.output_cost_per_micro_credit as output_b,
-    a.output_cost_per_micro_credit / nullif(b.output_cost_per_micro_credit, 0) as output_ratio
+    nullif(a.output_cost_per_micro_credit, 0) / nullif(b.output_cost_per_micro_credit, 0) as output_ratio
 from rates as a
 join rates as b on a.shared = b.shared and a.model_id = b.model_id and a.side <> b.side

@@ -22,4 +22,4 @@ select *
 from catalog
 where (len(licenses::varchar[]) = 0 or list_contains(licenses::varchar[], license))
     and (len(providers::varchar[]) = 0 or list_contains(providers::varchar[], provider))
-    and (model_glob::varchar is null or lower(model_id) glob model_glob::varchar)
+    and (model_glob::varchar is null or lower(model_id) glob lower(model_glob::varchar))

@@ -11,8 +11,7 @@ with last_pulls as (
 
 listed as (
     select license, provider, count(*) as models
-    from model_versions
-    where is_current
+    from current_rates
     group by license, provider
 ),
 

@@ -426,7 +426,7 @@ def test_a_pull_archived_by_a_crashed_run_loads_with_the_next_run(simulator: Sim
     assert rates == [(night(1), 0.002), (night(2), 0.003)]
 
 
-@pytest.mark.parametrize("upgraded", [False, True], ids=["layout 9", "upgraded from layout 8"])
+@pytest.mark.parametrize("upgraded", [False, True], ids=["this layout", "upgraded from layout 8"])
 def test_pulls_of_one_instant_apply_in_pull_id_order_and_guard_what_is_current(simulator: SimulatorServer, config: Config, upgraded: bool) -> None:
     """Two pulls of a catalog at the same instant (a night run twice with the same date) apply in
     (observed_at, pull_id) order, in the load as in the rebuild: the shrink guard must then count

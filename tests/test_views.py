@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -9,11 +11,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.config import load_config
+from flows.config import Config, load_config
 from flows.database import db_path
 from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
-from tests.conftest import model, night, play_nights, write_config
+from tests.conftest import KEY_VARS, model, night, play_nights, qcat, write_config
 
 NIGHTS = {
     0: {
@@ -133,3 +135,105 @@ def test_changes_between_answers_in_utc_in_any_session_time_zone(simulator: Simu
         (*utc, "Vendor/Free", "rate_changed", "output 0.002 -> 0.003 (+50.00%)", 0.0, pytest.approx(50.0)),
         (*utc, "Vendor/Unnamed", "renamed", "none -> Now Named", None, None),
     ]
+
+
+def _read(config: Config, query: str, params: dict | None = None) -> list[tuple]:
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        return con.execute(query, params or {}).fetchall()
+    finally:
+        con.close()
+
+
+def test_min_pct_and_direction_judge_each_rate_alone(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Input down 10% and output up 50% in one event: a decrease of 50% or more is not there,
+    as an alert rule with the same min_pct and direction would judge it."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]}))
+    play_nights(simulator, config, {0: {("acme-prod", "default"): [model("a", 0.001, 0.002)]}, 1: {("acme-prod", "default"): [model("a", 0.0009, 0.003)]}})
+
+    def passing(**filters: object) -> int:
+        arguments = "".join(f", {name} := ${name}" for name in filters)
+        query = f"select count(*) from changes_between($since, $until{arguments})"
+        return _read(config, query, {"since": night(0), "until": night(2), **filters})[0][0]
+
+    assert passing() == 1
+    assert passing(min_pct=50, direction="decrease") == 0
+    assert passing(min_pct=50, direction="increase") == 1
+    assert passing(min_pct=10, direction="decrease") == 1
+    assert passing(direction="decrease") == 1
+    assert passing(min_pct=51) == 0
+    with pytest.raises(duckdb.InvalidInputException, match="direction must be 'increase' or 'decrease'"):
+        passing(direction="down")
+
+
+def test_zero_rates_give_no_ratio_either_way_and_a_typo_is_an_error(simulator: SimulatorServer, tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["default"]}))
+    play_nights(
+        simulator,
+        config,
+        {0: {("acme-prod", "default"): [model("free", 0.0, 0.002)], ("acme-research", "default"): [model("free", 0.001, 0.0)]}},
+    )
+    assert _read(config, "select license_a, input_ratio, output_ratio from rate_spread('license') order by license_a") == [
+        ("acme-prod", None, None),
+        ("acme-research", None, None),
+    ]
+    assert _read(config, "select input_ratio, output_ratio from license_rate_spread") == [(None, None)]
+    with pytest.raises(duckdb.InvalidInputException, match="differ_by must be 'license' or 'provider'"):
+        _read(config, "from rate_spread('licence')")
+
+
+def test_pulls_of_one_instant_keep_their_order_in_the_views(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """A night run three times with the same date: pulls x-a, x-b and x-c apply in that order at one
+    instant, leaving versions of zero length. b leaves in x-a, returns in x-b at another rate and
+    moves again in x-c; the views must follow the pulls' order, not whichever tie comes first."""
+    from flows.archive import archive_pull
+    from flows.client import fetch_catalog, make_http_client
+    from flows.pipeline import load_and_summarise
+
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]}))
+    play_nights(simulator, config, {0: {("acme-prod", "default"): [model("a", 0.001), model("b", 0.01)]}})
+    records = []
+    with make_http_client(config.api) as client:
+        for suffix, models in (
+            ("a", [model("a", 0.002)]),
+            ("b", [model("a", 0.003), model("b", 0.02)]),
+            ("c", [model("a", 0.003), model("b", 0.03)]),
+        ):
+            simulator.clear_faults()
+            simulator.add_fault("override", count=None, license="acme-prod", provider="default", models=models)
+            result = fetch_catalog(client, config.api, os.environ[KEY_VARS["acme-prod"]], "default")
+            records.append(archive_pull(config.data_dir, "acme-prod", "default", night(1), result, pull_id=f"x-{suffix}"))
+    load_and_summarise(config, records)
+    for built in ("loaded", "rebuilt"):
+        if built == "rebuilt":
+            rebuild_database(config)
+        stats = _read(config, "select model_id, rate_changes, first_input, last_input from price_change_stats order by model_id")
+        assert stats == [("a", 2, 0.001, 0.003), ("b", 2, 0.01, 0.03)], built
+        moves = _read(config, "select model_id, pull_id, old_rate, new_rate, while_removed from rate_changes where rate = 'input' order by model_id, pull_id")
+        assert moves == [
+            ("a", "x-a", 0.001, 0.002, False),
+            ("a", "x-b", 0.002, 0.003, False),
+            ("b", "x-b", 0.01, 0.02, True),
+            ("b", "x-c", 0.02, 0.03, False),
+        ], built
+        assert _read(config, "select model_id, times_removed, times_readded, last_seen_at from model_lifecycle order by 1") == [
+            ("a", 0, 0, night(1)),
+            ("b", 1, 1, night(1)),
+        ], built
+        changes = _read(config, "select model_id, event_type, pull_id from changes_between($since, $until)", {"since": night(1), "until": night(2)})
+        assert changes == [
+            ("a", "rate_changed", "x-a"),
+            ("b", "removed", "x-a"),
+            ("a", "rate_changed", "x-b"),
+            ("b", "readded", "x-b"),
+            ("b", "rate_changed", "x-c"),
+        ], built
+    history = json.loads(qcat(tmp_path, "history", "b", "--format", "json").stdout)
+    assert [(row["input_cost_per_micro_credit"], row["change"], row["removed_at_end"]) for row in history] == [
+        (0.01, "baseline", True),
+        (0.02, "readded", False),
+        (0.03, "rate_changed", False),
+    ]
+    history = json.loads(qcat(tmp_path, "history", "a", "--format", "json").stdout)
+    assert [(row["input_cost_per_micro_credit"], row["change"]) for row in history] == [(0.001, "baseline"), (0.002, "rate_changed"), (0.003, "rate_changed")]
