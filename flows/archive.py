@@ -143,7 +143,7 @@ def archive_pull(
         model_count=len(result.catalog.models) if result.catalog is not None else None,
         content_sha256=sha,
         error=result.error,
-        warnings=result.catalog.warnings if result.catalog is not None else (),
+        warnings=result.warnings + (result.catalog.warnings if result.catalog is not None else ()),
         raw_file=raw_file,
         models_file=models_file,
         origin=origin,

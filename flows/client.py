@@ -22,6 +22,9 @@ from flows.config import ApiConfig
 
 FetchStatus = Literal["ok", "auth_error", "unavailable", "invalid"]
 USER_AGENT = "qcat/0.1 (+catalog snapshots)"
+# a key shorter than this is not looked for in responses: it could match ordinary text, and
+# replacing that would falsify the catalog
+MIN_REDACTED_KEY = 8
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class FetchResult:
     body: bytes | None
     catalog: Catalog | None
     error: str | None
+    warnings: tuple[str, ...] = ()
 
 
 def make_http_client(api: ApiConfig) -> httpx.Client:
@@ -64,6 +68,7 @@ def fetch_catalog(
     jitter = rng or random.Random()
     attempts: list[Attempt] = []
     body: bytes | None = None
+    warnings: tuple[str, ...] = ()
     for number in range(1, api.max_attempts + 1):
         started = time.monotonic()
         try:
@@ -76,12 +81,12 @@ def fetch_catalog(
                 break
             sleep(delay)
             continue
-        body = response.content
+        body, warnings = _without_key(response.content, api_key)
         status = response.status_code
         if status in (401, 403):
             error = f"HTTP {status}: the API key was rejected (invalid, expired or lacking access)"
             attempts.append(Attempt(number, status, error, _ms(started)))
-            return FetchResult("auth_error", status, tuple(attempts), body, None, error)
+            return FetchResult("auth_error", status, tuple(attempts), body, None, error, warnings)
         if status == 429 or 500 <= status <= 599:
             error = f"HTTP {status}" + (": catalog provider unavailable" if status == 503 else "")
             attempts.append(Attempt(number, status, error, _ms(started)))
@@ -100,18 +105,18 @@ def fetch_catalog(
         if status != 200:
             error = f"HTTP {status} from {url}: not a catalog (check api.base_url)"
             attempts.append(Attempt(number, status, error, _ms(started)))
-            return FetchResult("invalid", status, tuple(attempts), body, None, error)
+            return FetchResult("invalid", status, tuple(attempts), body, None, error, warnings)
         try:
             catalog = parse_catalog(body)
         except InvalidCatalog as exc:
             error = _redact(str(exc), api_key)
             attempts.append(Attempt(number, status, error, _ms(started)))
-            return FetchResult("invalid", status, tuple(attempts), body, None, error)
+            return FetchResult("invalid", status, tuple(attempts), body, None, error, warnings)
         attempts.append(Attempt(number, status, None, _ms(started)))
-        return FetchResult("ok", status, tuple(attempts), body, catalog, None)
+        return FetchResult("ok", status, tuple(attempts), body, catalog, None, warnings)
     last = attempts[-1]
     error = f"gave up after {len(attempts)} attempt(s); last: {last.error}"
-    return FetchResult("unavailable", last.http_status, tuple(attempts), body, None, error)
+    return FetchResult("unavailable", last.http_status, tuple(attempts), body, None, error, warnings)
 
 
 def _backoff(api: ApiConfig, attempt: int, rng: random.Random) -> float:
@@ -133,6 +138,15 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _without_key(body: bytes, api_key: str) -> tuple[bytes, tuple[str, ...]]:
+    """A server that echoes what it received (often in a 401 body) would put the key in the archive,
+    for good: archived files are never rewritten. The key is replaced before anything reads the
+    body, so that the parsed catalog, errors, Parquet and DuckDB cannot carry it either."""
+    if len(api_key) < MIN_REDACTED_KEY or api_key.encode() not in body:
+        return body, ()
+    return body.replace(api_key.encode(), b"***"), ("the response carried the API key; it was replaced by *** before archiving",)
 
 
 def _redact(text: str, secret: str) -> str:

@@ -35,7 +35,7 @@ SIMDATA_DIR = Path(__file__).parent / "simdata"
 FAULT_KINDS: frozenset[str] = frozenset({
     "unavailable", "server_error", "rate_limited", "latency", "malformed_json", "truncated",
     "html_200", "empty_list", "mass_removal", "envelope", "duplicate_identical",
-    "duplicate_conflict", "extra_fields", "override", "drop_connection",
+    "duplicate_conflict", "extra_fields", "override", "drop_connection", "echo_key",
 })
 _REQUIRED_PARAMS: dict[str, str] = {"latency": "seconds", "override": "models"}
 _ERROR_FAULTS: dict[str, tuple[int, str]] = {
@@ -455,18 +455,20 @@ class SimulatorServer:
                 handler.send_json(400, {"error": f"unknown provider {provider!r}"})
             else:
                 fault = self._take_fault(lic.name, provider, latency=False)
-                if self._respond(handler, self.simulator.catalog(lic.name, provider, self.day), fault) is None:
+                if self._respond(handler, self.simulator.catalog(lic.name, provider, self.day), fault, auth) is None:
                     log(None)  # dropped connection: nothing was written
         finally:
             handler.on_status = None  # keep-alive reuses the handler for the next request
 
     @staticmethod
-    def _respond(handler: _Handler, models: list[dict[str, Any]], fault: _Fault | None) -> int | None:
+    def _respond(handler: _Handler, models: list[dict[str, Any]], fault: _Fault | None, auth: str) -> int | None:
         """Returns the status sent, or None when the connection was dropped without a response."""
         kind, params = (fault.kind, fault.params) if fault else ("", {})
         if kind == "drop_connection":
             handler.close_connection = True
             return None
+        if kind == "echo_key":  # a gateway that quotes the credentials it refused
+            return handler.send_json(int(params.get("status", 401)), {"error": "invalid api key", "received": auth})
         if kind in _ERROR_FAULTS:
             status, message = _ERROR_FAULTS[kind]
             retry = {"Retry-After": str(params.get("retry_after", 1))} if kind == "rate_limited" else None

@@ -146,7 +146,7 @@ def test_api_keys_never_leave_the_process(simulator: SimulatorServer, tmp_path: 
     for day, env in ((0, {}), (1, {"QCAT_TEST_KEY_ACME_RESEARCH": rejected})):
         simulator.day = day
         if day == 1:
-            simulator.add_fault("unavailable", count=1, license="acme-prod", provider="default")
+            simulator.add_fault("echo_key", count=None, license="acme-prod", provider="default")
             simulator.add_fault("malformed_json", count=1, license="acme-prod", provider="openrouter")
         result = qcat("run", "--config", str(path), cwd=tmp_path, env=env)
         outputs.append(result.stdout + result.stderr)
@@ -155,12 +155,15 @@ def test_api_keys_never_leave_the_process(simulator: SimulatorServer, tmp_path: 
     data_dir = load_config(path).data_dir
     files = [p for p in data_dir.rglob("*") if p.is_file()]
     assert any(p.suffix == ".parquet" for p in files) and any(p.name.endswith(".gz") for p in files)
+    echoed = []
     for file in files:
         content = file.read_bytes()
         if file.name.endswith(".gz"):
             content += gzip.decompress(content)
+            echoed += [file.name] if b'"received": "Bearer ***"' in content else []
         for secret in secrets:
             assert secret.encode() not in content, f"{secret} found in {file}"
+    assert len(echoed) == 1, "the gateway quoted the key back in its 401: archived with the key replaced"
     for output in outputs:
         for secret in secrets:
             assert secret not in output

@@ -519,6 +519,22 @@ def test_rates_keep_their_exact_precision(server: SimulatorServer, pull) -> None
 # --- secrets -------------------------------------------------------------------------------
 
 
+def test_a_key_quoted_back_is_replaced_before_anything_reads_the_body(server: SimulatorServer, pull) -> None:
+    """The archive keeps bodies for good: a gateway that echoes the credentials it got must not put
+    the key there, nor a cut copy of it into an error (values are shortened to 40 characters)."""
+    server.add_fault("echo_key")
+    refused = pull()
+    assert refused.status == "auth_error" and refused.body is not None
+    assert json.loads(refused.body) == {"error": "invalid api key", "received": "Bearer ***"}
+    assert refused.warnings == ("the response carried the API key; it was replaced by *** before archiving",)
+    server.add_fault("override", models=[model("m", cost={"input_cost_per_micro_credit": f"Bearer {PROD.api_key}", "output_cost_per_micro_credit": 0.002})])
+    invalid = pull()
+    assert invalid.status == "invalid" and invalid.warnings
+    assert PROD.api_key[:12] not in (invalid.error or "") and "Bearer ***" in (invalid.error or ""), invalid.error
+    assert PROD.api_key.encode() not in (invalid.body or b"")
+    assert pull().warnings == (), "a body without the key is kept as it came"
+
+
 @pytest.mark.parametrize(("fault", "params"), [
     ("unavailable", {"count": None}),
     ("server_error", {"count": None}),
