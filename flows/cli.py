@@ -504,11 +504,17 @@ def _guard(action: Callable[[], T]) -> T:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(141) from None
     except OSError as exc:
+        # the machine's doing (a full disk, a permission), not a bug: the work failed, exit 1
         say(f"qcat: error: {exc}")
-        raise typer.Exit(EXIT_INTERNAL) from None
+        raise typer.Exit(QcatError.exit_code) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence before a traceback
         if os.environ.get("QCAT_DEBUG"):
             raise
+        from flows.database import DB_NAME, damage, is_damage
+
+        if is_damage(exc):
+            say(f"qcat: error: {damage(Path(DB_NAME), exc)}")
+            raise typer.Exit(QcatError.exit_code) from None
         say(f"qcat: internal error: {type(exc).__name__}: {exc} (set QCAT_DEBUG=1 for a traceback)")
         raise typer.Exit(EXIT_INTERNAL) from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -184,7 +185,17 @@ def make_data_dir(config: Config) -> Config:
         config.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"storage.data_dir: cannot create {config.data_dir}: {exc.strerror or exc}") from None
+    check_writable(config.data_dir)
     return config
+
+
+def check_writable(data_dir: Path) -> None:
+    """A folder that exists but refuses files (a read-only mount, another user's) is found before
+    the work starts, not as a failure of every catalog's archive write and then of the load."""
+    try:
+        tempfile.TemporaryFile(dir=data_dir, prefix=".qcat-probe-").close()
+    except OSError as exc:
+        raise ConfigError(f"storage.data_dir: cannot write in {data_dir}: {exc.strerror or exc}") from None
 
 
 def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:

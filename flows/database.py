@@ -16,6 +16,8 @@ from flows.errors import ArchiveError, LockTimeout
 from flows.sqlfiles import run
 
 DB_NAME = "catalog.duckdb"
+# the database is derived: whatever happened to the file, the archive can make it again
+REBUILD_HINT = "; derive it again from the archive with `qcat rebuild`"
 
 
 def db_path(data_dir: Path) -> Path:
@@ -33,7 +35,8 @@ def open_database(
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
-                raise ArchiveError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+                hint = REBUILD_HINT if "not a valid duckdb database" in str(exc).lower() else ""
+                raise ArchiveError(f"cannot open {path}: {first_line(exc)}{hint}") from None
             if time.monotonic() >= deadline:
                 raise LockTimeout(
                     f"{path} is open in another process for over {wait_seconds:.0f} s "
@@ -43,5 +46,31 @@ def open_database(
                 on_wait()
                 on_wait = None
             time.sleep(0.1)
+        except duckdb.Error as exc:
+            raise damage(path, exc) from None
     run(con, "session_settings")
     return con
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def is_damage(exc: BaseException) -> bool:
+    """DuckDB reports a damaged file as a bare Error (a block whose checksum fails), wherever the
+    block is first read: at open, or in any later query."""
+    return isinstance(exc, duckdb.Error) and "corrupt database file" in str(exc).lower()
+
+
+def damage(path: Path, exc: BaseException) -> ArchiveError:
+    return ArchiveError(f"{path} is damaged ({first_line(exc)}){REBUILD_HINT}")
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Undo a failed transaction without hiding why it failed: after a fatal error (a full disk)
+    DuckDB has ended the transaction itself, and rollback's own complaint would replace the cause."""
+    try:
+        con.rollback()
+    except duckdb.Error:
+        pass

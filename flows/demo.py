@@ -9,6 +9,7 @@ what the history and the shrink guard do.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
@@ -104,14 +105,15 @@ def _report(data_dir: Path, config_path: Path, console: Console) -> None:
         console.print(_table("Largest rate changes", run(con, "demo_largest_rate_changes")))
     finally:
         con.close()
+    config = shlex.quote(str(config_path))  # the commands below are meant to be pasted into a shell
     console.print(
         f"\nThe archive (source of truth) is under {data_dir / 'archive'}; the history is in {db_path(data_dir)}.\n"
-        f"Alerts the rules let through went to {data_dir / 'alerts.jsonl'}; list them: qcat alerts --config {config_path}\n"
-        f"Ask it:   qcat changes --since 7d --config {config_path}\n"
-        f"          qcat rates --license acme-prod --model claude --config {config_path}\n"
-        f"          qcat compare --licenses acme-prod,acme-research --config {config_path}\n"
-        f"          qcat sql \"from price_change_stats order by rate_changes desc, license, provider, model_id limit 5\" --config {config_path}\n"
-        f"Rebuild it from the archive alone: qcat rebuild --config {config_path}",
+        f"Alerts the rules let through went to {data_dir / 'alerts.jsonl'}; list them: qcat alerts --config {config}\n"
+        f"Ask it:   qcat changes --since 7d --config {config}\n"
+        f"          qcat rates --license acme-prod --model claude --config {config}\n"
+        f"          qcat compare --licenses acme-prod,acme-research --config {config}\n"
+        f"          qcat sql \"from price_change_stats order by rate_changes desc, license, provider, model_id limit 5\" --config {config}\n"
+        f"Rebuild it from the archive alone: qcat rebuild --config {config}",
         highlight=False,
     )
 

@@ -21,6 +21,10 @@ class ArchiveError(QcatError):
     """The archive is unreadable or inconsistent, so DuckDB cannot be derived from it."""
 
 
+class StorageError(QcatError):
+    """The data directory failed under a write (a full disk, a read-only mount): nothing qcat can fix."""
+
+
 class LockTimeout(QcatError):
     """Another qcat process holds the data directory's writer lock for too long."""
 

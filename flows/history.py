@@ -8,6 +8,7 @@ tests check that both give the same rows and event ids.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,9 +18,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows.archive import PullRecord, archive_root, list_records, read_record, read_records, record_path
-from flows.database import open_database
+from flows.database import damage, db_path, first_line, is_damage, open_database, rollback
 from flows.engine import duckdb, register
-from flows.errors import ArchiveError
+from flows.errors import ArchiveError, QcatError, StorageError
 from flows.sqlfiles import run
 
 # bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
@@ -60,6 +61,8 @@ VIEWS = (
     "provider_rate_spread",
     "price_change_stats",
 )
+# an archived file named in an error, as DuckDB quotes its path
+ARCHIVED_FILE = re.compile(r"[\"']([^\"']*license=([^/]+)/provider=([^/]+)/date=[^/]+/[^/\"']+\.parquet)[\"']")
 # temporary: what loads and rebuilds share, created on each writer's connection (not part of the layout)
 WRITER_MACROS = ("archive_models", "event_id")
 PULL_COLUMNS = pa.schema(
@@ -94,6 +97,24 @@ class LoadReport:
     events: int | None = None
     applied: tuple[str, ...] = ()
     replayed_until: tuple[tuple[str, str, datetime], ...] = ()
+
+
+def load_failure(exc: OSError | duckdb.Error, data_dir: Path) -> QcatError:
+    """What to tell a person when deriving DuckDB failed for a reason outside qcat: a damaged
+    database file, an archived file that cannot be read, a full or read-only disk. The
+    transaction was rolled back, so the database is as it was."""
+    path = db_path(data_dir)
+    if is_damage(exc):
+        return damage(path, exc)
+    reason = first_line(exc)
+    found = ARCHIVED_FILE.search(reason)
+    if found:
+        file, license, provider = found.groups()
+        return ArchiveError(
+            f"{license}/{provider}: cannot read the archived file {file} ({reason.replace(found.group(0), '').strip()}); "
+            "restore it, or move that pull's files out of the archive"
+        )
+    return StorageError(f"writing {path} failed: {reason}")
 
 
 def models_files(data_dir: Path, records: Sequence[PullRecord]) -> list[str]:
@@ -168,7 +189,7 @@ def _upgrade(con: duckdb.DuckDBPyConnection, version: int) -> int:
             run(con, "qcat_schema_upgrade", {"version": version})
         con.commit()
     except BaseException:
-        con.rollback()
+        rollback(con)
         raise
     return version
 
@@ -231,7 +252,7 @@ def load_pending(
             before_commit(con, report)
         con.commit()
     except BaseException:
-        con.rollback()
+        rollback(con)
         raise
     return report
 

@@ -21,8 +21,9 @@ from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.client import FetchResult
 from flows.config import NAME_PATTERN, Config
 from flows.database import db_path
+from flows.engine import duckdb
 from flows.errors import UsageError
-from flows.history import connect
+from flows.history import connect, load_failure
 from flows.lock import writer_lock
 from flows.pipeline import load_with_alerts
 from flows.sqlfiles import run
@@ -96,12 +97,16 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
             pull_id = import_pull_id(license, provider, response)
             discard_uncommitted(config.data_dir, license, provider, response.observed_at, pull_id)
             records.append(archive_pull(config.data_dir, license, provider, response.observed_at, result, pull_id, origin="import"))
-        con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
         try:
-            loaded = load_with_alerts(con, config, records)
-            produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
-        finally:
-            con.close()
+            con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
+            try:
+                loaded = load_with_alerts(con, config, records)
+                produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
+            finally:
+                con.close()
+        except (OSError, duckdb.Error) as exc:
+            failure = load_failure(exc, config.data_dir)
+            raise type(failure)(f"{failure}; nothing was loaded: the imported pulls are archived and load with the next run") from None
     return ImportReport(len(responses), len(records), len(responses) - len(records), sum(count for *_, count in produced), bool(loaded.replayed_until))
 
 
@@ -134,8 +139,10 @@ def import_pull_id(license: str, provider: str, response: SavedResponse) -> str:
 def _catalog_files(path: Path) -> list[Path]:
     if path.is_dir():
         return [file for file in path.rglob("*.json") if not file.name.endswith(SIDECAR_SUFFIX) and not file.name.startswith(".")]
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
+    if not path.is_file():
+        raise UsageError(f"{path}: not a regular file (a saved response is a file, or a folder of them)")
     return [path]
 
 

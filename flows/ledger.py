@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from flows import __version__
 from flows.archive import archive_root, write_new
+from flows.database import rollback
 from flows.engine import duckdb, register
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
@@ -129,7 +130,7 @@ def sync(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
         run(con, "alert_log_insert", {"files": new})
         con.commit()
     except BaseException:
-        con.rollback()
+        rollback(con)
         raise
     finally:
         con.unregister("ledger_ops")

@@ -20,12 +20,13 @@ from flows.config import Config, LicenseConfig
 from flows.database import db_path
 from flows.engine import duckdb
 from flows.errors import LockTimeout, SecretError
-from flows.history import LoadReport, connect, load_pending
+from flows.history import LoadReport, connect, load_failure, load_pending
 from flows.lock import writer_lock
 from flows.secrets import resolve_api_key
 from flows.sqlfiles import run
 
 FAILED_STATUSES = frozenset({"auth_error", "unavailable", "invalid", "error"})
+ARCHIVED_NOTE = "nothing was loaded: this run's pulls are archived and load with the next run"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ def load_and_summarise(config: Config, records: list[PullRecord]) -> list[Catalo
                 con.close()
     except LockTimeout as exc:
         raise LockTimeout(f"{exc}; this run's pulls are archived and load with the next run") from None
+    except (OSError, duckdb.Error) as exc:
+        failure = load_failure(exc, config.data_dir)
+        raise type(failure)(f"{failure}; {ARCHIVED_NOTE}") from None
 
 
 def summarise(con: duckdb.DuckDBPyConnection, records: list[PullRecord], report: LoadReport) -> list[CatalogSummary]:

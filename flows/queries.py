@@ -7,6 +7,7 @@ is an error, not an empty answer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any
@@ -107,8 +108,8 @@ def changes(
     others = sorted(set(types) - {"rate_changed"})
     if others and (min_pct is not None or direction is not None):
         raise UsageError(f"--min-pct and --direction select rate changes; they cannot apply to --type {', '.join(others)}")
-    if min_pct is not None and min_pct < 0:
-        raise UsageError(f"--min-pct: {min_pct} is negative; it is compared with the size of a change")
+    if min_pct is not None and not (0 <= min_pct < math.inf):
+        raise UsageError(f"--min-pct: {min_pct} is not a size of change: give a percentage of 0 or more")
     if since >= until:
         raise UsageError(f"--since ({since:%Y-%m-%d %H:%M} UTC) is not before --until ({until:%Y-%m-%d %H:%M} UTC)")
     check_filters(con, filters)

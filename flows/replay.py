@@ -20,11 +20,11 @@ import pyarrow as pa
 
 from flows import ledger
 from flows.archive import PullRecord, archive_root, read_records
-from flows.config import Config
+from flows.config import Config, check_writable
 from flows.database import db_path
 from flows.engine import duckdb, register
 from flows.errors import ConfigError
-from flows.history import LoadReport, Verdict, connect, insert_pulls, models_files, trips
+from flows.history import LoadReport, Verdict, connect, insert_pulls, load_failure, models_files, trips
 from flows.lock import writer_lock
 from flows.sqlfiles import run
 
@@ -45,8 +45,12 @@ def rebuild_database(config: Config) -> LoadReport:
     directory would otherwise look like a history with nothing in it."""
     if not archive_root(config.data_dir).is_dir():
         raise ConfigError(f"storage.data_dir: {config.data_dir} holds no archive (no archive/ folder), so there is nothing to rebuild from")
-    with writer_lock(config.data_dir, config.lock_timeout_seconds):
-        return rebuild(config.data_dir, config.history.max_removed_share)
+    check_writable(config.data_dir)
+    try:
+        with writer_lock(config.data_dir, config.lock_timeout_seconds):
+            return rebuild(config.data_dir, config.history.max_removed_share)
+    except (OSError, duckdb.Error) as exc:
+        raise load_failure(exc, config.data_dir) from None
 
 
 def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:

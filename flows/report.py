@@ -53,6 +53,11 @@ def parse_since(text: str, until: datetime) -> datetime:
 
 def write_report(config: Config, out: Path, since: str, top: int, on_wait: Callable[[], None] | None = None) -> ReportSummary:
     """Render from a read-only session and replace `out` atomically: a reader never sees half a report."""
+    if not out.name or out.name in (".", ".."):
+        raise UsageError(f"--out: {out} names no file; give a file name such as report.html")
+    if out.exists() and not out.is_file():
+        # replacing it would swap a folder's or a device's name for the report, not write into it
+        raise UsageError(f"--out: {out} exists and is not a regular file; give a file name such as report.html")
     if not out.parent.is_dir():
         raise UsageError(f"--out: folder {out.parent} does not exist")
     path = db_path(config.data_dir)
@@ -68,6 +73,8 @@ def write_report(config: Config, out: Path, since: str, top: int, on_wait: Calla
     try:
         temporary.write_bytes(page)
         os.replace(temporary, out)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write {out}: {exc.strerror or exc}") from None
     finally:
         temporary.unlink(missing_ok=True)
     return ReportSummary(

@@ -57,22 +57,43 @@ def next_scheduled_run() -> str:
     if not api:
         return "unknown (PREFECT_API_URL is not set; `qcat serve` or a Prefect server schedules runs)"
     try:
-        deployments = httpx.post(f"{api}/deployments/filter", json={"deployments": {"name": {"any_": [DEPLOYMENT_NAME]}}}, timeout=5).json()
-        if not deployments:
-            return f"none (no {DEPLOYMENT_NAME} deployment on {api})"
-        runs = httpx.post(
-            f"{api}/flow_runs/filter",
-            json={
-                "deployments": {"id": {"any_": [d["id"] for d in deployments]}},
-                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
-                "sort": "EXPECTED_START_TIME_ASC",
-                "limit": 1,
-            },
-            timeout=5,
-        ).json()
+        with _prefect_api(api) as client:
+            deployments = _listed(client, "/deployments/filter", {"deployments": {"name": {"any_": [DEPLOYMENT_NAME]}}})
+            if not deployments:
+                return f"none (no {DEPLOYMENT_NAME} deployment on {api})"
+            runs = _listed(
+                client,
+                "/flow_runs/filter",
+                {
+                    "deployments": {"id": {"any_": [d.get("id") for d in deployments]}},
+                    "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+                    "sort": "EXPECTED_START_TIME_ASC",
+                    "limit": 1,
+                },
+            )
+    except httpx.HTTPStatusError as exc:
+        return f"unknown (Prefect API at {api} answered HTTP {exc.response.status_code})"
     except (httpx.HTTPError, ValueError) as exc:
-        return f"unknown (Prefect API at {api} unreachable: {type(exc).__name__})"
-    return runs[0]["expected_start_time"] if runs else "none scheduled"
+        return f"unknown (Prefect API at {api} unreachable or not answering as Prefect does: {type(exc).__name__})"
+    return str(runs[0].get("expected_start_time")) if runs else "none scheduled"
+
+
+def _prefect_api(api: str) -> httpx.Client:
+    """Authenticated as Prefect's own client would be: a Cloud key as a bearer token, a self-hosted
+    server's `PREFECT_API_AUTH_STRING` (user:password) as basic auth."""
+    headers = {"Authorization": f"Bearer {key}"} if (key := os.environ.get("PREFECT_API_KEY")) else {}
+    auth_string = os.environ.get("PREFECT_API_AUTH_STRING")
+    auth = httpx.BasicAuth(*auth_string.split(":", 1)) if auth_string and ":" in auth_string else None
+    return httpx.Client(base_url=api.rstrip("/") + "/", headers=headers, auth=auth, timeout=5)
+
+
+def _listed(client: httpx.Client, path: str, body: dict) -> list[dict]:
+    response = client.post(path.lstrip("/"), json=body)
+    response.raise_for_status()
+    found = response.json()
+    if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+        raise ValueError("not a list of objects")
+    return found
 
 
 def _last_pulls(config: Config) -> list[tuple]:

@@ -14,6 +14,7 @@ from flows.errors import UsageError
 SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+OUT_OF_RANGE = "falls outside the years 1 to 9999 once in UTC"
 
 
 def parse_span(text: str, option: str) -> timedelta:
@@ -60,9 +61,18 @@ def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_e
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option}: {text!r} is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from now (7d, 36h)") from None
-    return to_utc(moment, zone)
+    except OverflowError:
+        raise UsageError(f"{option}: {text!r} {OUT_OF_RANGE}") from None
+    try:
+        return to_utc(moment, zone)
+    except ValueError:
+        raise UsageError(f"{option}: {text!r} {OUT_OF_RANGE}") from None
 
 
 def to_utc(moment: datetime, zone: tzinfo) -> datetime:
-    """A time written without an offset is a time in `zone` (the --tz)."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
+    """A time written without an offset is a time in `zone` (the --tz). One that the offset moves
+    out of the calendar's range is as invalid as any other bad time: a ValueError."""
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} {OUT_OF_RANGE}") from None

@@ -76,6 +76,53 @@ def test_a_data_dir_that_cannot_be_made_stops_a_run_before_it_pulls(simulator: S
     assert simulator.requests == [], "nothing was pulled"
 
 
+def test_a_data_dir_that_refuses_files_stops_a_run_before_it_pulls(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """/proc exists and is a folder, but nobody, root included, can create a file in it: as a
+    read-only mount, it is found before the pulls rather than as every catalog's failure."""
+    path = write_config(tmp_path, simulator.base_url)
+    path.write_text(path.read_text().replace('data_dir = "data"', 'data_dir = "/proc"'))
+    result = qcat("run", "--config", str(path), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.startswith("qcat: error: storage.data_dir: cannot write in /proc: ") and len(result.stderr.splitlines()) == 1
+    assert simulator.requests == [], "nothing was pulled"
+
+
+def test_a_damaged_database_says_so_and_a_rebuild_mends_it(simulator: SimulatorServer, tmp_path: Path) -> None:
+    from tests.conftest import night, nightly_plain
+
+    path = write_config(tmp_path, simulator.base_url)
+    nightly_plain(load_config(path), night(0))
+    database = db_path(load_config(path).data_dir)
+    healthy = qcat("rates", "--format", "csv", cwd=tmp_path)
+    with database.open("r+b") as file:  # a block of the tables overwritten, as a bad disk sector would
+        file.seek(12288)
+        file.write(b"\xaa" * 4096)
+    for command in (("rates",), ("status",)):
+        damaged = qcat(*command, cwd=tmp_path)
+        assert damaged.returncode == 1, damaged.stdout + damaged.stderr
+        assert damaged.stderr.startswith(f"qcat: error: {database} is damaged (Corrupt database file: "), damaged.stderr
+        assert damaged.stderr.rstrip().endswith("derive it again from the archive with `qcat rebuild`") and len(damaged.stderr.splitlines()) == 1
+    assert qcat("rebuild", cwd=tmp_path).returncode == 0
+    assert qcat("rates", "--format", "csv", cwd=tmp_path).stdout == healthy.stdout
+
+
+def test_an_unreadable_archived_file_is_named_and_the_database_left_as_it_was(simulator: SimulatorServer, tmp_path: Path) -> None:
+    from tests.conftest import night, nightly_plain
+
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]})
+    nightly_plain(load_config(path), night(0))
+    healthy = qcat("rates", "--format", "csv", cwd=tmp_path).stdout
+    [models_file] = (tmp_path / "data" / "archive" / "models").glob("license=acme-prod/provider=anthropic/*/*.parquet")
+    content = models_file.read_bytes()
+    models_file.write_bytes(content[:1000])
+    result = qcat("rebuild", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith(f"qcat: error: acme-prod/anthropic: cannot read the archived file {models_file} (") and len(result.stderr.splitlines()) == 1
+    assert qcat("rates", "--format", "csv", cwd=tmp_path).stdout == healthy, "a failed rebuild leaves the database as it was"
+    models_file.write_bytes(content)
+    assert qcat("rebuild", cwd=tmp_path).returncode == 0
+
+
 def test_rebuild_refuses_a_folder_without_an_archive(simulator: SimulatorServer, tmp_path: Path) -> None:
     write_config(tmp_path, simulator.base_url)
     (tmp_path / "data").mkdir()
@@ -185,19 +232,21 @@ def test_rebuild_does_not_import_prefect(simulator: SimulatorServer, tmp_path: P
 
 
 def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
-    result = qcat("demo", "--days", "3", "--data-dir", str(tmp_path / "demo"), cwd=tmp_path)
+    demo = tmp_path / "my demo"
+    result = qcat("demo", "--days", "3", "--data-dir", str(demo), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "What changed, per catalog" in result.stdout
-    con = duckdb.connect(str(tmp_path / "demo" / "catalog.duckdb"), read_only=True)
+    assert f"qcat rebuild --config '{demo / 'qcat.toml'}'" in result.stdout, "the hints paste into a shell as they are"
+    con = duckdb.connect(str(demo / "catalog.duckdb"), read_only=True)
     try:
         assert con.execute("select count(distinct observed_at), count(*) from pulls").fetchone() == (3, 18)
         assert con.execute("select count(*) from catalog_events").fetchone()[0] > 0
         deliveries = con.execute("select state, count(*) from alert_deliveries group by all").fetchall()
     finally:
         con.close()
-    lines = (tmp_path / "demo" / "alerts.jsonl").read_text().splitlines()
+    lines = (demo / "alerts.jsonl").read_text().splitlines()
     assert deliveries == [("sent", len(lines))] and lines, "the demo's alerts went to its JSONL channel"
-    again = qcat("demo", "--days", "2", "--data-dir", str(tmp_path / "demo"), cwd=tmp_path)
+    again = qcat("demo", "--days", "2", "--data-dir", str(demo), cwd=tmp_path)
     assert again.returncode == 0
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "precious.txt").write_text("keep me")

@@ -559,3 +559,27 @@ def test_a_database_from_an_older_layout_asks_for_a_rebuild(config: Config, simu
     rebuild_database(config)
     assert query(config, "select count(*) from pulls") == [(2,)], "the pull that met the old file was archived and loads now"
     assert snapshot(config)["model_versions"] == expected["model_versions"]
+
+
+def test_an_unreadable_file_of_the_night_fails_the_load_by_name_and_loads_once_restored(simulator: SimulatorServer, config: Config) -> None:
+    """One load is one transaction: nothing of the night is applied while one of its files cannot be
+    read, and nothing is lost either, as every pull stays archived for the next run."""
+    from flows.client import make_http_client
+    from flows.errors import ArchiveError
+    from flows.pipeline import load_and_summarise, pull_one
+
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    before = snapshot(config)
+    serve(simulator, [model("m-a", inp=0.002), *BASE[1:]])
+    with make_http_client(config.api) as client:
+        records = [pull_one(config, license, provider, night(1), client) for license, provider in config.catalogs]
+    models_file = archive_root(config.data_dir) / records[0].models_file
+    content = models_file.read_bytes()
+    models_file.write_bytes(content[: len(content) // 2])
+    with pytest.raises(ArchiveError, match=rf"^acme-prod/default: cannot read the archived file {models_file} \(.*; nothing was loaded: this run's pulls are archived"):
+        load_and_summarise(config, records)
+    assert snapshot(config) == before
+    models_file.write_bytes(content)
+    [summary] = load_and_summarise(config, records)
+    assert (summary.status, summary.events) == ("ok", 1)

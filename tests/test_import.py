@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 import random
 from pathlib import Path
@@ -152,6 +153,7 @@ def test_observation_time_from_a_sidecar_or_the_option(tmp_path: Path) -> None:
         ({"2026-03-12.json": [model("a")]}, ("--provider", "anthropic"), "acme-prod/anthropic is not a catalog of"),
         ({"gpt-4o-2024-05-13_2026-03-12T03-00Z.json": [model("a")]}, (), "its name holds 2 dates (2024-05-13, 2026-03-12T03-00Z)"),
         ({"2999-01-01.json": [model("a")]}, (), "observed at 2999-01-01T00:00:00+00:00, which is in the future"),
+        ({"0001-01-01.json": [model("a")]}, ("--tz", "Etc/GMT-14"), "0001-01-01.json: '0001-01-01' in its name is not a valid time"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_archived(tmp_path: Path, files: dict[str, list], extra: tuple[str, ...], message: str) -> None:
@@ -165,6 +167,15 @@ def test_bad_input_is_refused_before_anything_is_archived(tmp_path: Path, files:
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "data" / "archive").exists()
+
+
+def test_a_path_that_is_not_a_file_is_named_as_such(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    pipe = tmp_path / "2026-03-12.json"
+    os.mkfifo(pipe)
+    for path, message in ((pipe, "not a regular file"), (tmp_path / "missing.json", "no such file or directory")):
+        result = qcat(tmp_path, "import", str(path), "-l", "acme-prod", "--observed-at", "2026-03-12")
+        assert result.returncode == 2 and f"{path}: {message}" in result.stderr, result.stderr
 
 
 def test_a_response_at_the_instant_of_a_live_pull_is_that_pull_or_a_contradiction(saved: tuple[Path, Path], tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,6 +198,18 @@ def test_missing_database_and_folder_are_clear_errors(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[0] == f"qcat: error: no database at {tmp_path / 'data' / 'catalog.duckdb'}: pull first (`qcat run`) or rebuild it from an archive (`qcat rebuild`)"
     result = qcat_report(config_path, "--out", str(tmp_path / "nowhere" / "r.html"))
     assert result.returncode == 2 and f"--out: folder {tmp_path / 'nowhere'} does not exist" in result.stderr
+
+
+def test_an_out_that_is_not_a_file_name_is_refused_and_left_alone(history: Config, tmp_path: Path) -> None:
+    """The report replaces --out by renaming over it: a folder's or a device's name must never be
+    taken (as root, `--out /dev/full` would have replaced the device)."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    for out, message in ((tmp_path, "exists and is not a regular file"), (pipe, "exists and is not a regular file"), (Path("."), "names no file")):
+        result = qcat_report(history.source, "--out", str(out))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"--out: {out} {message}" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and tmp_path.is_dir()
 
 
 CHART_PIXELS = """

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import threading
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from flows.config import load_config
@@ -54,3 +57,50 @@ def test_bad_span_is_a_usage_error(tmp_path: Path, simulator: SimulatorServer) -
     path = write_config(tmp_path, simulator.base_url)
     result = status(path, "--stale-after", "soon")
     assert result.returncode == 2 and "--stale-after" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_prefect_api_that_answers_an_error_object_leaves_the_next_run_unknown(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """The simulator answers `/deployments/filter` with 404 and {"error": ...}, not a list."""
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+    nightly_plain(load_config(path), datetime.now(timezone.utc))
+    result = qcat_watching_imports("status", "--config", str(path), env={**os.environ, "PREFECT_API_URL": simulator.base_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"unknown (Prefect API at {simulator.base_url} answered HTTP 404)" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_password_protected_prefect_server_is_asked_with_its_auth_string(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """As Prefect's own client does: PREFECT_API_AUTH_STRING (user:password) as basic auth."""
+    expected = "Basic " + base64.b64encode(b"admin:s3cret").decode()
+    seen: list[str | None] = []
+
+    class Server(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers.get("Authorization"))
+            allowed = self.headers.get("Authorization") == expected
+            body = b"[]" if allowed else b'{"exception_message": "Unauthorized"}'
+            self.send_response(200 if allowed else 401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+        nightly_plain(load_config(path), datetime.now(timezone.utc))
+        api = f"http://127.0.0.1:{server.server_address[1]}/api"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+        refused = qcat_watching_imports("status", "--config", str(path), env={**env, "PREFECT_API_URL": api})
+        assert f"unknown (Prefect API at {api} answered HTTP 401)" in refused.stdout, refused.stdout + refused.stderr
+        allowed = qcat_watching_imports("status", "--config", str(path), env={**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": "admin:s3cret"})
+        assert "none (no qcat-nightly" in allowed.stdout, allowed.stdout + allowed.stderr
+        assert seen == [None, expected]
+    finally:
+        server.shutdown()
+        server.server_close()
