@@ -143,10 +143,27 @@ def _retry_after(value: str | None) -> float | None:
 def _without_key(body: bytes, api_key: str) -> tuple[bytes, tuple[str, ...]]:
     """A server that echoes what it received (often in a 401 body) would put the key in the archive,
     for good: archived files are never rewritten. The key is replaced before anything reads the
-    body, so that the parsed catalog, errors, Parquet and DuckDB cannot carry it either."""
-    if len(api_key) < MIN_REDACTED_KEY or api_key.encode() not in body:
+    body, so that the parsed catalog, errors, Parquet and DuckDB cannot carry it either. Found
+    however a JSON encoder wrote it: `\\/`, `\\"` or `\\u003c` for its punctuation."""
+    if len(api_key) < MIN_REDACTED_KEY or max(re.findall(r"[A-Za-z0-9]+", api_key) or [""], key=len).encode() not in body:
+        return body, ()  # the key's longest alphanumeric run is in every form of it: most bodies stop here
+    cleaned, found = _key_pattern(api_key).subn(b"***", body)
+    if not found:
         return body, ()
-    return body.replace(api_key.encode(), b"***"), ("the response carried the API key; it was replaced by *** before archiving",)
+    return cleaned, ("the response carried the API key; it was replaced by *** before archiving",)
+
+
+def _key_pattern(api_key: str) -> re.Pattern[bytes]:
+    """Letters and digits as they are; other characters as they are or escaped, with a backslash
+    or as \\u00XX in either case (what encoders do to /, quotes, <, > and &)."""
+    parts = []
+    for char in api_key:
+        if char.isascii() and char.isalnum():
+            parts.append(char.encode())
+            continue
+        escaped = rb"\\u" + b"".join(b"[" + digit.lower().encode() + digit.upper().encode() + b"]" for digit in f"{ord(char):04x}")
+        parts.append(rb"(?:\\?" + re.escape(char.encode()) + b"|" + escaped + b")")
+    return re.compile(b"".join(parts))
 
 
 def _redact(text: str, secret: str) -> str:

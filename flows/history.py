@@ -62,7 +62,8 @@ VIEWS = (
     "price_change_stats",
 )
 # an archived file named in an error, as DuckDB quotes its path
-ARCHIVED_FILE = re.compile(r"[\"']([^\"']*license=([^/]+)/provider=([^/]+)/date=[^/]+/[^/\"']+\.parquet)[\"']")
+ARCHIVED_FILE = re.compile(r"[\"']([^\"']*/license=[^/]+/provider=[^/]+/date=[^/]+/[^/\"']+\.parquet)[\"']")
+CATALOG_FOLDERS = re.compile(r"/license=([^/]+)/provider=([^/]+)/")
 # temporary: what loads and rebuilds share, created on each writer's connection (not part of the layout)
 WRITER_MACROS = ("archive_models", "event_id")
 PULL_COLUMNS = pa.schema(
@@ -99,22 +100,27 @@ class LoadReport:
     replayed_until: tuple[tuple[str, str, datetime], ...] = ()
 
 
-def load_failure(exc: OSError | duckdb.Error, data_dir: Path) -> QcatError:
+def load_failure(exc: OSError | duckdb.Error, data_dir: Path) -> QcatError | None:
     """What to tell a person when deriving DuckDB failed for a reason outside qcat: a damaged
-    database file, an archived file that cannot be read, a full or read-only disk. The
-    transaction was rolled back, so the database is as it was."""
-    path = db_path(data_dir)
+    database file, an archived file that cannot be read, a full or read-only disk. None for
+    anything else (a bug of qcat's own SQL, say), which must stay an internal error."""
     if is_damage(exc):
-        return damage(path, exc)
+        return damage(db_path(data_dir), exc)
     reason = first_line(exc)
-    found = ARCHIVED_FILE.search(reason)
-    if found:
-        file, license, provider = found.groups()
-        return ArchiveError(
-            f"{license}/{provider}: cannot read the archived file {file} ({reason.replace(found.group(0), '').strip()}); "
-            "restore it, or move that pull's files out of the archive"
-        )
-    return StorageError(f"writing {path} failed: {reason}")
+    quoted = ARCHIVED_FILE.search(reason)
+    if quoted:
+        file, reason = quoted.group(1), reason.replace(quoted.group(0), "").strip()
+    elif isinstance(exc, OSError) and exc.filename and str(archive_root(data_dir)) in str(exc.filename):
+        file, reason = str(exc.filename), exc.strerror or reason
+    else:
+        file = None
+    if file is not None:
+        catalog = CATALOG_FOLDERS.search(file)
+        where = f"{catalog.group(1)}/{catalog.group(2)}: " if catalog else ""
+        return ArchiveError(f"{where}cannot read the archived file {file} ({reason}); restore it, or move that pull's files out of the archive")
+    if isinstance(exc, (OSError, duckdb.IOException)) or "could not write file" in reason.lower():
+        return StorageError(f"the data directory {data_dir} could not be written or read: {reason}")
+    return None
 
 
 def models_files(data_dir: Path, records: Sequence[PullRecord]) -> list[str]:

@@ -25,7 +25,7 @@ from flows.engine import duckdb
 from flows.errors import UsageError
 from flows.history import connect, load_failure
 from flows.lock import writer_lock
-from flows.pipeline import load_with_alerts
+from flows.pipeline import after_load, load_with_alerts
 from flows.sqlfiles import run
 from flows.timespec import to_utc
 
@@ -101,11 +101,13 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
             con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
             try:
                 loaded = load_with_alerts(con, config, records)
-                produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
+                produced = after_load(lambda: run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall(), config.data_dir)
             finally:
                 con.close()
         except (OSError, duckdb.Error) as exc:
             failure = load_failure(exc, config.data_dir)
+            if failure is None:
+                raise
             raise type(failure)(f"{failure}; nothing was loaded: the imported pulls are archived and load with the next run") from None
     return ImportReport(len(responses), len(records), len(responses) - len(records), sum(count for *_, count in produced), bool(loaded.replayed_until))
 

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -26,7 +28,7 @@ from flows.secrets import resolve_api_key
 from flows.sqlfiles import run
 
 FAILED_STATUSES = frozenset({"auth_error", "unavailable", "invalid", "error"})
-ARCHIVED_NOTE = "nothing was loaded: this run's pulls are archived and load with the next run"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,29 @@ def load_and_summarise(config: Config, records: list[PullRecord]) -> list[Catalo
         with writer_lock(config.data_dir, config.lock_timeout_seconds):
             con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
             try:
-                return summarise(con, records, load_with_alerts(con, config, records))
+                report = load_with_alerts(con, config, records)
+                return after_load(lambda: summarise(con, records, report), config.data_dir)
             finally:
                 con.close()
     except LockTimeout as exc:
         raise LockTimeout(f"{exc}; this run's pulls are archived and load with the next run") from None
     except (OSError, duckdb.Error) as exc:
         failure = load_failure(exc, config.data_dir)
-        raise type(failure)(f"{failure}; {ARCHIVED_NOTE}") from None
+        if failure is None:
+            raise
+        raise type(failure)(f"{failure}; nothing was loaded: this run's pulls are archived and load with the next run") from None
+
+
+def after_load(step: Callable[[], T], data_dir: Path) -> T:
+    """A step after the load committed (the alert ledger's sync, a summary): if the data directory
+    fails it, the message must not say that nothing was loaded."""
+    try:
+        return step()
+    except (OSError, duckdb.Error) as exc:
+        failure = load_failure(exc, data_dir)
+        if failure is None:
+            raise
+        raise type(failure)(f"{failure}; the pulls were loaded before it failed (what is left is done by the next run)") from None
 
 
 def summarise(con: duckdb.DuckDBPyConnection, records: list[PullRecord], report: LoadReport) -> list[CatalogSummary]:
@@ -119,7 +136,7 @@ def load_with_alerts(con: duckdb.DuckDBPyConnection, config: Config, records: Se
     report = load_pending(
         con, config.data_dir, config.history.max_removed_share, records, before_commit=lambda con, load: enqueue_alerts(con, config, load)
     )
-    ledger.sync(con, config.data_dir)
+    after_load(lambda: ledger.sync(con, config.data_dir), config.data_dir)
     return report
 
 

@@ -50,7 +50,10 @@ def rebuild_database(config: Config) -> LoadReport:
         with writer_lock(config.data_dir, config.lock_timeout_seconds):
             return rebuild(config.data_dir, config.history.max_removed_share)
     except (OSError, duckdb.Error) as exc:
-        raise load_failure(exc, config.data_dir) from None
+        failure = load_failure(exc, config.data_dir)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:

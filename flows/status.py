@@ -6,6 +6,7 @@ over plain HTTP, so that it answers in a fraction of a second without importing 
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -79,12 +80,14 @@ def next_scheduled_run() -> str:
 
 
 def _prefect_api(api: str) -> httpx.Client:
-    """Authenticated as Prefect's own client would be: a Cloud key as a bearer token, a self-hosted
-    server's `PREFECT_API_AUTH_STRING` (user:password) as basic auth."""
-    headers = {"Authorization": f"Bearer {key}"} if (key := os.environ.get("PREFECT_API_KEY")) else {}
-    auth_string = os.environ.get("PREFECT_API_AUTH_STRING")
-    auth = httpx.BasicAuth(*auth_string.split(":", 1)) if auth_string and ":" in auth_string else None
-    return httpx.Client(base_url=api.rstrip("/") + "/", headers=headers, auth=auth, timeout=5)
+    """Authenticated as Prefect's own client is: a self-hosted server's `PREFECT_API_AUTH_STRING` as
+    basic auth (the whole string, encoded), otherwise a Cloud `PREFECT_API_KEY` as a bearer token."""
+    headers = {}
+    if auth_string := os.environ.get("PREFECT_API_AUTH_STRING"):
+        headers["Authorization"] = "Basic " + base64.b64encode(auth_string.encode()).decode()
+    elif key := os.environ.get("PREFECT_API_KEY"):
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.Client(base_url=api.rstrip("/") + "/", headers=headers, timeout=5)
 
 
 def _listed(client: httpx.Client, path: str, body: dict) -> list[dict]:

@@ -1,20 +1,28 @@
 -- catalog events observed in [since, until), filtered. With min_pct or direction, only the rate
 -- changes where one rate passes both: it moved at least min_pct percent (a move from 0 always
 -- counts) and went that way, as an alert rule judges each rate; model_glob matches model ids
--- whatever their case. `change` says
--- what changed in words. Times are naive UTC in any session's time zone (cheaper to fetch into
--- Python; `qcat changes` adds the zone). For example:
+-- whatever their case. `change` says what changed in words. Times are naive UTC in any session's
+-- time zone (cheaper to fetch into Python; `qcat changes` adds the zone). For example:
 -- from changes_between(now() - interval 7 days, now(), types := ['rate_changed'], min_pct := 10)
 create or replace macro changes_between(
     since, until, types := [], min_pct := null, direction := null, licenses := [], providers := [], model_glob := null
 ) as table
-with events as (
+with arguments as (
+    -- a direction that is neither is refused even where no event would have been judged
+    select case
+        when direction::varchar is null or direction::varchar in ('increase', 'decrease') then true
+        else error('direction must be ''increase'' or ''decrease''')
+    end as valid
+),
+
+events as (
     select
         *,
         old_input_cost_per_micro_credit is distinct from new_input_cost_per_micro_credit as input_moved,
         old_output_cost_per_micro_credit is distinct from new_output_cost_per_micro_credit as output_moved
-    from catalog_events
-    where observed_at >= since::timestamptz
+    from catalog_events, arguments
+    where arguments.valid
+        and observed_at >= since::timestamptz
         and observed_at < until::timestamptz
         and (len(types::varchar[]) = 0 or list_contains(types::varchar[], event_type))
         and (len(licenses::varchar[]) = 0 or list_contains(licenses::varchar[], license))
@@ -30,16 +38,14 @@ judged as (
             and (min_pct::double is null or input_pct_change is null or abs(input_pct_change) >= min_pct::double)
             and (direction::varchar is null or case direction::varchar
                 when 'increase' then new_input_cost_per_micro_credit > old_input_cost_per_micro_credit
-                when 'decrease' then new_input_cost_per_micro_credit < old_input_cost_per_micro_credit
-                else error('direction must be ''increase'' or ''decrease''')
+                else new_input_cost_per_micro_credit < old_input_cost_per_micro_credit
             end)
             as input_passes,
         output_moved
             and (min_pct::double is null or output_pct_change is null or abs(output_pct_change) >= min_pct::double)
             and (direction::varchar is null or case direction::varchar
                 when 'increase' then new_output_cost_per_micro_credit > old_output_cost_per_micro_credit
-                when 'decrease' then new_output_cost_per_micro_credit < old_output_cost_per_micro_credit
-                else error('direction must be ''increase'' or ''decrease''')
+                else new_output_cost_per_micro_credit < old_output_cost_per_micro_credit
             end)
             as output_passes
     from events

@@ -3,16 +3,21 @@
 -- with the ratios a / b of their rates (none where either rate is 0: the pair in the other order
 -- would have none either); the spread views and `qcat compare` pick their pairs here
 create or replace macro rate_spread(differ_by) as table
-with rates as (
+with arguments as (
+    -- anything else is refused, even when there are no rates to pair
+    select case
+        when differ_by in ('license', 'provider') then true
+        else error('rate_spread: differ_by must be ''license'' or ''provider''')
+    end as valid
+),
+
+rates as (
     select
-        *,
-        case differ_by
-            when 'license' then license
-            when 'provider' then provider
-            else error('rate_spread: differ_by must be ''license'' or ''provider''')
-        end as side,
+        current_rates.*,
+        if(differ_by = 'license', license, provider) as side,
         if(differ_by = 'license', provider, license) as shared
-    from current_rates
+    from current_rates, arguments
+    where arguments.valid
 )
 
 select

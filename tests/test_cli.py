@@ -120,6 +120,15 @@ def test_an_unreadable_archived_file_is_named_and_the_database_left_as_it_was(si
     assert result.stderr.startswith(f"qcat: error: acme-prod/anthropic: cannot read the archived file {models_file} (") and len(result.stderr.splitlines()) == 1
     assert qcat("rates", "--format", "csv", cwd=tmp_path).stdout == healthy, "a failed rebuild leaves the database as it was"
     models_file.write_bytes(content)
+    [record] = (tmp_path / "data" / "archive" / "pulls").glob("license=acme-prod/provider=anthropic/*/*.json")
+    saved = record.read_bytes()
+    record.unlink()
+    record.mkdir()  # a pull record that cannot be read as a file
+    result = qcat("rebuild", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == f"qcat: error: acme-prod/anthropic: cannot read the archived file {record} (Is a directory); restore it, or move that pull's files out of the archive\n"
+    record.rmdir()
+    record.write_bytes(saved)
     assert qcat("rebuild", cwd=tmp_path).returncode == 0
 
 

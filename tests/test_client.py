@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -533,6 +535,45 @@ def test_a_key_quoted_back_is_replaced_before_anything_reads_the_body(server: Si
     assert PROD.api_key[:12] not in (invalid.error or "") and "Bearer ***" in (invalid.error or ""), invalid.error
     assert PROD.api_key.encode() not in (invalid.body or b"")
     assert pull().warnings == (), "a body without the key is kept as it came"
+
+
+ECHOING_ENCODERS = {
+    "json": json.dumps,
+    "escaped slashes": lambda text: json.dumps(text).replace("/", "\\/"),
+    "html-safe": lambda text: json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003E").replace("&", "\\u0026"),
+}
+
+
+@pytest.mark.parametrize("encoder", ECHOING_ENCODERS)
+def test_a_key_quoted_back_escaped_is_found_too(api: ApiConfig, encoder: str) -> None:
+    """Encoders write a key's punctuation as they like: `\\/`, `\\"`, `\\\\`, `\\u003c`; each decodes
+    to the key, so each must be replaced."""
+    key = 'sk/live"<x>&\\9f3Kq2'
+
+    class EchoingGateway(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            body = ('{"error": "invalid api key", "received": ' + ECHOING_ENCODERS[encoder](self.headers["Authorization"]) + "}").encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    gateway = ThreadingHTTPServer(("127.0.0.1", 0), EchoingGateway)
+    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    try:
+        config = replace(api, base_url=f"http://127.0.0.1:{gateway.server_address[1]}/v1")
+        with make_http_client(config) as client:
+            result = fetch_catalog(client, config, key, "default")
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
+    assert result.status == "auth_error" and result.body is not None
+    assert json.loads(result.body) == {"error": "invalid api key", "received": "Bearer ***"}, result.body
+    assert result.warnings
 
 
 @pytest.mark.parametrize(("fault", "params"), [

@@ -165,6 +165,8 @@ def test_min_pct_and_direction_judge_each_rate_alone(simulator: SimulatorServer,
     assert passing(min_pct=51) == 0
     with pytest.raises(duckdb.InvalidInputException, match="direction must be 'increase' or 'decrease'"):
         passing(direction="down")
+    with pytest.raises(duckdb.InvalidInputException, match="direction must be 'increase' or 'decrease'"):
+        _read(config, "from changes_between($since, $until, direction := 'down')", {"since": night(5), "until": night(6)})  # nothing to judge
 
 
 def test_zero_rates_give_no_ratio_either_way_and_a_typo_is_an_error(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -180,7 +182,7 @@ def test_zero_rates_give_no_ratio_either_way_and_a_typo_is_an_error(simulator: S
     ]
     assert _read(config, "select input_ratio, output_ratio from license_rate_spread") == [(None, None)]
     with pytest.raises(duckdb.InvalidInputException, match="differ_by must be 'license' or 'provider'"):
-        _read(config, "from rate_spread('licence')")
+        _read(config, "from rate_spread('licence') where model_id = 'none such'")
 
 
 def test_pulls_of_one_instant_keep_their_order_in_the_views(simulator: SimulatorServer, tmp_path: Path) -> None:
