@@ -47,7 +47,7 @@ def open_database(
                 on_wait = None
             time.sleep(0.1)
         except duckdb.Error as exc:
-            raise damage(path, exc) from None
+            raise (damage(path, exc) if is_damage(exc) else ArchiveError(f"cannot open {path}: {first_line(exc)}")) from None
     run(con, "session_settings")
     return con
 

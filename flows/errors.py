@@ -22,7 +22,7 @@ class ArchiveError(QcatError):
 
 
 class StorageError(QcatError):
-    """The data directory failed under a write (a full disk, a read-only mount): nothing qcat can fix."""
+    """The data directory failed qcat (a full disk, a read-only mount, an I/O error): not a bug of qcat's."""
 
 
 class LockTimeout(QcatError):
