@@ -35,3 +35,8 @@ class UsageError(QcatError):
     """A command-line argument or query cannot be understood."""
 
     exit_code = 2
+
+
+def port_unavailable(host: str, port: int, exc: OSError) -> UsageError:
+    """A port that cannot be listened on is the user's to change, in `qcat simulate` as in `qcat serve`."""
+    return UsageError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); choose another port")

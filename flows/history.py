@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -100,10 +101,21 @@ class LoadReport:
     replayed_until: tuple[tuple[str, str, datetime], ...] = ()
 
 
-def load_failure(exc: OSError | duckdb.Error, data_dir: Path) -> QcatError | None:
-    """What to tell a person when deriving DuckDB failed for a reason outside qcat: a damaged
-    database file, an archived file that cannot be read, a full or read-only disk. None for
-    anything else (a bug of qcat's own SQL, say), which must stay an internal error."""
+@contextmanager
+def explained(data_dir: Path, outcome: str = "") -> Iterator[None]:
+    """Deriving DuckDB failed for a reason outside qcat (a damaged database file, an archived file
+    that cannot be read, a full or read-only disk): one typed error that says so, and `outcome`,
+    what became of the work. Anything else (a bug in qcat's own SQL, say) stays an internal error."""
+    try:
+        yield
+    except (OSError, duckdb.Error) as exc:
+        failure = _failure(exc, data_dir)
+        if failure is None:
+            raise
+        raise type(failure)(f"{failure}; {outcome}" if outcome else str(failure)) from None
+
+
+def _failure(exc: OSError | duckdb.Error, data_dir: Path) -> QcatError | None:
     if is_damage(exc):
         return damage(db_path(data_dir), exc)
     reason = first_line(exc)

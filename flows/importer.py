@@ -21,11 +21,10 @@ from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.client import FetchResult
 from flows.config import NAME_PATTERN, Config
 from flows.database import db_path
-from flows.engine import duckdb
 from flows.errors import UsageError
-from flows.history import connect, load_failure
+from flows.history import connect, explained
 from flows.lock import writer_lock
-from flows.pipeline import after_load, load_with_alerts
+from flows.pipeline import LOADED_NOTE, load_with_alerts
 from flows.sqlfiles import run
 from flows.timespec import to_utc
 
@@ -97,18 +96,14 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
             pull_id = import_pull_id(license, provider, response)
             discard_uncommitted(config.data_dir, license, provider, response.observed_at, pull_id)
             records.append(archive_pull(config.data_dir, license, provider, response.observed_at, result, pull_id, origin="import"))
-        try:
+        with explained(config.data_dir, "nothing was loaded: the imported pulls are archived and load with the next run"):
             con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
             try:
                 loaded = load_with_alerts(con, config, records)
-                produced = after_load(lambda: run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall(), config.data_dir)
+                with explained(config.data_dir, LOADED_NOTE):
+                    produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
             finally:
                 con.close()
-        except (OSError, duckdb.Error) as exc:
-            failure = load_failure(exc, config.data_dir)
-            if failure is None:
-                raise
-            raise type(failure)(f"{failure}; nothing was loaded: the imported pulls are archived and load with the next run") from None
     return ImportReport(len(responses), len(records), len(responses) - len(records), sum(count for *_, count in produced), bool(loaded.replayed_until))
 
 

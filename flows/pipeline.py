@@ -9,8 +9,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import TypeVar
 
 import httpx
 
@@ -22,13 +20,15 @@ from flows.config import Config, LicenseConfig
 from flows.database import db_path
 from flows.engine import duckdb
 from flows.errors import LockTimeout, SecretError
-from flows.history import LoadReport, connect, load_failure, load_pending
+from flows.history import LoadReport, connect, explained, load_pending
 from flows.lock import writer_lock
 from flows.secrets import resolve_api_key
 from flows.sqlfiles import run
 
 FAILED_STATUSES = frozenset({"auth_error", "unavailable", "invalid", "error"})
-T = TypeVar("T")
+ARCHIVED_NOTE = "this run's pulls are archived and load with the next run"
+# a step after the load committed (the alert ledger's sync, a summary) must not say that nothing was loaded
+LOADED_NOTE = "the pulls were loaded before it failed (what is left is done by the next run)"
 
 
 @dataclass(frozen=True)
@@ -86,32 +86,16 @@ def pull_all(
 def load_and_summarise(config: Config, records: list[PullRecord]) -> list[CatalogSummary]:
     """Load everything archived but not yet in DuckDB, enqueue its alerts, then report on this run's pulls."""
     try:
-        with writer_lock(config.data_dir, config.lock_timeout_seconds):
+        with explained(config.data_dir, f"nothing was loaded: {ARCHIVED_NOTE}"), writer_lock(config.data_dir, config.lock_timeout_seconds):
             con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
             try:
                 report = load_with_alerts(con, config, records)
-                return after_load(lambda: summarise(con, records, report), config.data_dir)
+                with explained(config.data_dir, LOADED_NOTE):
+                    return summarise(con, records, report)
             finally:
                 con.close()
     except LockTimeout as exc:
-        raise LockTimeout(f"{exc}; this run's pulls are archived and load with the next run") from None
-    except (OSError, duckdb.Error) as exc:
-        failure = load_failure(exc, config.data_dir)
-        if failure is None:
-            raise
-        raise type(failure)(f"{failure}; nothing was loaded: this run's pulls are archived and load with the next run") from None
-
-
-def after_load(step: Callable[[], T], data_dir: Path) -> T:
-    """A step after the load committed (the alert ledger's sync, a summary): if the data directory
-    fails it, the message must not say that nothing was loaded."""
-    try:
-        return step()
-    except (OSError, duckdb.Error) as exc:
-        failure = load_failure(exc, data_dir)
-        if failure is None:
-            raise
-        raise type(failure)(f"{failure}; the pulls were loaded before it failed (what is left is done by the next run)") from None
+        raise LockTimeout(f"{exc}; {ARCHIVED_NOTE}") from None
 
 
 def summarise(con: duckdb.DuckDBPyConnection, records: list[PullRecord], report: LoadReport) -> list[CatalogSummary]:
@@ -136,7 +120,8 @@ def load_with_alerts(con: duckdb.DuckDBPyConnection, config: Config, records: Se
     report = load_pending(
         con, config.data_dir, config.history.max_removed_share, records, before_commit=lambda con, load: enqueue_alerts(con, config, load)
     )
-    after_load(lambda: ledger.sync(con, config.data_dir), config.data_dir)
+    with explained(config.data_dir, LOADED_NOTE):
+        ledger.sync(con, config.data_dir)
     return report
 
 

@@ -24,7 +24,7 @@ from flows.config import Config, check_writable
 from flows.database import db_path
 from flows.engine import duckdb, register
 from flows.errors import ConfigError
-from flows.history import LoadReport, Verdict, connect, insert_pulls, load_failure, models_files, trips
+from flows.history import LoadReport, Verdict, connect, explained, insert_pulls, models_files, trips
 from flows.lock import writer_lock
 from flows.sqlfiles import run
 
@@ -46,14 +46,8 @@ def rebuild_database(config: Config) -> LoadReport:
     if not archive_root(config.data_dir).is_dir():
         raise ConfigError(f"storage.data_dir: {config.data_dir} holds no archive (no archive/ folder), so there is nothing to rebuild from")
     check_writable(config.data_dir)
-    try:
-        with writer_lock(config.data_dir, config.lock_timeout_seconds):
-            return rebuild(config.data_dir, config.history.max_removed_share)
-    except (OSError, duckdb.Error) as exc:
-        failure = load_failure(exc, config.data_dir)
-        if failure is None:
-            raise
-        raise failure from None
+    with explained(config.data_dir), writer_lock(config.data_dir, config.lock_timeout_seconds):
+        return rebuild(config.data_dir, config.history.max_removed_share)
 
 
 def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:

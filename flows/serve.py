@@ -22,7 +22,7 @@ import httpx
 from rich.console import Console
 
 from flows.config import Config
-from flows.errors import QcatError, UsageError
+from flows.errors import QcatError, port_unavailable
 from flows.runner import prefect_defaults
 
 FLOW_NAME = "qcat-nightly"
@@ -36,7 +36,7 @@ def _check_port_free(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise UsageError(f"--port: cannot listen on 127.0.0.1:{port} ({exc.strerror}); choose another port") from None
+            raise port_unavailable("127.0.0.1", port, exc) from None
 
 
 class LocalPrefectServer:

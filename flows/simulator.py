@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from flows.errors import UsageError
+from flows.errors import port_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -512,7 +512,7 @@ def serve_forever(host: str, port: int, seed: int, day: int) -> None:
     try:
         server.start()
     except OSError as exc:
-        raise UsageError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); choose another port") from None
+        raise port_unavailable(host, port, exc) from None
     try:
         logger.info("Quantized simulator serving %s (seed=%d, day=%d); licenses: %s", server.base_url,
                     seed, day, ", ".join(f"{lic.name} (key {lic.api_key})" for lic in DEMO_LICENSES))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -19,6 +17,7 @@ import pytest
 from flows.client import FetchResult, fetch_catalog, make_http_client
 from flows.config import ApiConfig
 from flows.simulator import DEMO_LICENSES, PROVIDER_HEADER, PROVIDERS, CatalogSimulator, SimulatorServer
+from tests.conftest import JsonAnswer, loopback_http
 
 PROD, RESEARCH = DEMO_LICENSES
 UNKNOWN_KEY = "sim-key-not-a-license-7f3a9c"
@@ -550,27 +549,15 @@ def test_a_key_quoted_back_escaped_is_found_too(api: ApiConfig, encoder: str) ->
     to the key, so each must be replaced."""
     key = 'sk/live"<x>&\\9f3Kq2'
 
-    class EchoingGateway(BaseHTTPRequestHandler):
+    class EchoingGateway(JsonAnswer):
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-            body = ('{"error": "invalid api key", "received": ' + ECHOING_ENCODERS[encoder](self.headers["Authorization"]) + "}").encode()
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            echoed = ECHOING_ENCODERS[encoder](self.headers["Authorization"])
+            self.answer(401, ('{"error": "invalid api key", "received": ' + echoed + "}").encode())
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    gateway = ThreadingHTTPServer(("127.0.0.1", 0), EchoingGateway)
-    threading.Thread(target=gateway.serve_forever, daemon=True).start()
-    try:
-        config = replace(api, base_url=f"http://127.0.0.1:{gateway.server_address[1]}/v1")
+    with loopback_http(EchoingGateway) as base_url:
+        config = replace(api, base_url=f"{base_url}/v1")
         with make_http_client(config) as client:
             result = fetch_catalog(client, config, key, "default")
-    finally:
-        gateway.shutdown()
-        gateway.server_close()
     assert result.status == "auth_error" and result.body is not None
     assert json.loads(result.body) == {"error": "invalid api key", "received": "Bearer ***"}, result.body
     assert result.warnings

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import os
-import threading
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from flows.config import load_config
 from flows.simulator import SimulatorServer
-from tests.conftest import Watched, night, nightly_plain, qcat_watching_imports, write_config
+from tests.conftest import JsonAnswer, Watched, loopback_http, night, nightly_plain, qcat_watching_imports, write_config
 
 
 def status(path: Path, *args: str) -> Watched:
@@ -74,33 +72,20 @@ def test_a_password_protected_prefect_server_is_asked_with_its_auth_string(simul
     expected = "Basic " + base64.b64encode(b"admin:s3cret").decode()
     seen: list[str | None] = []
 
-    class Server(BaseHTTPRequestHandler):
+    class PrefectApi(JsonAnswer):
         def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
             self.rfile.read(int(self.headers["Content-Length"]))
             seen.append(self.headers.get("Authorization"))
             allowed = self.headers.get("Authorization") == expected
-            body = b"[]" if allowed else b'{"exception_message": "Unauthorized"}'
-            self.send_response(200 if allowed else 401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(200 if allowed else 401, b"[]" if allowed else b'{"exception_message": "Unauthorized"}')
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
-        nightly_plain(load_config(path), datetime.now(timezone.utc))
-        api = f"http://127.0.0.1:{server.server_address[1]}/api"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+    nightly_plain(load_config(path), datetime.now(timezone.utc))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    with loopback_http(PrefectApi) as base_url:
+        api = f"{base_url}/api"
         refused = qcat_watching_imports("status", "--config", str(path), env={**env, "PREFECT_API_URL": api})
-        assert f"unknown (Prefect API at {api} answered HTTP 401)" in refused.stdout, refused.stdout + refused.stderr
         allowed = qcat_watching_imports("status", "--config", str(path), env={**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": "admin:s3cret"})
-        assert "none (no qcat-nightly" in allowed.stdout, allowed.stdout + allowed.stderr
-        assert seen == [None, expected]
-    finally:
-        server.shutdown()
-        server.server_close()
+    assert f"unknown (Prefect API at {api} answered HTTP 401)" in refused.stdout, refused.stdout + refused.stderr
+    assert "none (no qcat-nightly" in allowed.stdout, allowed.stdout + allowed.stderr
+    assert seen == [None, expected]
