@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from flows.pipeline import CatalogSummary
+    from flows.repair import RepairReport
 
 EXIT_CATALOG_FAILED = 1
 EXIT_INTERNAL = 70
@@ -128,6 +129,22 @@ def rebuild_command(config: ConfigOption = None) -> None:
     with out().status("Rebuilding from the archive..."):
         report = _guard(lambda: rebuild_database(settings))
     out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.", highlight=False)
+
+
+@app.command("repair")
+def repair_command(
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what is damaged and what would be regenerated.")] = False,
+) -> None:
+    """Check every archived pull; regenerate damaged or missing Parquet files from their raw responses."""
+    from flows.config import load_config
+    from flows.repair import repair_archive
+
+    settings = _guard(lambda: load_config(config))
+    with out().status("Checking the archive...") as status:
+        report = _guard(lambda: repair_archive(settings, dry_run, lambda done, total: status.update(f"Checking archived pulls: {done}/{total}")))
+    _print_findings(settings.data_dir, report)
+    raise typer.Exit(EXIT_CATALOG_FAILED if report.left else 0)
 
 
 @app.command("simulate")
@@ -530,6 +547,18 @@ def _print_summary(summaries: list[CatalogSummary]) -> None:
         style = "green" if s.status == "ok" else "red"
         table.add_row(s.license, s.provider, Text(s.status, style=style), "" if s.models is None else str(s.models), str(s.events), s.error or "")
     out().print(table)
+
+
+def _print_findings(data_dir: Path, report: RepairReport) -> None:
+    for finding in report.findings:
+        out().print(f"{finding.file.relative_to(data_dir)}: {finding.problem}: {finding.action}", highlight=False, soft_wrap=True)
+    counts = {
+        "regenerated": sum(f.repaired for f in report.findings),
+        "to regenerate (run without --dry-run)": sum(f.repairable and not f.repaired for f in report.findings),
+        "to restore from a backup": sum(not f.repairable for f in report.findings),
+    }
+    summary = ", ".join(f"{n} file{'s' * (n != 1)} {label}" for label, n in counts.items() if n) or "no damage"
+    out().print(f"Checked {report.pulls} archived pulls: {summary}.", highlight=False)
 
 
 def _exit_code(summaries: list[CatalogSummary]) -> int:

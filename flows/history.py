@@ -129,10 +129,17 @@ def _failure(exc: OSError | duckdb.Error, data_dir: Path) -> QcatError | None:
     if file is not None:
         catalog = CATALOG_FOLDERS.search(file)
         where = f"{catalog.group(1)}/{catalog.group(2)}: " if catalog else ""
-        return ArchiveError(f"{where}cannot read the archived file {file} ({reason}); restore it, or move that pull's files out of the archive")
+        return ArchiveError(f"{where}cannot read the archived file {file} ({reason}); {_remedy(file)}")
     if isinstance(exc, (OSError, duckdb.IOException)) or "could not write file" in reason.lower():
         return StorageError(f"the data directory {data_dir} could not be written or read: {reason}")
     return None
+
+
+def _remedy(file: str) -> str:
+    """A Parquet file derives from its pull's raw response; the other archived files are originals."""
+    if file.endswith(".parquet"):
+        return "`qcat repair` regenerates it from the pull's raw response"
+    return "restore it from a backup, or move that pull's files out of the archive"
 
 
 def models_files(data_dir: Path, records: Sequence[PullRecord]) -> list[str]:

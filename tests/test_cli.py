@@ -126,7 +126,7 @@ def test_an_unreadable_archived_file_is_named_and_the_database_left_as_it_was(si
     record.mkdir()  # a pull record that cannot be read as a file
     result = qcat("rebuild", cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stderr == f"qcat: error: acme-prod/anthropic: cannot read the archived file {record} (Is a directory); restore it, or move that pull's files out of the archive\n"
+    assert result.stderr == f"qcat: error: acme-prod/anthropic: cannot read the archived file {record} (Is a directory); restore it from a backup, or move that pull's files out of the archive\n"
     record.rmdir()
     record.write_bytes(saved)
     assert qcat("rebuild", cwd=tmp_path).returncode == 0

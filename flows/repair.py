@@ -1,0 +1,166 @@
+"""`qcat repair`: check every archived pull against its record, and derive again what can be derived.
+
+A pull's Parquet file is derived: the same validation that made it turns the pull's raw response
+into it again, so a damaged or missing one is regenerated from an intact raw body (the record holds
+the body's sha256, so a damaged body is never mistaken for the original). The raw body and the pull
+record are originals: when one of them is damaged, repair says so and changes nothing, since only a
+backup can bring it back. A damaged file is moved out of the archive to <data_dir>/damaged/, never
+deleted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, models_table, read_record, write_new_parquet
+from flows.catalog import InvalidCatalog, parse_catalog
+from flows.config import Config, check_writable
+from flows.database import first_line
+from flows.errors import ArchiveError, ConfigError
+from flows.lock import writer_lock
+
+DAMAGED_DIR = "damaged"
+RESTORE = "an original: restore it from a backup"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One damaged archived file, what is wrong with it and what repair did (or would do) about it."""
+
+    file: Path
+    problem: str
+    action: str
+    repaired: bool = False
+    repairable: bool = False
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    pulls: int
+    findings: tuple[Finding, ...]
+
+    @property
+    def left(self) -> tuple[Finding, ...]:
+        """Damage still in the archive once repair is done."""
+        return tuple(finding for finding in self.findings if not finding.repaired)
+
+
+def repair_archive(config: Config, dry_run: bool = False, progress: Callable[[int, int], None] | None = None) -> RepairReport:
+    """Holds the writer lock while it repairs, so that no load reads a file being replaced; a dry
+    run only reads, and files appear in the archive whole (written aside, then linked in)."""
+    data_dir = config.data_dir
+    if not archive_root(data_dir).is_dir():
+        raise ConfigError(f"storage.data_dir: {data_dir} holds no archive (no archive/ folder), so there is nothing to repair")
+    if dry_run:
+        return check(data_dir, dry_run=True, progress=progress)
+    check_writable(data_dir)
+    with writer_lock(data_dir, config.lock_timeout_seconds):
+        return check(data_dir, dry_run=False, progress=progress)
+
+
+def check(data_dir: Path, dry_run: bool, progress: Callable[[int, int], None] | None = None) -> RepairReport:
+    paths = sorted(list_records(data_dir).values())
+    findings: list[Finding] = []
+    for done, path in enumerate(paths, start=1):
+        findings += _check_pull(data_dir, Path(path), dry_run)
+        if progress is not None:
+            progress(done, len(paths))
+    return RepairReport(len(paths), tuple(findings))
+
+
+def _check_pull(data_dir: Path, path: Path, dry_run: bool) -> list[Finding]:
+    try:
+        record = read_record(path)
+    except (OSError, ArchiveError) as exc:
+        reason = str(exc).partition(" is unreadable: ")[2] if isinstance(exc, ArchiveError) else _reason(exc)
+        problem = f"unreadable pull record ({reason})"
+        return [Finding(path, problem, f"cannot repair: the pull record is {RESTORE}")]
+    root = archive_root(data_dir)
+    raw_problem = _raw_problem(root / record.raw_file, record) if record.raw_file else None
+    findings = []
+    if raw_problem is not None:
+        findings.append(Finding(root / str(record.raw_file), raw_problem, f"cannot repair: the raw response is {RESTORE}"))
+    if record.models_file:
+        models_path = root / record.models_file
+        problem = _models_problem(models_path, record)
+        if problem is not None:
+            findings.append(_regenerate(data_dir, record, models_path, problem, raw_problem, dry_run))
+    return findings
+
+
+def _regenerate(data_dir: Path, record: PullRecord, path: Path, problem: str, raw_problem: str | None, dry_run: bool) -> Finding:
+    if record.raw_file is None:
+        return Finding(path, problem, f"cannot repair: the pull kept no raw response; the file is {RESTORE}")
+    if raw_problem is not None:
+        return Finding(path, problem, "cannot repair: its raw response is damaged too; restore either from a backup")
+    body = gzip.decompress((archive_root(data_dir) / record.raw_file).read_bytes())
+    try:
+        table = models_table(record.pull_id, record.observed_at, parse_catalog(body))
+    except InvalidCatalog as exc:
+        return Finding(path, problem, f"cannot repair: its raw response no longer validates ({exc}); restore the file from a backup")
+    if table.num_rows != record.model_count:
+        action = f"cannot repair: its raw response gives {table.num_rows} models where the pull record says {record.model_count}; restore the file from a backup"
+        return Finding(path, problem, action)
+    if dry_run:
+        return Finding(path, problem, "would be regenerated from the raw response", repairable=True)
+    kept = _move_aside(data_dir, path)
+    write_new_parquet(path, table)
+    moved = f" (the damaged file is kept as {kept.relative_to(data_dir)})" if kept is not None else ""
+    return Finding(path, problem, f"regenerated from the raw response{moved}", repaired=True, repairable=True)
+
+
+def _models_problem(path: Path, record: PullRecord) -> str | None:
+    """What makes the file unusable as this pull's models, if anything: the load and the rebuild
+    read it as they find it, so a readable file of the wrong shape is damage too."""
+    if not path.is_file():
+        return "missing" if not path.exists() else "not a file"
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        # pyarrow quotes the path before its reason; the path is said already
+        reason = _reason(exc)
+        return f"unreadable Parquet ({reason.partition(repr(str(path)) + ': ')[2] or reason})"
+    if table.schema.remove_metadata() != MODELS_SCHEMA:
+        return "not in the layout of an archived catalog (its columns differ)"
+    if table.num_rows != record.model_count:
+        return f"{table.num_rows} rows where the pull record says {record.model_count} models"
+    if set(table.column("pull_id").unique().to_pylist()) - {record.pull_id}:
+        return "holds rows of another pull"
+    return None
+
+
+def _raw_problem(path: Path, record: PullRecord) -> str | None:
+    if not path.is_file():
+        return "missing" if not path.exists() else "not a file"
+    try:
+        body = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as exc:
+        return f"unreadable gzip ({_reason(exc)})"
+    if hashlib.sha256(body).hexdigest() != record.content_sha256:
+        return "its content differs from the response the pull received (sha256 mismatch)"
+    return None
+
+
+def _move_aside(data_dir: Path, path: Path) -> Path | None:
+    """Keep what was there under <data_dir>/damaged/, at the same place as in the archive."""
+    if not path.exists():
+        return None
+    target = data_dir / DAMAGED_DIR / path.relative_to(archive_root(data_dir))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = target, 1
+    while candidate.exists():
+        candidate, n = target.with_name(f"{target.name}.{n}"), n + 1
+    os.replace(path, candidate)
+    return candidate
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or first_line(exc)

@@ -1,0 +1,123 @@
+"""`qcat repair` on real archives: derived Parquet files come back as they were, originals are only reported."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from flows.archive import archive_root, read_records
+from flows.config import Config
+from flows.errors import ConfigError
+from flows.replay import rebuild_database
+from flows.repair import check, repair_archive
+from flows.simulator import SimulatorServer
+from tests.conftest import night, nightly_plain, qcat, write_config
+from tests.test_history import snapshot
+
+
+@pytest.fixture
+def archived(simulator: SimulatorServer, tmp_path: Path) -> Config:
+    """Two nights of three catalogs, pulled and loaded as the nightly job does."""
+    from flows.config import load_config
+
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "openrouter", "anthropic"]}))
+    for n in range(2):
+        simulator.day = n
+        nightly_plain(config, night(n))
+    return config
+
+
+def files(config: Config, kind: str) -> list[Path]:
+    return sorted(archive_root(config.data_dir).joinpath(kind).glob("*/*/*/*"))
+
+
+def test_a_sound_archive_has_nothing_to_repair(archived: Config) -> None:
+    report = repair_archive(archived)
+    assert (report.pulls, report.findings) == (6, ())
+
+
+def test_a_folder_without_an_archive_is_refused(config: Config) -> None:
+    with pytest.raises(ConfigError, match=r"holds no archive \(no archive/ folder\), so there is nothing to repair$"):
+        repair_archive(config, dry_run=True)
+
+
+def test_damaged_missing_and_foreign_parquet_files_are_regenerated_as_they_were(archived: Config) -> None:
+    truncated, missing, foreign, *_, other = files(archived, "models")
+    originals = {path: pq.read_table(path) for path in (truncated, missing, foreign)}
+    live = snapshot(archived)
+    damaged_bytes = truncated.read_bytes()[:900]
+    truncated.write_bytes(damaged_bytes)
+    missing.unlink()
+    foreign.unlink()
+    shutil.copy(other, foreign)
+
+    dry = repair_archive(archived, dry_run=True)
+    assert {f.file: f.problem.split(" (")[0] for f in dry.findings} == {
+        truncated: "unreadable Parquet",
+        missing: "missing",
+        foreign: "holds rows of another pull",
+    }
+    assert all(f.repairable and not f.repaired for f in dry.findings) and dry.left == dry.findings
+    assert truncated.read_bytes() == damaged_bytes and not missing.exists(), "a dry run changes nothing"
+
+    report = repair_archive(archived)
+    assert all(f.repaired for f in report.findings) and report.left == ()
+    for path, table in originals.items():
+        assert pq.read_table(path).equals(table), path
+    kept = archived.data_dir / "damaged" / truncated.relative_to(archive_root(archived.data_dir))
+    assert kept.read_bytes() == damaged_bytes, "the damaged file is kept, outside the archive"
+    assert check(archived.data_dir, dry_run=True).findings == ()
+    rebuild_database(archived)
+    assert snapshot(archived) == live
+
+
+def test_originals_are_reported_and_left_alone(archived: Config) -> None:
+    raw_only, both, *_ = files(archived, "raw")
+    records = {record.raw_file: record for record in read_records(archived.data_dir)}
+    root = archive_root(archived.data_dir)
+    both_models = root / str(records[both.relative_to(root).as_posix()].models_file)
+    raw_only.write_bytes(gzip.compress(gzip.decompress(raw_only.read_bytes()).replace(b"}", b" }", 1)))
+    both.write_bytes(b"not gzip")
+    both_models.write_bytes(b"not parquet")
+    record = files(archived, "pulls")[-1]
+    record.write_bytes(b'{"pull_id": ')
+
+    report = repair_archive(archived)
+    problems = {f.file: (f.problem.split(" (")[0], f.action) for f in report.findings}
+    assert problems == {
+        raw_only: ("its content differs from the response the pull received", "cannot repair: the raw response is an original: restore it from a backup"),
+        both: ("unreadable gzip", "cannot repair: the raw response is an original: restore it from a backup"),
+        both_models: ("unreadable Parquet", "cannot repair: its raw response is damaged too; restore either from a backup"),
+        record: ("unreadable pull record", "cannot repair: the pull record is an original: restore it from a backup"),
+    }
+    assert report.left == report.findings and not any(f.repairable for f in report.findings)
+    assert both_models.read_bytes() == b"not parquet", "a file that cannot be regenerated stays where it is"
+    assert not (archived.data_dir / "damaged").exists()
+
+
+def test_qcat_repair_mends_what_stopped_the_rebuild(archived: Config) -> None:
+    folder = archived.data_dir.parent
+    healthy = qcat(folder, "rates", "--format", "csv").stdout
+    models_file = files(archived, "models")[0]
+    models_file.write_bytes(models_file.read_bytes()[:1000])
+    stopped = qcat(folder, "rebuild")
+    assert stopped.returncode == 1
+    assert stopped.stderr.endswith("; `qcat repair` regenerates it from the pull's raw response\n"), stopped.stderr
+
+    dry = qcat(folder, "repair", "--dry-run")
+    assert dry.returncode == 1, dry.stderr
+    relative = models_file.relative_to(archived.data_dir)
+    assert dry.stdout.splitlines() == [
+        f"{relative}: unreadable Parquet (Parquet magic bytes not found in footer. Either the file is corrupted or this is not a parquet file.): would be regenerated from the raw response",
+        "Checked 6 archived pulls: 1 file to regenerate (run without --dry-run).",
+    ]
+    mended = qcat(folder, "repair")
+    assert mended.returncode == 0, mended.stderr
+    assert mended.stdout.splitlines()[-1] == "Checked 6 archived pulls: 1 file regenerated."
+    assert qcat(folder, "repair").stdout == "Checked 6 archived pulls: no damage.\n"
+    assert qcat(folder, "rebuild").returncode == 0
+    assert qcat(folder, "rates", "--format", "csv").stdout == healthy
