@@ -31,14 +31,19 @@ SEND_LOCK = ".qcat-alerts.lock"
 
 @dataclass(frozen=True)
 class Alert:
-    """An item of the qcat.alerts/v1 payload, and the channels the matching rules feed."""
+    """An item of the qcat.alerts/v1 payload, and the channels the matching rules feed, each with
+    whether a rule that feeds it makes the alert critical there (in configuration order)."""
 
     item: dict[str, Any]
-    channels: tuple[str, ...]
+    channels: dict[str, bool]
 
     @property
     def key(self) -> str:
         return self.item["key"]
+
+    def to(self, channel: str) -> dict[str, Any]:
+        """The item as `channel` gets it: one rule's critical level never reaches another rule's channels."""
+        return {**self.item, "critical": self.channels[channel]}
 
 
 @dataclass
@@ -64,10 +69,12 @@ def candidates(con: duckdb.DuckDBPyConnection, settings: AlertsConfig, pull_ids:
         verdicts = [(rule, critical) for rule, (passes, critical) in judged if passes]
         if not verdicts:
             continue
-        # critical if any rule that passes it says so (its channels then get it in the critical message)
-        critical_item = {**item, "critical": any(critical for _, critical in verdicts)}
-        channels = {name for rule, _ in verdicts for name in (rule.channels or names)}
-        alerts.append(Alert(critical_item, tuple(name for name in names if name in channels)))
+        critical_on: dict[str, bool] = {}
+        for rule, critical in verdicts:
+            for name in rule.channels or names:
+                critical_on[name] = critical_on.get(name, False) or critical
+        item = {**item, "critical": any(critical_on.values())}
+        alerts.append(Alert(item, {name: critical_on[name] for name in names if name in critical_on}))
     alerts.sort(key=lambda alert: order(alert.item))
     return alerts
 
@@ -93,9 +100,9 @@ def enqueue(con: duckdb.DuckDBPyConnection, config: Config, load: LoadReport, no
     keys = sorted({alert.key for alert in alerts})
     known = set(run(con, "alert_deliveries_known", {"alert_keys": keys}).fetchall()) if keys else set()
     ops = [
-        ledger.Op("enqueue", alert.key, channel, now, critical=alert.item["critical"], alert=alert.item)
+        ledger.Op("enqueue", alert.key, channel, now, critical=critical, alert=alert.to(channel))
         for alert in alerts
-        for channel in alert.channels
+        for channel, critical in alert.channels.items()
         if (alert.key, channel) not in known
     ]
     ledger.write(config.data_dir, ops)
@@ -174,7 +181,7 @@ def preview(config: Config) -> tuple[list[Alert], list[Message]]:
     found = [
         message
         for channel in config.alerts.channels
-        for message in messages(channel, [alert.item for alert in alerts if channel.name in alert.channels])
+        for message in messages(channel, [alert.to(channel.name) for alert in alerts if channel.name in alert.channels])
     ]
     return alerts, found
 

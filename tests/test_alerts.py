@@ -175,21 +175,46 @@ def test_thresholds_directions_filters_and_channel_routing(simulator: SimulatorS
         found = alerts.candidates(con, config.alerts, pull_ids)
     finally:
         con.close()
-    routed = {(a.item["license"], a.item["model_id"]): (a.channels, a.item["critical"]) for a in found}
+    routed = {(a.item["license"], a.item["model_id"]): a.channels for a in found}
     expected_research = {
-        ("acme-research", "m-a2"): (("all",), False),  # -20%
-        ("acme-research", "m-b"): (("all",), False),  # +12%
-        ("acme-research", "m-z"): (("all",), True),  # 0 -> x passes any threshold and counts as critical
-        ("acme-research", "m-n"): (("all",), False),
+        ("acme-research", "m-a2"): {"all": False},  # -20%
+        ("acme-research", "m-b"): {"all": False},  # +12%
+        ("acme-research", "m-z"): {"all": True},  # 0 -> x passes any threshold and counts as critical
+        ("acme-research", "m-n"): {"all": False},
     }
     assert routed == {
         **expected_research,
         **{("acme-prod", m): value for (_, m), value in expected_research.items()},
-        ("acme-prod", "m-a1"): (("prod-increases",), False),  # +5%: under 10% but over the second rule's 1%
-        ("acme-prod", "m-c"): (("prod-increases",), False),  # +2%
+        ("acme-prod", "m-a1"): {"prod-increases": False},  # +5%: under 10% but over the second rule's 1%
+        ("acme-prod", "m-c"): {"prod-increases": False},  # +2%
     }, "m-gone's removal is no event type of these rules; research m-a1/m-c fail the license filter"
     zero = next(a.item for a in found if a.item["model_id"] == "m-z")
     assert (zero["direction"], zero["input_pct_change"], zero["line"]) == ("increase", None, "▲ default m-z: input 0 → 0.001 (was free)")
+
+
+def test_a_rule_makes_an_alert_critical_on_its_own_channels_only(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pager rule that marks additions critical must not turn the team channel's digest into pages."""
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    rules = (
+        '[[alerts.rules]]\nchannels = ["team"]\nevent_types = ["added", "removed"]\ncritical_event_types = []\n'
+        '[[alerts.rules]]\nchannels = ["pager"]\nevent_types = ["added"]\ncritical_event_types = ["added"]\n'
+    )
+    config = make_config(tmp_path, simulator, alerts_toml("", channel("team"), channel("pager"), rules))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [*BASE[:-1], model("m-new")]})
+    critical = {(row[1], row[10]): (row[3], json.loads(row[11])["critical"]) for row in ledger(config)}
+    assert critical == {
+        ("team", "✚ acme-prod/default m-new: added (input 0.001, output 0.002)"): (False, False),
+        ("team", "✖ acme-prod/default m-c: removed (was input 0.001, output 0.002)"): (False, False),
+        ("pager", "✚ acme-prod/default m-new: added (input 0.001, output 0.002)"): (True, True),
+    }, "the ledger and the payload each channel gets agree on the channel's own level"
+    con = connect(db_path(config.data_dir))
+    try:
+        pull_ids = [row[0] for row in con.execute("select pull_id from pulls where observed_at = $t", {"t": night(1)}).fetchall()]
+        found = alerts.candidates(con, config.alerts, pull_ids)
+    finally:
+        con.close()
+    added = next(a for a in found if a.item["model_id"] == "m-new")
+    assert (added.channels, added.to("team")["critical"], added.to("pager")["critical"]) == ({"team": False, "pager": True}, False, True)
 
 
 def test_a_five_percent_change_meets_a_five_percent_threshold(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
