@@ -143,7 +143,7 @@ def compare(con: duckdb.DuckDBPyConnection, by: str, pair: tuple[str, str], filt
 
 
 def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
-    """One SELECT (or EXPLAIN): the database is opened read-only, but COPY, ATTACH, INSTALL and the
+    """One SELECT (or an EXPLAIN of one): the database is opened read-only, but COPY, ATTACH, INSTALL and the
     like would still write files (into the archive, say) or reach the network."""
     try:
         statements = con.extract_statements(query)
@@ -151,8 +151,12 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
         raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1:
         raise UsageError(f"qcat sql runs one query at a time; {len(statements)} statements were given")
-    if statements[0].type not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
-        raise UsageError(f"qcat sql answers SELECT queries only, not {statements[0].type.name}: the history is read-only here")
+    statement = statements[0]
+    if statement.type == duckdb.StatementType.EXPLAIN:
+        # EXPLAIN ANALYZE runs the statement it explains: that one must be a SELECT too
+        statement = _explained(con, statement.query)
+    if statement.type != duckdb.StatementType.SELECT:
+        raise UsageError(f"qcat sql answers SELECT queries only, not {statement.type.name}: the history is read-only here")
     try:
         cursor = con.execute(query)
     except duckdb.Error as exc:
@@ -160,6 +164,28 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
     if cursor.description is None:
         return Result([], [])
     return _result(cursor, "", utc=False)
+
+
+def _explained(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement:
+    """The statement an EXPLAIN shows: what follows `explain`, an optional `analyze`, and an
+    optional list of options in parentheses (comments skipped)."""
+    spans = duckdb.tokenize(query)
+    ends = [start for start, _ in spans[1:]] + [len(query)]
+    words = [(start, query[start:end].strip().lower()) for (start, kind), end in zip(spans, ends) if kind != duckdb.token_type.comment]
+    position = 1
+    if position < len(words) and words[position][1] in ("analyze", "analyse"):
+        position += 1
+    if position < len(words) and words[position][1] == "(":
+        depth = 0
+        for position in range(position, len(words)):
+            depth += {"(": 1, ")": -1}.get(words[position][1], 0)
+            if depth == 0:
+                break
+        position += 1
+    inner = con.extract_statements(query[words[position][0] :]) if position < len(words) else []
+    if len(inner) != 1:
+        raise UsageError("qcat sql explains one SELECT query at a time")
+    return inner[0]
 
 
 def _result(cursor: duckdb.DuckDBPyConnection, title: str, utc: bool = True) -> Result:

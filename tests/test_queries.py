@@ -246,11 +246,22 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     assert as_json(home, "sql", nested) == [{"l": ["2026-03-01T03:00:00+00:00"], "s": {"at": "2026-03-01T03:00:00+00:00"}}]
     piped = qcat(home, "sql", "--format", "csv", stdin="select count(*) as pulls from pulls\n")
     assert piped.stdout == "pulls\n12\n"
-    for statement, kind in (("delete from pulls", "DELETE"), ("copy (select 1) to 'copied.csv'", "COPY"), ("attach 'other.duckdb'", "ATTACH")):
+    refusals = (
+        ("delete from pulls", "DELETE"),
+        ("copy (select 1) to 'copied.csv'", "COPY"),
+        ("attach 'other.duckdb'", "ATTACH"),
+        # EXPLAIN ANALYZE runs what it explains, however it is spelled
+        ("explain analyze copy (select 1) to 'copied.csv'", "COPY"),
+        ("/* why */ EXPLAIN (FORMAT json, ANALYZE) copy (select 1) to 'copied.csv'", "COPY"),
+        ("explain analyse delete from pulls", "DELETE"),
+    )
+    for statement, kind in refusals:
         refused = qcat(home, "sql", statement)
         assert refused.returncode == 2
         assert refused.stderr.strip() == f"qcat: error: qcat sql answers SELECT queries only, not {kind}: the history is read-only here"
     assert not (home / "copied.csv").exists() and not (home / "other.duckdb").exists()
+    explained = qcat(home, "sql", "explain analyze select count(*) from pulls")
+    assert (explained.returncode, explained.stderr) == (0, "") and "analyzed_plan" in explained.stdout, "EXPLAIN ANALYZE of a SELECT is fine"
     assert qcat(home, "sql", "select 1; select 2").stderr.strip() == "qcat: error: qcat sql runs one query at a time; 2 statements were given"
     assert as_json(home, "sql", "select count(*) as n from pulls") == [{"n": 12}], "nothing was deleted"
 
