@@ -301,7 +301,7 @@ def changes_command(
     def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
         start = parse_instant(since, "--since", zone, now)
         end = parse_instant(until, "--until", zone, now)
-        return changes(con, _filters(license, provider, model), start, end, _split(event_type), min_pct, direction, zone, compact=fmt == "table")
+        return changes(con, _filters(license, provider, model), start, end, _split(event_type, "--type"), min_pct, direction, zone, compact=fmt == "table")
 
     _ask(config, fmt, tz, question)
 
@@ -324,7 +324,7 @@ def compare_command(
         if (licenses is None) == (providers is None):
             raise UsageError("compare: give exactly one of --licenses A,B or --providers P,Q")
         by, text = ("license", licenses) if licenses is not None else ("provider", providers)
-        pair = _split([text or ""])
+        pair = _split([text or ""], f"--{by}s")
         if len(pair) != 2 or pair[0] == pair[1]:
             raise UsageError(f"--{by}s: {text!r} is not two different names separated by a comma")
         return compare(con, by, (pair[0], pair[1]), _filters(license, provider, model))
@@ -397,12 +397,22 @@ def _usage_error(message: str) -> NoReturn:
     raise typer.Exit(UsageError.exit_code)
 
 
-def _split(values: list[str] | None) -> tuple[str, ...]:
-    return tuple(part.strip() for value in values or () for part in value.split(",") if part.strip())
+def _split(values: list[str] | None, option: str) -> tuple[str, ...]:
+    """Names given once each or separated by commas. A value that names nothing (`-l "$LICENSE"`
+    with the variable unset) is refused: read as no filter, it would answer for every catalog."""
+    names: list[str] = []
+    for value in values or ():
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not parts:
+            raise UsageError(f"{option}: {value!r} names nothing")
+        names += parts
+    return tuple(names)
 
 
 def _filters(license: list[str] | None, provider: list[str] | None, model: str | None) -> Filters:
-    return Filters(_split(license), _split(provider), model)
+    if model is not None and not model.strip():
+        raise UsageError(f"--model: {model!r} names nothing")
+    return Filters(_split(license, "--license"), _split(provider, "--provider"), model)
 
 
 @app.command("report")

@@ -33,7 +33,7 @@ def parse_zone(name: str) -> tzinfo:
         return timezone.utc
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones, such as Europe
         raise UsageError(f"--tz: unknown time zone {name!r} (use an IANA name such as Europe/Paris, or UTC)") from None
 
 
