@@ -64,7 +64,7 @@ def collect(paths: list[Path], observed_at: datetime | None, zone: tzinfo) -> li
         raise UsageError(f"no .json files in {', '.join(str(path) for path in paths)}")
     if observed_at is not None and len(files) != 1:
         raise UsageError(f"--observed-at gives the time of one file; {len(files)} were given (name the times in the file names or sidecars)")
-    saved = [SavedResponse(file, observed_at or _observed_at(file, zone), file.read_bytes()) for file in files]
+    saved = [SavedResponse(file, observed_at or _observed_at(file, zone), _read(file)) for file in files]
     for response in saved:
         if response.observed_at > now + FUTURE_SLACK:
             raise UsageError(f"{response.path}: observed at {response.observed_at.isoformat()}, which is in the future")
@@ -134,13 +134,24 @@ def import_pull_id(license: str, provider: str, response: SavedResponse) -> str:
 
 
 def _catalog_files(path: Path) -> list[Path]:
+    """A folder's .json entries are checked like a path given alone: a folder named
+    2026-03-12.json, a dangling link or a pipe (whose read would block) stops the import by name."""
+    files = [path]
     if path.is_dir():
-        return [file for file in path.rglob("*.json") if not file.name.endswith(SIDECAR_SUFFIX) and not file.name.startswith(".")]
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or directory")
-    if not path.is_file():
-        raise UsageError(f"{path}: not a regular file (a saved response is a file, or a folder of them)")
-    return [path]
+        files = [file for file in path.rglob("*.json") if not file.name.endswith(SIDECAR_SUFFIX) and not file.name.startswith(".")]
+    for file in files:
+        if not file.exists():
+            raise UsageError(f"{file}: no such file or directory")
+        if not file.is_file():
+            raise UsageError(f"{file}: not a regular file (a saved response is a file, or a folder of them)")
+    return files
+
+
+def _read(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _observed_at(file: Path, zone: tzinfo) -> datetime:

@@ -176,6 +176,27 @@ def test_a_path_that_is_not_a_file_is_named_as_such(tmp_path: Path) -> None:
     for path, message in ((pipe, "not a regular file"), (tmp_path / "missing.json", "no such file or directory")):
         result = qcat(tmp_path, "import", str(path), "-l", "acme-prod", "--observed-at", "2026-03-12")
         assert result.returncode == 2 and f"{path}: {message}" in result.stderr, result.stderr
+    # the same entries in a folder: named alike, and a pipe never blocks the read
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    write(folder / "2026-03-10.json", [model("a")])
+    for entry, make, message in (
+        (folder / "2026-03-11.json", lambda p: p.symlink_to(tmp_path / "gone.json"), "no such file or directory"),
+        (folder / "2026-03-12.json", os.mkfifo, "not a regular file"),
+        (folder / "2026-03-13.json", Path.mkdir, "not a regular file"),
+    ):
+        make(entry)
+        result = qcat(tmp_path, "import", str(folder), "-l", "acme-prod")
+        assert (result.returncode, result.stderr) == (2, f"qcat: error: {entry}: {message}" + (" (a saved response is a file, or a folder of them)" if "regular" in message else "") + "\n")
+        if entry.is_dir():
+            entry.rmdir()
+        else:
+            entry.unlink()
+    unreadable = folder / "2026-03-14.json"
+    unreadable.symlink_to("/proc/self/mem")  # a regular file whose read fails, even for root
+    result = qcat(tmp_path, "import", str(folder), "-l", "acme-prod")
+    assert (result.returncode, result.stderr) == (2, f"qcat: error: {unreadable}: cannot be read (Input/output error)\n")
+    assert not (tmp_path / "data" / "archive").exists()
 
 
 def test_a_response_at_the_instant_of_a_live_pull_is_that_pull_or_a_contradiction(saved: tuple[Path, Path], tmp_path: Path) -> None:
