@@ -48,7 +48,7 @@ def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
     if fmt == "json":
         # one object per line, each encoded by json's C encoder (indent= would use the slow Python one)
         plain = [_convert(column, _json_value) for column in columns]
-        lines = [json.dumps(dict(zip(result.columns, row)), allow_nan=False, default=_nested) for row in zip(*plain)]
+        lines = [json.dumps(dict(zip(result.columns, row)), allow_nan=False) for row in zip(*plain)]
         stream.write("[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n"))
     elif fmt == "csv":
         writer = csv.writer(stream, lineterminator="\n")
@@ -143,13 +143,24 @@ def _json_value(sample: Any) -> Callable[[Any], Any] | None:
         return datetime.isoformat
     if isinstance(sample, float):
         return lambda value: value if math.isfinite(value) else None
-    if sample is None or isinstance(sample, int | str | bool | list | dict):
+    if isinstance(sample, list | dict):
+        return _nested
+    if sample is None or isinstance(sample, int | str | bool):
         return None
     return str
 
 
 def _nested(value: Any) -> Any:
-    """Values inside lists and structs (`qcat sql` can return any DuckDB type): times as ISO text."""
+    """Values inside lists and structs (`qcat sql` can return any DuckDB type), by the rules of a
+    column's: times as ISO text, NaN and infinities as null, other types as text."""
+    if isinstance(value, list | tuple):
+        return [_nested(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _nested(item) for key, item in value.items()}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, int | str | bool):
+        return value
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
@@ -159,5 +170,5 @@ def _csv_value(sample: Any) -> Callable[[Any], Any] | None:
     if isinstance(sample, float):
         return repr
     if isinstance(sample, list | dict):
-        return lambda value: json.dumps(value, default=_nested)
+        return lambda value: json.dumps(_nested(value), allow_nan=False)
     return None

@@ -244,6 +244,9 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     ]
     nested = "select [timestamptz '2026-03-01 03:00:00+00'] as l, {'at': timestamptz '2026-03-01 03:00:00+00'} as s"
     assert as_json(home, "sql", nested) == [{"l": ["2026-03-01T03:00:00+00:00"], "s": {"at": "2026-03-01T03:00:00+00:00"}}]
+    not_numbers = "select ['nan'::double, 1.5] as l, {'up': 'inf'::double, 'ids': [uuid '00000000-0000-0000-0000-000000000001']} as s"
+    assert as_json(home, "sql", not_numbers) == [{"l": [None, 1.5], "s": {"up": None, "ids": ["00000000-0000-0000-0000-000000000001"]}}]
+    assert qcat(home, "sql", "--format", "csv", not_numbers).stdout == 'l,s\n"[null, 1.5]","{""up"": null, ""ids"": [""00000000-0000-0000-0000-000000000001""]}"\n'
     piped = qcat(home, "sql", "--format", "csv", stdin="select count(*) as pulls from pulls\n")
     assert piped.stdout == "pulls\n12\n"
     refusals = (
