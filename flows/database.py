@@ -35,8 +35,9 @@ def open_database(
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
-                hint = REBUILD_HINT if "not a valid duckdb database" in str(exc).lower() else ""
-                raise ArchiveError(f"cannot open {path}: {first_line(exc)}{hint}") from None
+                if is_damage(exc) or "not a valid duckdb database" in str(exc).lower():
+                    raise damage(path, exc) from None
+                raise ArchiveError(f"cannot open {path}: {first_line(exc)}") from None
             if time.monotonic() >= deadline:
                 raise LockTimeout(
                     f"{path} is open in another process for over {wait_seconds:.0f} s "
@@ -58,9 +59,12 @@ def first_line(exc: BaseException) -> str:
 
 
 def is_damage(exc: BaseException) -> bool:
-    """DuckDB reports a damaged file as a bare Error (a block whose checksum fails), wherever the
-    block is first read: at open, or in any later query."""
-    return isinstance(exc, duckdb.Error) and "corrupt database file" in str(exc).lower()
+    """DuckDB reports a damaged file as a bare Error (a block whose checksum fails), and a cut one
+    (a copy that stopped short) as a read past its end, wherever the block is first read: at
+    open, or in any later query."""
+    message = str(exc).lower()
+    cut = "could not read enough bytes" in message and f'/{DB_NAME}"' in message
+    return isinstance(exc, duckdb.Error) and ("corrupt database file" in message or cut)
 
 
 def damage(path: Path, exc: BaseException) -> ArchiveError:

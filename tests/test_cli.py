@@ -104,6 +104,13 @@ def test_a_damaged_database_says_so_and_a_rebuild_mends_it(simulator: SimulatorS
         assert damaged.stderr.rstrip().endswith("derive it again from the archive with `qcat rebuild`") and len(damaged.stderr.splitlines()) == 1
     assert qcat("rebuild", cwd=tmp_path).returncode == 0
     assert qcat("rates", "--format", "csv", cwd=tmp_path).stdout == healthy.stdout
+    with database.open("r+b") as file:  # a copy that stopped short
+        file.truncate(20000)
+    cut = qcat("rates", cwd=tmp_path)
+    assert cut.returncode == 1 and cut.stderr.startswith(f"qcat: error: {database} is damaged (IO Error: Could not read enough bytes"), cut.stderr
+    assert cut.stderr.rstrip().endswith("derive it again from the archive with `qcat rebuild`") and len(cut.stderr.splitlines()) == 1
+    assert qcat("rebuild", cwd=tmp_path).returncode == 0
+    assert qcat("rates", "--format", "csv", cwd=tmp_path).stdout == healthy.stdout
 
 
 def test_an_unreadable_archived_file_is_named_and_the_database_left_as_it_was(simulator: SimulatorServer, tmp_path: Path) -> None:
