@@ -339,6 +339,8 @@ def _rule(raw: dict[str, Any], where: str, defaults: AlertRule, channel_names: s
     if direction not in DIRECTIONS:
         raise ConfigError(f"{where}direction: must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     channels = _strings(raw, where + "channels", ()) if channel_names is not None else ()
+    if channel_names is not None and "channels" in raw and not channels:
+        raise ConfigError(f"{where}channels: must name at least one channel (leave the key out to feed them all; a rule that feeds none is a mistake)")
     for name in channels:
         if channel_names is not None and name not in channel_names:
             raise ConfigError(f"{where}channels: no [[alerts.channels]] entry is named {name!r}")

@@ -507,6 +507,7 @@ def test_the_webhook_url_is_never_written_logged_or_reported(
         ('[alerts]\nexpire_after = "99999999999w"\n', "alerts.expire_after: '99999999999w' is longer than any calendar can count"),
         ('[alerts]\nevent_types = []\n', "alerts.event_types: must list at least one event type"),
         ('[[alerts.rules]]\nevent_types = []\n', "alerts.rules[0].event_types: must list at least one event type"),
+        ('[[alerts.channels]]\nname = "f"\ntype = "jsonl"\npath = "a.jsonl"\n[[alerts.rules]]\nchannels = []\n', "alerts.rules[0].channels: must name at least one channel"),
         ('[alerts]\nattempts = 0\n', "alerts.attempts: must be between 1 and 10, got 0"),
         ('[alerts]\nattempts = 11\n', "alerts.attempts: must be between 1 and 10, got 11"),
         ('[alerts]\nbackoff_seconds = -1\n', "alerts.backoff_seconds: must be at least 0.0, got -1"),
