@@ -116,12 +116,18 @@ def slack_payload(message: Message) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": headline(message)[:150]}}]
     shown = message.alerts[: message.channel.max_items]
     for license, group in groupby(_by_license(shown), key=lambda alert: alert["license"]):
-        lines = "\n".join(("🔴 " if alert["critical"] else "• ") + alert["line"] for alert in group)
+        lines = "\n".join(("🔴 " if alert["critical"] else "• ") + _slack_text(alert["line"]) for alert in group)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{license}*\n{lines}"[:3000]}})
     hidden = len(message.alerts) - len(shown)
     if hidden:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"... and {hidden} more"}]})
-    return {"text": text(message)[:3000], "blocks": blocks}
+    return {"text": _slack_text(text(message))[:3000], "blocks": blocks}
+
+
+def _slack_text(text: str) -> str:
+    """Model ids and names come from the gateway: Slack would read `<!channel>` in them as a
+    mention and `<url|label>` as a link; escaped, they show as sent."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def jsonl_lines(message: Message) -> str:

@@ -120,7 +120,8 @@ def test_slack_digest_groups_by_license_with_arrows_and_percentages(simulator: S
             config,
             {"acme-prod": BASE, "acme-research": BASE},
             {
-                "acme-prod": [model("m-a", inp=0.0012), model("m-b"), model("m-c"), model("m-n", inp=0.5, out=1.5)],
+                # ids and names come from the gateway: Slack must show them, not read them as a mention
+                "acme-prod": [model("m-a", inp=0.0012), model("m-b"), model("m-c"), model("m-n <!here> & co", inp=0.5, out=1.5)],
                 "acme-research": [model("m-a", inp=0.0011, out=0.0015), model("m-b", out=0.0018), model("m-c")],
             },
         )
@@ -128,10 +129,10 @@ def test_slack_digest_groups_by_license_with_arrows_and_percentages(simulator: S
     [body] = slack.bodies
     assert body["blocks"] == [
         {"type": "header", "text": {"type": "plain_text", "text": "qcat: 4 catalog alerts"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*acme-prod*\n• ▲ default m-a: input +20.0% (0.001 → 0.0012)\n• ✚ default m-n: added (input 0.5, output 1.5)"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*acme-prod*\n• ▲ default m-a: input +20.0% (0.001 → 0.0012)\n• ✚ default m-n &lt;!here&gt; &amp; co: added (input 0.5, output 1.5)"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "*acme-research*\n• ▲▼ default m-a: input +10.0% (0.001 → 0.0011), output -25.0% (0.002 → 0.0015)\n• ▼ default m-b: output -10.0% (0.002 → 0.0018)"}},
     ]
-    assert body["text"].startswith("qcat: 4 catalog alerts\nacme-prod:\n  ▲ default m-a")
+    assert body["text"].startswith("qcat: 4 catalog alerts\nacme-prod:\n  ▲ default m-a") and "m-n &lt;!here&gt; &amp; co: added" in body["text"]
 
 
 def test_digest_is_bounded_but_the_json_payload_carries_everything(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
