@@ -103,7 +103,7 @@ def _last_pulls(config: Config) -> list[tuple]:
     path = db_path(config.data_dir)
     if not path.exists():
         return []
-    con = open_database(path, read_only=True, wait_seconds=10)
+    con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds)
     try:
         return run(con, "catalog_last_pulls").fetchall()
     finally:
