@@ -181,7 +181,8 @@ def preview(config: Config) -> tuple[list[Alert], list[Message]]:
     found = [
         message
         for channel in config.alerts.channels
-        for message in messages(channel, [alert.to(channel.name) for alert in alerts if channel.name in alert.channels])
+        # in the order the channel would get them: by its own critical level
+        for message in messages(channel, sorted((alert.to(channel.name) for alert in alerts if channel.name in alert.channels), key=order))
     ]
     return alerts, found
 

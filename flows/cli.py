@@ -187,12 +187,13 @@ def status_command(
 ) -> None:
     """Last pull of each catalog, the next scheduled run, and which catalogs are stale or failing."""
     from flows.config import load_config
+    from flows.database import db_path
     from flows.status import catalog_statuses, next_scheduled_run
     from flows.timespec import parse_span
 
     settings = _guard(lambda: load_config(config))
     span = _guard(lambda: parse_span(stale_after, "--stale-after"))
-    statuses = _guard(lambda: catalog_statuses(settings, span))
+    statuses = _guard(lambda: catalog_statuses(settings, span, on_wait=_busy(db_path(settings.data_dir), settings.lock_timeout_seconds)))
     from rich.table import Table
     from rich.text import Text
 

@@ -48,7 +48,7 @@ def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
     if fmt == "json":
         # one object per line, each encoded by json's C encoder (indent= would use the slow Python one)
         plain = [_convert(column, _json_value) for column in columns]
-        lines = [json.dumps(dict(zip(result.columns, row)), allow_nan=False) for row in zip(*plain)]
+        lines = [_json_line(result.columns, row) for row in zip(*plain)]
         stream.write("[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n"))
     elif fmt == "csv":
         writer = csv.writer(stream, lineterminator="\n")
@@ -150,13 +150,20 @@ def _json_value(sample: Any) -> Callable[[Any], Any] | None:
     return str
 
 
+def _json_line(columns: list[str], row: tuple[Any, ...]) -> str:
+    try:
+        return json.dumps(dict(zip(columns, row)), allow_nan=False)
+    except ValueError:  # a NaN in a column whose first value was no float (a UNION of types, say)
+        return json.dumps({column: _nested(value) for column, value in zip(columns, row)}, allow_nan=False)
+
+
 def _nested(value: Any) -> Any:
     """Values inside lists and structs (`qcat sql` can return any DuckDB type), by the rules of a
     column's: times as ISO text, NaN and infinities as null, other types as text."""
     if isinstance(value, list | tuple):
         return [_nested(item) for item in value]
     if isinstance(value, dict):
-        return {str(key): _nested(item) for key, item in value.items()}
+        return {key.isoformat() if isinstance(key, datetime) else str(key): _nested(item) for key, item in value.items()}
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, int | str | bool):

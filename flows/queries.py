@@ -8,6 +8,7 @@ is an error, not an empty answer.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any
@@ -142,6 +143,9 @@ def compare(con: duckdb.DuckDBPyConnection, by: str, pair: tuple[str, str], filt
     return _result(run(con, "query_compare", params), f"{by.capitalize()} {pair[0]} against {pair[1]}: ratio = {pair[0]} / {pair[1]}")
 
 
+MISSING_EXTENSION = re.compile(r'Extension "(\w+)" is an existing extension')
+
+
 def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
     """One SELECT (or an EXPLAIN of one): the database is opened read-only, but COPY, ATTACH, INSTALL and the
     like would still write files (into the archive, say) or reach the network."""
@@ -157,9 +161,14 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
         statement = _explained(con, statement.query)
     if statement.type != duckdb.StatementType.SELECT:
         raise UsageError(f"qcat sql answers SELECT queries only, not {statement.type.name}: the history is read-only here")
+    run(con, "adhoc_settings")
     try:
         cursor = con.execute(query)
     except duckdb.Error as exc:
+        missing = MISSING_EXTENSION.search(str(exc))
+        if missing:
+            name = missing.group(1)
+            raise UsageError(f"query failed: it needs DuckDB's {name} extension, which qcat sql does not install (INSTALL {name} in DuckDB first)") from None
         raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from None
     if cursor.description is None:
         return Result([], [])
@@ -168,24 +177,35 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
 
 def _explained(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement:
     """The statement an EXPLAIN shows: what follows `explain`, an optional `analyze`, and an
-    optional list of options in parentheses (comments skipped)."""
+    optional list of options in parentheses (comments skipped). A parenthesis may also open the
+    statement itself, as in `explain (select 1) union (select 2)`."""
     spans = duckdb.tokenize(query)
     ends = [start for start, _ in spans[1:]] + [len(query)]
     words = [(start, query[start:end].strip().lower()) for (start, kind), end in zip(spans, ends) if kind != duckdb.token_type.comment]
     position = 1
     if position < len(words) and words[position][1] in ("analyze", "analyse"):
         position += 1
-    if position < len(words) and words[position][1] == "(":
+    inner = _statements(con, query, words, position)
+    if len(inner) != 1 and position < len(words) and words[position][1] == "(":
         depth = 0
         for position in range(position, len(words)):
             depth += {"(": 1, ")": -1}.get(words[position][1], 0)
             if depth == 0:
                 break
-        position += 1
-    inner = con.extract_statements(query[words[position][0] :]) if position < len(words) else []
+        inner = _statements(con, query, words, position + 1)
     if len(inner) != 1:
         raise UsageError("qcat sql explains one SELECT query at a time")
     return inner[0]
+
+
+def _statements(con: duckdb.DuckDBPyConnection, query: str, words: list[tuple[int, str]], position: int) -> list[duckdb.Statement]:
+    """The statements of the query from its `position`-th word on; none where that is no SQL."""
+    if position >= len(words):
+        return []
+    try:
+        return con.extract_statements(query[words[position][0] :])
+    except duckdb.Error:
+        return []
 
 
 def _result(cursor: duckdb.DuckDBPyConnection, title: str, utc: bool = True) -> Result:

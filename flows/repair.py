@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,13 @@ def _check_pull(data_dir: Path, path: Path, dry_run: bool) -> list[Finding]:
         problem = f"unreadable pull record ({reason})"
         return [Finding(path, problem, f"cannot repair: the pull record is {RESTORE}")]
     root = archive_root(data_dir)
+    # by name, not by where links lead: a file of the archive may be a link, damaged or not
+    top = Path(os.path.normpath(root))
+    strays = [name for name in (record.raw_file, record.models_file) if name and top not in Path(os.path.normpath(root / name)).parents]
+    if strays:
+        # never read or write where a damaged or crafted record points outside the archive
+        problem = f"names a file outside the archive ({', '.join(strays)})"
+        return [Finding(path, problem, f"cannot repair: the pull record is {RESTORE}")]
     raw_problem = _raw_problem(root / record.raw_file, record) if record.raw_file else None
     findings = []
     if raw_problem is not None:
@@ -121,7 +129,7 @@ def _models_problem(path: Path, record: PullRecord) -> str | None:
     """What makes the file unusable as this pull's models, if anything: the load and the rebuild
     read it as they find it, so a readable file of the wrong shape is damage too."""
     if not path.is_file():
-        return "missing" if not path.exists() else "not a file"
+        return _absence(path)
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
@@ -139,19 +147,25 @@ def _models_problem(path: Path, record: PullRecord) -> str | None:
 
 def _raw_problem(path: Path, record: PullRecord) -> str | None:
     if not path.is_file():
-        return "missing" if not path.exists() else "not a file"
+        return _absence(path)
     try:
         body = gzip.decompress(path.read_bytes())
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         return f"unreadable gzip ({_reason(exc)})"
     if hashlib.sha256(body).hexdigest() != record.content_sha256:
         return "its content differs from the response the pull received (sha256 mismatch)"
     return None
 
 
+def _absence(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return "a link to nothing"
+    return "not a file" if path.exists() else "missing"
+
+
 def _move_aside(data_dir: Path, path: Path) -> Path | None:
     """Keep what was there under <data_dir>/damaged/, at the same place as in the archive."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
     target = data_dir / DAMAGED_DIR / path.relative_to(archive_root(data_dir))
     target.parent.mkdir(parents=True, exist_ok=True)

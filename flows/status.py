@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -32,9 +33,12 @@ class CatalogStatus:
     problem: str | None
 
 
-def catalog_statuses(config: Config, stale_after: timedelta, now: datetime | None = None) -> list[CatalogStatus]:
+def catalog_statuses(
+    config: Config, stale_after: timedelta, now: datetime | None = None, on_wait: Callable[[], None] | None = None
+) -> list[CatalogStatus]:
+    """`on_wait`: called once if a load holds the database, so that a person knows why nothing shows."""
     now = now or datetime.now(timezone.utc)
-    rows = {(row[0], row[1]): row[2:] for row in _last_pulls(config)}
+    rows = {(row[0], row[1]): row[2:] for row in _last_pulls(config, on_wait)}
     statuses = []
     for license, provider in config.catalogs:
         last_pull_at, last_status, last_models, last_ok_at = rows.get((license.name, provider), (None, None, None, None))
@@ -99,11 +103,11 @@ def _listed(client: httpx.Client, path: str, body: dict) -> list[dict]:
     return found
 
 
-def _last_pulls(config: Config) -> list[tuple]:
+def _last_pulls(config: Config, on_wait: Callable[[], None] | None) -> list[tuple]:
     path = db_path(config.data_dir)
     if not path.exists():
         return []
-    con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds)
+    con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds, on_wait=on_wait)
     try:
         return run(con, "catalog_last_pulls").fetchall()
     finally:

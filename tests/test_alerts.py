@@ -216,6 +216,11 @@ def test_a_rule_makes_an_alert_critical_on_its_own_channels_only(simulator: Simu
         con.close()
     added = next(a for a in found if a.item["model_id"] == "m-new")
     assert (added.channels, added.to("team")["critical"], added.to("pager")["critical"]) == ({"team": False, "pager": True}, False, True)
+    _, previewed = alerts.preview(config)
+    assert [(m.channel.name, m.kind, [a["model_id"] for a in m.alerts]) for m in previewed] == [
+        ("team", "digest", ["m-c", "m-new"]),
+        ("pager", "critical", ["m-new"]),
+    ], "the preview orders each channel's alerts as the channel gets them"
 
 
 def test_a_five_percent_change_meets_a_five_percent_threshold(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -291,9 +291,7 @@ def test_retry_after_as_a_past_http_date_means_retry_now(server: SimulatorServer
 
 def test_retry_after_beyond_max_backoff_gives_up_early(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
     server.add_fault("rate_limited", count=None, retry_after=60)
-    started = time.monotonic()
     result = pull()
-    assert time.monotonic() - started < 1.0
     assert result.status == "unavailable"
     assert result.http_status == 429
     assert len(result.attempts) == 1 and sleep.delays == []

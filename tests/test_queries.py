@@ -247,6 +247,10 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     assert as_json(home, "sql", nested) == [{"l": ["2026-03-01T03:00:00+00:00"], "s": {"at": "2026-03-01T03:00:00+00:00"}}]
     not_numbers = "select ['nan'::double, 1.5] as l, {'up': 'inf'::double, 'ids': [uuid '00000000-0000-0000-0000-000000000001']} as s"
     assert as_json(home, "sql", not_numbers) == [{"l": [None, 1.5], "s": {"up": None, "ids": ["00000000-0000-0000-0000-000000000001"]}}]
+    mixed = "select * from (values (1::union(i int, d double)), ('nan'::double::union(i int, d double))) t(u)"
+    assert as_json(home, "sql", mixed) == [{"u": 1}, {"u": None}], "a NaN after an integer in a column of several types"
+    keyed = "select map([timestamptz '2026-03-01 03:00:00+00'], ['x']) as m"
+    assert as_json(home, "sql", keyed) == [{"m": {"2026-03-01T03:00:00+00:00": "x"}}]
     assert qcat(home, "sql", "--format", "csv", not_numbers).stdout == 'l,s\n"[null, 1.5]","{""up"": null, ""ids"": [""00000000-0000-0000-0000-000000000001""]}"\n'
     piped = qcat(home, "sql", "--format", "csv", stdin="select count(*) as pulls from pulls\n")
     assert piped.stdout == "pulls\n12\n"
@@ -264,9 +268,17 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         assert refused.returncode == 2
         assert refused.stderr.strip() == f"qcat: error: qcat sql answers SELECT queries only, not {kind}: the history is read-only here"
     assert not (home / "copied.csv").exists() and not (home / "other.duckdb").exists()
-    explained = qcat(home, "sql", "explain analyze select count(*) from pulls")
-    assert (explained.returncode, explained.stderr) == (0, "") and "analyzed_plan" in explained.stdout, "EXPLAIN ANALYZE of a SELECT is fine"
+    for query in ("explain analyze select count(*) from pulls", "explain analyze (select 1) union (select 2)", "explain (analyze) (select 1)"):
+        explained = qcat(home, "sql", query)
+        assert (explained.returncode, explained.stderr) == (0, "") and "analyzed_plan" in explained.stdout, f"EXPLAIN ANALYZE of a SELECT is fine: {query}"
     assert qcat(home, "sql", "select 1; select 2").stderr.strip() == "qcat: error: qcat sql runs one query at a time; 2 statements were given"
+    user_home = home / "user-home"  # where DuckDB would download an extension to
+    remote = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "sql", "select * from read_csv('http://127.0.0.1:9/x.csv')"],
+        cwd=home, env={**os.environ, "HOME": str(user_home)}, capture_output=True, text=True, timeout=60,
+    )
+    assert (remote.returncode, remote.stderr) == (2, "qcat: error: query failed: it needs DuckDB's httpfs extension, which qcat sql does not install (INSTALL httpfs in DuckDB first)\n")
+    assert not user_home.exists(), "nothing installed, nothing downloaded"
     assert as_json(home, "sql", "select count(*) as n from pulls") == [{"n": 12}], "nothing was deleted"
 
 

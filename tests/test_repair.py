@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import shutil
+import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -46,20 +47,25 @@ def test_a_folder_without_an_archive_is_refused(config: Config) -> None:
 
 
 def test_damaged_missing_and_foreign_parquet_files_are_regenerated_as_they_were(archived: Config) -> None:
-    truncated, missing, foreign, *_, other = files(archived, "models")
-    originals = {path: pq.read_table(path) for path in (truncated, missing, foreign)}
+    truncated, missing, foreign, linked, *_ = files(archived, "models")
+    originals = {path: pq.read_table(path) for path in (truncated, missing, foreign, linked)}
     live = snapshot(archived)
     damaged_bytes = truncated.read_bytes()[:900]
     truncated.write_bytes(damaged_bytes)
     missing.unlink()
+    # the same rows under another pull's id: only the id tells them apart
+    other_pull = originals[foreign].set_column(0, "pull_id", pa.array(["20260301T030000000000Z-0000beef"] * originals[foreign].num_rows))
     foreign.unlink()
-    shutil.copy(other, foreign)
+    pq.write_table(other_pull, foreign)
+    linked.unlink()
+    linked.symlink_to(archived.data_dir / "gone.parquet")
 
     dry = repair_archive(archived, dry_run=True)
     assert {f.file: f.problem.split(" (")[0] for f in dry.findings} == {
         truncated: "unreadable Parquet",
         missing: "missing",
         foreign: "holds rows of another pull",
+        linked: "a link to nothing",
     }
     assert all(f.repairable and not f.repaired for f in dry.findings) and dry.left == dry.findings
     assert truncated.read_bytes() == damaged_bytes and not missing.exists(), "a dry run changes nothing"
@@ -81,10 +87,15 @@ def test_originals_are_reported_and_left_alone(archived: Config) -> None:
     root = archive_root(archived.data_dir)
     both_models = root / str(records[both.relative_to(root).as_posix()].models_file)
     raw_only.write_bytes(gzip.compress(gzip.decompress(raw_only.read_bytes()).replace(b"}", b" }", 1)))
-    both.write_bytes(b"not gzip")
+    packed = bytearray(both.read_bytes())
+    packed[30:60] = bytes(byte ^ 0xFF for byte in packed[30:60])  # a gzip header, then a broken deflate stream
+    both.write_bytes(bytes(packed))
     both_models.write_bytes(b"not parquet")
-    record = files(archived, "pulls")[-1]
+    record, stray = files(archived, "pulls")[-2:]
     record.write_bytes(b'{"pull_id": ')
+    document = json.loads(stray.read_text())
+    document["models_file"] = "../../qcat.toml"  # a record pointing out of the archive is never followed
+    stray.write_text(json.dumps(document))
 
     report = repair_archive(archived)
     problems = {f.file: (f.problem.split(" (")[0], f.action) for f in report.findings}
@@ -93,6 +104,7 @@ def test_originals_are_reported_and_left_alone(archived: Config) -> None:
         both: ("unreadable gzip", "cannot repair: the raw response is an original: restore it from a backup"),
         both_models: ("unreadable Parquet", "cannot repair: its raw response is damaged too; restore either from a backup"),
         record: ("unreadable pull record", "cannot repair: the pull record is an original: restore it from a backup"),
+        stray: ("names a file outside the archive", "cannot repair: the pull record is an original: restore it from a backup"),
     }
     assert report.left == report.findings and not any(f.repairable for f in report.findings)
     assert both_models.read_bytes() == b"not parquet", "a file that cannot be regenerated stays where it is"

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
+
 from flows.config import load_config
+from flows.database import db_path
 from flows.simulator import SimulatorServer
 from tests.conftest import JsonAnswer, Watched, loopback_http, night, nightly_plain, qcat_watching_imports, write_config
 
@@ -89,3 +94,21 @@ def test_a_password_protected_prefect_server_is_asked_with_its_auth_string(simul
     assert f"unknown (Prefect API at {api} answered HTTP 401)" in refused.stdout, refused.stdout + refused.stderr
     assert "none (no qcat-nightly" in allowed.stdout, allowed.stdout + allowed.stderr
     assert seen == [None, expected]
+
+
+def test_status_waits_for_a_load_and_says_so(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """A monitoring call during a load must not look hung: it says why it waits, then answers."""
+    path = write_config(tmp_path, simulator.base_url)
+    nightly_plain(load_config(path), datetime.now(timezone.utc))
+    writer = duckdb.connect(str(db_path(load_config(path).data_dir)))
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "status", "--config", str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert "catalog.duckdb is busy (a load is writing); waiting up to 60 s" in process.stderr.readline()
+        assert process.poll() is None, "still waiting while the writer holds the file"
+    finally:
+        writer.close()
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 0 and "acme-prod" in stdout
