@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from flows import __version__
 from flows.catalog import Catalog
 from flows.config import NAME_PATTERN
-from flows.errors import ArchiveError
+from flows.errors import ArchiveError, ConfigError
 
 if TYPE_CHECKING:  # the HTTP client is not needed to read the archive (rebuild, queries)
     from flows.client import FetchResult
@@ -279,6 +279,13 @@ def read_records(data_dir: Path, catalogs: set[tuple[str, str]] | None = None) -
     records = [read_record(path) for path in list_records(data_dir, catalogs=catalogs).values()]
     records.sort(key=lambda record: (record.observed_at, record.pull_id))
     return records
+
+
+def require_archive(data_dir: Path, work: str) -> None:
+    """A folder without an archive is refused rather than taken for an empty one: a mistyped data
+    directory would otherwise look like a history with nothing in it."""
+    if not archive_root(data_dir).is_dir():
+        raise ConfigError(f"storage.data_dir: {data_dir} holds no archive (no archive/ folder), so there is nothing to {work}")
 
 
 def read_raw(data_dir: Path, record: PullRecord) -> bytes | None:

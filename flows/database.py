@@ -35,9 +35,7 @@ def open_database(
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
-                if is_damage(exc) or "not a valid duckdb database" in str(exc).lower():
-                    raise damage(path, exc) from None
-                raise ArchiveError(f"cannot open {path}: {first_line(exc)}") from None
+                raise _unopenable(path, exc) from None
             if time.monotonic() >= deadline:
                 raise LockTimeout(
                     f"{path} is open in another process for over {wait_seconds:.0f} s "
@@ -48,9 +46,13 @@ def open_database(
                 on_wait = None
             time.sleep(0.1)
         except duckdb.Error as exc:
-            raise (damage(path, exc) if is_damage(exc) else ArchiveError(f"cannot open {path}: {first_line(exc)}")) from None
+            raise _unopenable(path, exc) from None
     run(con, "session_settings")
     return con
+
+
+def _unopenable(path: Path, exc: duckdb.Error) -> ArchiveError:
+    return damage(path, exc) if is_damage(exc) else ArchiveError(f"cannot open {path}: {first_line(exc)}")
 
 
 def first_line(exc: BaseException) -> str:
@@ -59,12 +61,12 @@ def first_line(exc: BaseException) -> str:
 
 
 def is_damage(exc: BaseException) -> bool:
-    """DuckDB reports a damaged file as a bare Error (a block whose checksum fails), and a cut one
-    (a copy that stopped short) as a read past its end, wherever the block is first read: at
-    open, or in any later query."""
+    """DuckDB reports a damaged file as a bare Error (a block whose checksum fails), a cut one (a
+    copy that stopped short) as a read past its end, wherever the block is first read: at open, or
+    in any later query; and a file that is no database at all as such when it opens it."""
     message = str(exc).lower()
     cut = "could not read enough bytes" in message and f'/{DB_NAME}"' in message
-    return isinstance(exc, duckdb.Error) and ("corrupt database file" in message or cut)
+    return isinstance(exc, duckdb.Error) and ("corrupt database file" in message or cut or "not a valid duckdb database" in message)
 
 
 def damage(path: Path, exc: BaseException) -> ArchiveError:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
+from flows.database import first_line
 from flows.engine import duckdb
 from flows.errors import UsageError
 from flows.output import Result
@@ -152,7 +153,7 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
     try:
         statements = con.extract_statements(query)
     except duckdb.Error as exc:
-        raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"query failed: {first_line(exc)}") from None
     if len(statements) != 1:
         raise UsageError(f"qcat sql runs one query at a time; {len(statements)} statements were given")
     statement = statements[0]
@@ -169,7 +170,7 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
         if missing:
             name = missing.group(1)
             raise UsageError(f"query failed: it needs DuckDB's {name} extension, which qcat sql does not install (INSTALL {name} in DuckDB first)") from None
-        raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"query failed: {first_line(exc)}") from None
     if cursor.description is None:
         return Result([], [])
     return _result(cursor, "", utc=False)

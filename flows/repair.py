@@ -10,7 +10,6 @@ deleted.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import zlib
@@ -21,11 +20,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, models_table, read_record, write_new_parquet
+from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, models_table, read_raw, read_record, require_archive, write_new_parquet
 from flows.catalog import InvalidCatalog, parse_catalog
 from flows.config import Config, check_writable
 from flows.database import first_line
-from flows.errors import ArchiveError, ConfigError
+from flows.errors import ArchiveError
 from flows.lock import writer_lock
 
 DAMAGED_DIR = "damaged"
@@ -58,8 +57,7 @@ def repair_archive(config: Config, dry_run: bool = False, progress: Callable[[in
     """Holds the writer lock while it repairs, so that no load reads a file being replaced; a dry
     run only reads, and files appear in the archive whole (written aside, then linked in)."""
     data_dir = config.data_dir
-    if not archive_root(data_dir).is_dir():
-        raise ConfigError(f"storage.data_dir: {data_dir} holds no archive (no archive/ folder), so there is nothing to repair")
+    require_archive(data_dir, "repair")
     if dry_run:
         return check(data_dir, dry_run=True, progress=progress)
     check_writable(data_dir)
@@ -92,7 +90,7 @@ def _check_pull(data_dir: Path, path: Path, dry_run: bool) -> list[Finding]:
         # never read or write where a damaged or crafted record points outside the archive
         problem = f"names a file outside the archive ({', '.join(strays)})"
         return [Finding(path, problem, f"cannot repair: the pull record is {RESTORE}")]
-    raw_problem = _raw_problem(root / record.raw_file, record) if record.raw_file else None
+    body, raw_problem = _raw_body(data_dir, record) if record.raw_file else (None, None)
     findings = []
     if raw_problem is not None:
         findings.append(Finding(root / str(record.raw_file), raw_problem, f"cannot repair: the raw response is {RESTORE}"))
@@ -100,16 +98,16 @@ def _check_pull(data_dir: Path, path: Path, dry_run: bool) -> list[Finding]:
         models_path = root / record.models_file
         problem = _models_problem(models_path, record)
         if problem is not None:
-            findings.append(_regenerate(data_dir, record, models_path, problem, raw_problem, dry_run))
+            findings.append(_regenerate(data_dir, record, models_path, problem, body, dry_run))
     return findings
 
 
-def _regenerate(data_dir: Path, record: PullRecord, path: Path, problem: str, raw_problem: str | None, dry_run: bool) -> Finding:
+def _regenerate(data_dir: Path, record: PullRecord, path: Path, problem: str, body: bytes | None, dry_run: bool) -> Finding:
+    """`body`: the pull's raw response as checked against its record (None: none was kept, or it is damaged)."""
     if record.raw_file is None:
         return Finding(path, problem, f"cannot repair: the pull kept no raw response; the file is {RESTORE}")
-    if raw_problem is not None:
+    if body is None:
         return Finding(path, problem, "cannot repair: its raw response is damaged too; restore either from a backup")
-    body = gzip.decompress((archive_root(data_dir) / record.raw_file).read_bytes())
     try:
         table = models_table(record.pull_id, record.observed_at, parse_catalog(body))
     except InvalidCatalog as exc:
@@ -145,16 +143,18 @@ def _models_problem(path: Path, record: PullRecord) -> str | None:
     return None
 
 
-def _raw_problem(path: Path, record: PullRecord) -> str | None:
+def _raw_body(data_dir: Path, record: PullRecord) -> tuple[bytes | None, str | None]:
+    """The pull's raw response if it is the one the pull received, else what is wrong with it."""
+    path = archive_root(data_dir) / str(record.raw_file)
     if not path.is_file():
-        return _absence(path)
+        return None, _absence(path)
     try:
-        body = gzip.decompress(path.read_bytes())
+        body = read_raw(data_dir, record)
     except (OSError, EOFError, zlib.error) as exc:
-        return f"unreadable gzip ({_reason(exc)})"
-    if hashlib.sha256(body).hexdigest() != record.content_sha256:
-        return "its content differs from the response the pull received (sha256 mismatch)"
-    return None
+        return None, f"unreadable gzip ({_reason(exc)})"
+    if body is None or hashlib.sha256(body).hexdigest() != record.content_sha256:
+        return None, "its content differs from the response the pull received (sha256 mismatch)"
+    return body, None
 
 
 def _absence(path: Path) -> str:

@@ -19,11 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows import ledger
-from flows.archive import PullRecord, archive_root, read_records
+from flows.archive import PullRecord, read_records, require_archive
 from flows.config import Config, check_writable
 from flows.database import db_path
 from flows.engine import duckdb, register
-from flows.errors import ConfigError
 from flows.history import LoadReport, Verdict, connect, explained, insert_pulls, models_files, trips
 from flows.lock import writer_lock
 from flows.sqlfiles import run
@@ -39,12 +38,8 @@ class _Catalog:
 
 
 def rebuild_database(config: Config) -> LoadReport:
-    """`qcat rebuild`: kept apart from the nightly pipeline so that it starts without the HTTP client.
-
-    A folder without an archive is refused rather than given an empty database: a mistyped data
-    directory would otherwise look like a history with nothing in it."""
-    if not archive_root(config.data_dir).is_dir():
-        raise ConfigError(f"storage.data_dir: {config.data_dir} holds no archive (no archive/ folder), so there is nothing to rebuild from")
+    """`qcat rebuild`: kept apart from the nightly pipeline so that it starts without the HTTP client."""
+    require_archive(config.data_dir, "rebuild from")
     check_writable(config.data_dir)
     with explained(config.data_dir), writer_lock(config.data_dir, config.lock_timeout_seconds):
         return rebuild(config.data_dir, config.history.max_removed_share)
