@@ -115,9 +115,22 @@ def _is_numeric(column: Sequence[Any], kind: str | None) -> bool:
 
 def _localise(column: Sequence[Any], zone: tzinfo, utc: bool) -> Sequence[Any]:
     sample = _sample(column)
+    if isinstance(sample, list | dict):
+        return [_nested_in_zone(value, zone) for value in column]
     if not isinstance(sample, datetime) or (sample.tzinfo is None and not utc):
         return column
     return _each_distinct(lambda value: (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(zone), column)
+
+
+def _nested_in_zone(value: Any, zone: tzinfo) -> Any:
+    """Times with a zone inside lists, structs and maps (`qcat sql`) follow --tz like a column's."""
+    if isinstance(value, datetime):
+        return value.astimezone(zone) if value.tzinfo else value
+    if isinstance(value, list | tuple):
+        return [_nested_in_zone(item, zone) for item in value]
+    if isinstance(value, dict):
+        return {_nested_in_zone(key, zone): _nested_in_zone(item, zone) for key, item in value.items()}
+    return value
 
 
 def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], Any] | None]) -> Sequence[Any]:

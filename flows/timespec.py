@@ -6,7 +6,7 @@ Kept free of heavy imports: the read-only commands that use it must start in a b
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.errors import UsageError
@@ -55,10 +55,12 @@ def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_e
     try:
         if DATE.fullmatch(value):
             day = datetime.fromisoformat(value).date()
-            if date_is_end:
+            if date_is_end and day < date.max:
+                # the next day's start less a microsecond: right when a DST change repeats the last hour
                 return datetime.combine(day + timedelta(days=1), time(), zone).astimezone(timezone.utc) - timedelta(microseconds=1)
-            return datetime.combine(day, time(), zone).astimezone(timezone.utc)
-        moment = datetime.fromisoformat(value)
+            moment = datetime.combine(day, time.max if date_is_end else time())
+        else:
+            moment = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option}: {text!r} is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from now (7d, 36h)") from None
     except OverflowError:

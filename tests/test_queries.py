@@ -82,6 +82,7 @@ def test_rates_as_of_is_exact_on_an_interval_boundary(home: Path) -> None:
 def test_rates_as_of_a_date_means_the_end_of_that_day_and_zones_apply(home: Path) -> None:
     assert rates_of(as_json(home, "rates", "--as-of", "2026-03-02")) == {"a": (0.0015, 0.002)}
     assert rates_of(as_json(home, "rates", "--as-of", "2026-03-01")) == {"a": (0.001, 0.002), "b": (0.003, 0.004)}
+    assert as_json(home, "rates", "--as-of", "9999-12-31") == as_json(home, "rates"), "the calendar's last day: the current rates"
     # 04:00 in Paris in March is 03:00 UTC: exactly night 1's pull, shown in Paris time
     rows = as_json(home, "rates", "--as-of", "2026-03-02T04:00", "--tz", "Europe/Paris", "--license", "acme-prod", "--provider", "default")
     assert rates_of(rows) == {"a": (0.0015, 0.002)}
@@ -251,6 +252,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     assert as_json(home, "sql", mixed) == [{"u": 1}, {"u": None}], "a NaN after an integer in a column of several types"
     keyed = "select map([timestamptz '2026-03-01 03:00:00+00'], ['x']) as m"
     assert as_json(home, "sql", keyed) == [{"m": {"2026-03-01T03:00:00+00:00": "x"}}]
+    zoned = as_json(home, "sql", "--tz", "Europe/Paris", f"select {nested[7:]}, map([timestamptz '2026-07-01 03:00:00+00'], [timestamp '2026-07-01 03:00']) as m")
+    assert zoned == [{"l": ["2026-03-01T04:00:00+01:00"], "s": {"at": "2026-03-01T04:00:00+01:00"}, "m": {"2026-07-01T05:00:00+02:00": "2026-07-01T03:00:00"}}], "times inside values follow --tz; a timestamp without a zone stays as it is"
     assert qcat(home, "sql", "--format", "csv", not_numbers).stdout == 'l,s\n"[null, 1.5]","{""up"": null, ""ids"": [""00000000-0000-0000-0000-000000000001""]}"\n'
     piped = qcat(home, "sql", "--format", "csv", stdin="select count(*) as pulls from pulls\n")
     assert piped.stdout == "pulls\n12\n"
@@ -304,7 +307,7 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         (("sql", "select * from no_such_table"), "query failed: Catalog Error"),
         (("changes", "--type", "added", "--min-pct", "5"), "--min-pct and --direction select rate changes; they cannot apply to --type added"),
         (("changes", "--since", "99999999999d"), "--since: '99999999999d' is longer than any calendar can count"),
-        (("rates", "--as-of", "9999-12-31"), "--as-of: '9999-12-31' falls outside the years 1 to 9999 once in UTC"),
+        (("rates", "--as-of", "9999-12-31", "--tz", "America/New_York"), "--as-of: '9999-12-31' falls outside the years 1 to 9999 once in UTC"),
         (("changes", "--since", "0001-01-01T00:00", "--tz", "Etc/GMT-14"), "--since: '0001-01-01T00:00' falls outside the years 1 to 9999"),
         (("changes", "--min-pct", "nan"), "--min-pct: nan is not a size of change"),
         (("changes", "--min-pct", "-5"), "--min-pct: -5.0 is not a size of change"),
@@ -386,6 +389,8 @@ def test_time_arguments() -> None:
     assert parse_instant("2026-03-12", "--since", timezone.utc, now) == datetime(2026, 3, 12, tzinfo=timezone.utc)
     assert parse_instant("2026-03-12", "--since", paris, now) == datetime(2026, 3, 11, 23, 0, tzinfo=timezone.utc)
     assert parse_instant("2026-03-12", "--as-of", timezone.utc, now, date_is_end=True) == datetime(2026, 3, 12, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert parse_instant("9999-12-31", "--as-of", timezone.utc, now, date_is_end=True) == datetime.max.replace(tzinfo=timezone.utc)
+    assert parse_instant("9999-12-31", "--as-of", paris, now, date_is_end=True) == datetime(9999, 12, 31, 22, 59, 59, 999999, tzinfo=timezone.utc)
     assert parse_instant("2026-07-01T08:30", "--as-of", paris, now) == datetime(2026, 7, 1, 6, 30, tzinfo=timezone.utc)
     assert parse_instant("2026-07-01T08:30Z", "--as-of", paris, now) == datetime(2026, 7, 1, 8, 30, tzinfo=timezone.utc)
     assert parse_instant("2026-07-01T08:30-05:00", "--as-of", paris, now) == datetime(2026, 7, 1, 13, 30, tzinfo=timezone.utc)
