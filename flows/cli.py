@@ -238,9 +238,13 @@ def import_command(
     report = _guard(lambda: import_responses(settings, license, provider, responses))
     replayed = "; the catalog's history was replayed from the archive, in time order" if report.replayed else ""
     sys.stdout.write(
-        f"{license}/{provider}: {report.archived} of {report.files} responses archived and loaded "
-        f"({report.already_archived} already in the archive), {report.events} events{replayed}.\n"
+        f"{license}/{provider}: {report.archived} of {report.files} responses archived "
+        f"({report.already_archived} already in the archive), {report.loaded} loaded, {report.events} events{replayed}.\n"
     )
+    for record, reason in report.held:
+        sys.stdout.write(f"{license}/{provider}: the pull observed at {record.observed_at.isoformat()} is suspect: it {reason}.\n")
+    if report.held:
+        raise typer.Exit(EXIT_CATALOG_FAILED)
 
 
 @app.command("rates")

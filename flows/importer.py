@@ -4,7 +4,8 @@ Each file is validated like a live response, archived with `origin = "import"` (
 alerts), and loaded through the same code as live pulls, in time order whatever order the files
 came in: a file older than the history already loaded makes its catalog replay from the archive.
 A pull's id derives from its catalog, time and bytes, so importing the same files again finds
-them archived and changes nothing.
+them archived and changes nothing, except to load any that an earlier import archived but could not
+load (the database was busy, say): the nightly load looks only at recent days of the archive.
 """
 
 from __future__ import annotations
@@ -49,11 +50,15 @@ class SavedResponse:
 
 @dataclass(frozen=True)
 class ImportReport:
+    """`loaded`: the import's pulls that this import loaded; `held`: those the shrink guard holds back, and why."""
+
     files: int
     archived: int
     already_archived: int
+    loaded: int
     events: int
     replayed: bool
+    held: tuple[tuple[PullRecord, str], ...] = ()
 
 
 def collect(paths: list[Path], observed_at: datetime | None, zone: tzinfo) -> list[SavedResponse]:
@@ -87,24 +92,39 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
         raise UsageError(f"{license}/{provider} is not a catalog of {config.source} (configured: {', '.join(configured)}); add it there first")
     for response in responses:
         _parse(license, provider, response)
+    archived: list[PullRecord] = []
     records: list[PullRecord] = []
     with writer_lock(config.data_dir, config.lock_timeout_seconds):
-        new = [response for response in responses if not _pulled_already(config, license, provider, response)]
-        for response in new:
-            # parsed again rather than kept: a few thousand parsed catalogs would take gigabytes
-            result = FetchResult("ok", None, (), response.body, _parse(license, provider, response), None)
-            pull_id = import_pull_id(license, provider, response)
-            discard_uncommitted(config.data_dir, license, provider, response.observed_at, pull_id)
-            records.append(archive_pull(config.data_dir, license, provider, response.observed_at, result, pull_id, origin="import"))
-        with explained(config.data_dir, "nothing was loaded: the imported pulls are archived and load with the next run"):
+        for response in responses:
+            record = _pulled_already(config, license, provider, response)
+            if record is None:
+                # parsed again rather than kept: a few thousand parsed catalogs would take gigabytes
+                result = FetchResult("ok", None, (), response.body, _parse(license, provider, response), None)
+                pull_id = import_pull_id(license, provider, response)
+                discard_uncommitted(config.data_dir, license, provider, response.observed_at, pull_id)
+                record = archive_pull(config.data_dir, license, provider, response.observed_at, result, pull_id, origin="import")
+                archived.append(record)
+            records.append(record)
+        with explained(config.data_dir, "nothing was loaded: the imported pulls are archived; run the same import again to load them"):
             con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
             try:
+                pull_ids = [record.pull_id for record in records]
+                known = {row[0] for row in run(con, "pulls_known", {"pull_ids": pull_ids}).fetchall()}
                 loaded = load_with_alerts(con, config, records)
                 with explained(config.data_dir, LOADED_NOTE):
                     produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
+                    held = {row[0]: row[5] for row in run(con, "run_summary", {"pull_ids": pull_ids}).fetchall() if row[6] == "pending"}
             finally:
                 con.close()
-    return ImportReport(len(responses), len(records), len(responses) - len(records), sum(count for *_, count in produced), bool(loaded.replayed_until))
+    return ImportReport(
+        len(responses),
+        len(archived),
+        len(responses) - len(archived),
+        len(set(pull_ids) - known),
+        sum(count for *_, count in produced),
+        bool(loaded.replayed_until),
+        tuple((record, held[record.pull_id]) for record in records if record.pull_id in held),
+    )
 
 
 def _parse(license: str, provider: str, response: SavedResponse) -> Catalog:
@@ -114,7 +134,7 @@ def _parse(license: str, provider: str, response: SavedResponse) -> Catalog:
         raise UsageError(f"{license}/{provider}: {response.path}: {exc}") from None
 
 
-def _pulled_already(config: Config, license: str, provider: str, response: SavedResponse) -> bool:
+def _pulled_already(config: Config, license: str, provider: str, response: SavedResponse) -> PullRecord | None:
     """A pull of this catalog at this very instant with the same bytes (a live pull, say) is this
     response; one with other bytes is a contradiction that would fake two changes in no time."""
     folder = record_path(config.data_dir, license, provider, response.observed_at, "x").parent
@@ -124,7 +144,7 @@ def _pulled_already(config: Config, license: str, provider: str, response: Saved
     for record in same_instant:
         if record.content_sha256 != digest:
             raise UsageError(f"{license}/{provider}: {response.path} differs from pull {record.pull_id}, archived at the same instant {response.observed_at.isoformat()}")
-    return bool(same_instant)
+    return same_instant[0] if same_instant else None
 
 
 def import_pull_id(license: str, provider: str, response: SavedResponse) -> str:

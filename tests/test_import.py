@@ -81,7 +81,7 @@ def test_import_in_any_order_equals_the_live_history_and_twice_changes_nothing(s
     before = (history(home / "data"), archive_files(home / "data"))
     again = qcat(home, "import", str(folder), "--license", "acme-prod")
     assert again.returncode == 0, again.stderr
-    assert f"0 of {len(files)} responses archived and loaded ({len(files)} already in the archive), 0 events" in again.stdout
+    assert f"0 of {len(files)} responses archived ({len(files)} already in the archive), 0 loaded, 0 events" in again.stdout
     assert (history(home / "data"), archive_files(home / "data")) == before
 
     con = duckdb.connect(str(db_path(home / "data")), read_only=True)
@@ -205,10 +205,52 @@ def test_a_response_at_the_instant_of_a_live_pull_is_that_pull_or_a_contradictio
     first = sorted(folder.iterdir())[0]
     same = qcat(home, "import", str(first), "-l", "acme-prod")
     assert same.returncode == 0, same.stderr
-    assert "0 of 1 responses archived and loaded (1 already in the archive)" in same.stdout
+    assert "0 of 1 responses archived (1 already in the archive), 0 loaded" in same.stdout
     edited = tmp_path / first.name
     edited.write_text(json.dumps([model("a", 123.0)]))
     before = archive_files(live_data)
     clash = qcat(home, "import", str(edited), "-l", "acme-prod")
     assert clash.returncode == 2 and "differs from pull" in clash.stderr and "archived at the same instant 2026-03-01T03:00:00+00:00" in clash.stderr
     assert archive_files(live_data) == before
+
+
+def test_an_import_that_could_not_load_loads_when_run_again(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    path.write_text(path.read_text().replace("lock_timeout_seconds = 60", "lock_timeout_seconds = 1"))
+    nights = [write(tmp_path / f"2025-09-0{day}.json", [model("a", float(day))]) for day in range(1, 6)]
+    assert qcat(tmp_path, "import", *map(str, nights), "-l", "acme-prod").returncode == 0
+    (tmp_path / "late").mkdir()
+    late = write(tmp_path / "late" / "2025-09-02T12-00-00Z.json", [model("a", 99.0)])
+    holder = duckdb.connect(str(db_path(tmp_path / "data")))  # a query session left open
+    try:
+        busy = qcat(tmp_path, "import", str(late), "-l", "acme-prod")
+    finally:
+        holder.close()
+    assert busy.returncode == 3 and "is open in another process" in busy.stderr, busy.stderr
+    assert len(read_records(tmp_path / "data")) == 6, "archived before the load failed"
+    # older than the loaded history's last day: no nightly load would look that far back
+    again = qcat(tmp_path, "import", str(late), "-l", "acme-prod")
+    assert again.returncode == 0, again.stderr
+    assert "0 of 1 responses archived (1 already in the archive), 1 loaded" in again.stdout and "replayed" in again.stdout
+    con = duckdb.connect(str(db_path(tmp_path / "data")), read_only=True)
+    rates = con.execute("select old_input_cost_per_micro_credit, new_input_cost_per_micro_credit from catalog_events order by observed_at").fetchall()
+    con.close()
+    assert rates == [(1.0, 2.0), (2.0, 99.0), (99.0, 3.0), (3.0, 4.0), (4.0, 5.0)]
+    loaded = history(tmp_path / "data")
+    assert "0 loaded" in qcat(tmp_path, "import", str(late), "-l", "acme-prod").stdout
+    assert qcat(tmp_path, "rebuild").returncode == 0
+    assert history(tmp_path / "data") == loaded
+
+
+def test_an_import_held_back_by_the_shrink_guard_says_so(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    full = write(tmp_path / "2025-09-01.json", [model("a"), model("b")])
+    empty = write(tmp_path / "2025-09-02.json", [])
+    result = qcat(tmp_path, "import", str(full), str(empty), "-l", "acme-prod")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[1] == (
+        "acme-prod/default: the pull observed at 2025-09-02T00:00:00+00:00 is suspect: it lacks 2 of the catalog's 2 current models: "
+        "held back until the next valid pull confirms or dismisses it."
+    )
+    confirmed = qcat(tmp_path, "import", str(write(tmp_path / "2025-09-03.json", [])), "-l", "acme-prod")
+    assert confirmed.returncode == 0 and len(confirmed.stdout.splitlines()) == 1, confirmed.stdout
