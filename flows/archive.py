@@ -32,6 +32,8 @@ from flows.errors import ArchiveError, ConfigError
 if TYPE_CHECKING:  # the HTTP client is not needed to read the archive (rebuild, queries)
     from flows.client import FetchResult
 
+# what a pull can end as (suspect is DuckDB's verdict on an ok pull, never a record's status)
+RECORD_STATUSES = frozenset({"ok", "auth_error", "unavailable", "invalid"})
 MODELS_SCHEMA = pa.schema(
     [
         ("pull_id", pa.string()),
@@ -81,9 +83,27 @@ class PullRecord:
             document["observed_at"] = datetime.fromisoformat(document["observed_at"])
             document["warnings"] = tuple(document.get("warnings", ()))
             document["attempt_log"] = tuple(document.get("attempt_log", ()))
-            return cls(**document)
+            record = cls(**document)
         except (ValueError, KeyError, TypeError) as exc:
             raise ArchiveError(f"pull record {where} is unreadable: {exc}") from None
+        problem = record._contradiction(Path(where))
+        if problem:
+            raise ArchiveError(f"pull record {where} is unreadable: {problem}")
+        return record
+
+    def _contradiction(self, path: Path) -> str | None:
+        """A record edited by hand can parse and still say what cannot be: a time without a zone
+        (no order with the others), a status no pull has, or a catalog, day or id other than the
+        folders and file name it lies in (loads and rebuilds find records by those)."""
+        if self.observed_at.tzinfo is None:
+            return f"observed_at {self.observed_at.isoformat()} has no UTC offset"
+        if self.status not in RECORD_STATUSES:
+            return f"status {self.status!r} is not one of {', '.join(sorted(RECORD_STATUSES))}"
+        day = self.observed_at.astimezone(timezone.utc).date().isoformat()
+        place = (f"license={self.license}", f"provider={self.provider}", f"date={day}", f"{self.pull_id}.json")
+        if path.parts[-4:] != place:
+            return f"it is pull {'/'.join(place)}, in the wrong place"
+        return None
 
 
 def archive_root(data_dir: Path) -> Path:

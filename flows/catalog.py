@@ -71,9 +71,12 @@ def _model(item: Any, position: int) -> Model:
     if not isinstance(model_id, str) or not model_id.strip():
         raise InvalidCatalog(f"{where} has no non-empty string id")
     where = f"model {model_id!r}"
+    _require_text(model_id, where, "id")
     name = item.get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidCatalog(f"{where}: name must be a string, got {_kind(name)}")
+    if name is not None:
+        _require_text(name, where, "name")
     cost = item.get("cost")
     if not isinstance(cost, dict):
         raise InvalidCatalog(f"{where}: cost must be an object with input and output rates")
@@ -90,6 +93,15 @@ def _model(item: Any, position: int) -> Model:
         max_output_tokens=_limit(item, "max_output_tokens", where),
         extra_json=json.dumps(extra, sort_keys=True, separators=(",", ":")) if extra else None,
     )
+
+
+def _require_text(value: str, where: str, field: str) -> None:
+    """JSON can escape half of a UTF-16 pair (\\ud800) where no character is: such a string cannot
+    be stored as text, and would stop the archiving of the pull halfway."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidCatalog(f"{where}: {field} holds a lone UTF-16 surrogate escape, which is not text") from None
 
 
 def _rate(cost: dict[str, Any], key: str, where: str) -> float:

@@ -36,11 +36,14 @@ class Filters:
 
 
 def model_glob(pattern: str | None) -> str | None:
-    """A glob matches the whole id; plain text matches anywhere in it. Both ignore case (the SQL
-    lowers both sides)."""
+    """A glob matches the whole id; plain text matches anywhere in it, its backslashes as they are
+    (DuckDB's glob reads one as an escape). Both ignore case (the SQL lowers both sides)."""
     if not pattern:
         return None
-    return pattern if GLOB_MARKS & set(pattern) else f"*{pattern}*"
+    if GLOB_MARKS & set(pattern):
+        return pattern
+    literal = pattern.replace("\\", "\\\\")
+    return f"*{literal}*"
 
 
 def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:

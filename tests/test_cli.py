@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -137,6 +138,30 @@ def test_an_unreadable_archived_file_is_named_and_the_database_left_as_it_was(si
     record.rmdir()
     record.write_bytes(saved)
     assert qcat("rebuild", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        ({"observed_at": "2026-03-01T03:00:00"}, "observed_at 2026-03-01T03:00:00 has no UTC offset"),
+        ({"status": "weird"}, "status 'weird' is not one of auth_error, invalid, ok, unavailable"),
+        ({"license": "other"}, "it is pull license=other/provider=anthropic/date=2026-03-01/"),
+        ({"observed_at": "2026-03-02T03:00:00+00:00"}, "/date=2026-03-02/"),
+    ],
+)
+def test_a_hand_edited_pull_record_that_contradicts_itself_stops_a_rebuild_by_name(
+    simulator: SimulatorServer, tmp_path: Path, edit: dict[str, str], problem: str
+) -> None:
+    from tests.conftest import night, nightly_plain
+
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]})
+    nightly_plain(load_config(path), night(0))
+    [record] = (tmp_path / "data" / "archive" / "pulls").glob("license=acme-prod/provider=anthropic/*/*.json")
+    record.write_text(json.dumps(json.loads(record.read_text()) | edit))
+    result = qcat("rebuild", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith(f"qcat: error: pull record {record} is unreadable: ") and problem in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_rebuild_refuses_a_folder_without_an_archive(simulator: SimulatorServer, tmp_path: Path) -> None:

@@ -466,6 +466,8 @@ INVALID_MODEL_CASES = [
     ("bool-max-output", [model("m11", max_output_tokens=True)], ["'m11'", "max_output_tokens", "true"]),
     ("string-name", [model("m12", name=["x"])], ["'m12'", "name must be a string"]),
     ("not-an-object", [model("ok"), "m13"], ["model #1", "str"]),
+    ("surrogate-id", [model("x\ud800")], ["model 'x\\ud800'", "id holds a lone UTF-16 surrogate"]),
+    ("surrogate-name", [model("m14", name="a\udfff")], ["'m14'", "name holds a lone UTF-16 surrogate"]),
     ("bad-model-after-good-ones", [model("a"), model("b"), model("c", context_window="big")], ["'c'", "context_window"]),
     ("object-without-data", {"models": [model()]}, ["dict", "list of models"]),
 ]

@@ -400,3 +400,18 @@ def test_time_arguments() -> None:
         with pytest.raises(UsageError, match="--since"):
             parse_instant(bad, "--since", timezone.utc, now)
     assert math.isclose(parse_span("1.5d", "--since").total_seconds(), 36 * 3600)
+
+
+def test_plain_model_text_matches_backslashes_as_they_are(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    saved = tmp_path / "2026-03-01.json"
+    saved.write_text(json.dumps([model("back\\slash"), model("backslash"), model("glob*star")]))
+    assert qcat(tmp_path, "import", str(saved), "-l", "acme-prod").returncode == 0
+
+    def ids(*args: str) -> list[str]:
+        return sorted(row["model_id"] for row in as_json(tmp_path, *args))
+
+    assert ids("rates", "--model", "K\\S") == ["back\\slash"]
+    assert ids("rates", "--model", "\\") == ["back\\slash"]
+    assert ids("changes", "--since", "0001-01-01", "--model", "\\") == []
+    assert ids("rates", "--model", "glob\\*star") == ["glob*star"], "a glob keeps DuckDB's escapes"
