@@ -130,7 +130,7 @@ def compact_history(result: Result) -> Result:
         version = dict(zip(result.columns, row))
         rates = [_with_pct(version[f"{rate}_cost_per_micro_credit"], version[f"{rate}_pct_change"]) for rate in ("input", "output")]
         ended = "removed" if version["removed_at_end"] else ("changed" if version["valid_to"] else "current")
-        limits = f"{version['context_window'] or '-'} / {version['max_output_tokens'] or '-'}"
+        limits = " / ".join("-" if version[limit] is None else str(version[limit]) for limit in ("context_window", "max_output_tokens"))
         rows.append((version["license"], version["provider"], version["valid_from"], version["valid_to"], version["change"], *rates, version["name"], limits, ended))
     columns = ["license", "provider", "valid_from", "valid_to", "began with", "input", "output", "name", "context / max output", "ended"]
     return Result(columns, rows, result.title, result.utc)

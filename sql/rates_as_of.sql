@@ -1,5 +1,6 @@
 -- the catalog of every license and provider at an instant: versions are half-open, so a change
--- observed exactly at `ts` is already in effect, e.g. from rates_as_of(timestamptz '2026-03-12 00:00:00+00')
+-- observed exactly at `ts` is already in effect, e.g. from rates_as_of(timestamptz '2026-03-12 00:00:00+00').
+-- A date or a time without an offset is cast in the session's TimeZone (the machine's, unless set)
 create or replace macro rates_as_of(ts) as table
 select
     license,

@@ -415,3 +415,15 @@ def test_plain_model_text_matches_backslashes_as_they_are(tmp_path: Path) -> Non
     assert ids("rates", "--model", "\\") == ["back\\slash"]
     assert ids("changes", "--since", "0001-01-01", "--model", "\\") == []
     assert ids("rates", "--model", "glob\\*star") == ["glob*star"], "a glob keeps DuckDB's escapes"
+
+
+def test_history_tells_a_limit_of_zero_from_none(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    first, second = tmp_path / "2026-03-01.json", tmp_path / "2026-03-02.json"
+    first.write_text(json.dumps([model("a", ctx=0, max_out=None)]))
+    second.write_text(json.dumps([model("a", ctx=None, max_out=0)]))
+    assert qcat(tmp_path, "import", str(first), str(second), "-l", "acme-prod").returncode == 0
+    table = qcat(tmp_path, "history", "a")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "0 / -" in lines[3] and "- / 0" in lines[4] and "limits_changed" in lines[4], table.stdout
