@@ -207,13 +207,9 @@ def _post(channel: ChannelConfig, payload: dict[str, Any], timeout_seconds: floa
 
 
 def _webhook_url(channel: ChannelConfig) -> tuple[str, str]:
-    """The URL and where it came from; a Secret block that cannot be read (no Prefect API) is a setup failure."""
-    try:
-        return resolve_secret(channel.url_env, channel.url_secret)
-    except SecretError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the config made the block name safe to show, not the exception's text
-        raise ChannelSetupError(f"Prefect Secret block {channel.url_secret!r} cannot be loaded: {type(exc).__name__}") from None
+    """The URL and where it came from; a Secret block that cannot be read (no Prefect API) is a
+    setup failure, as deliver() treats every SecretError."""
+    return resolve_secret(channel.url_env, channel.url_secret, "url_secret")
 
 
 def _notify(channel: ChannelConfig, body: str, subject: str) -> None:

@@ -7,6 +7,7 @@ that one broken catalog is recorded (and archived) instead of stopping the other
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import re
 import time
@@ -25,6 +26,9 @@ USER_AGENT = "qcat/0.1 (+catalog snapshots)"
 # a key shorter than this is not looked for in responses: it could match ordinary text, and
 # replacing that would falsify the catalog
 MIN_REDACTED_KEY = 8
+# what an escaped key's characters start with: a body holding none of them holds the key only as it is
+ESCAPE_MARKS = (b"\\u", b"&#", b"%")
+HTML_NAMES = {"&": b"&amp;", "<": b"&lt;", ">": b"&gt;", '"': b"&quot;", "'": b"&apos;"}
 
 
 @dataclass(frozen=True)
@@ -144,26 +148,47 @@ def _without_key(body: bytes, api_key: str) -> tuple[bytes, tuple[str, ...]]:
     """A server that echoes what it received (often in a 401 body) would put the key in the archive,
     for good: archived files are never rewritten. The key is replaced before anything reads the
     body, so that the parsed catalog, errors, Parquet and DuckDB cannot carry it either. Found
-    however a JSON encoder wrote it: `\\/`, `\\"` or `\\u003c` for its punctuation."""
-    if len(api_key) < MIN_REDACTED_KEY or max(re.findall(r"[A-Za-z0-9]+", api_key) or [""], key=len).encode() not in body:
-        return body, ()  # the key's longest alphanumeric run is in every form of it: most bodies stop here
-    cleaned, found = _key_pattern(api_key).subn(b"***", body)
+    however it was written: JSON, HTML and URL escapes of any of its characters, in UTF-8, or in
+    the UTF-16 or UTF-32 that JSON readers accept too (replaced in a copy in UTF-8, written back)."""
+    if len(api_key) < MIN_REDACTED_KEY:
+        return body, ()
+    encoding = json.detect_encoding(body)
+    try:
+        text = body if encoding.startswith("utf-8") else body.decode(encoding).encode("utf-8")
+    except UnicodeError:
+        text = body  # not text in its own encoding: searched as it is
+    longest_run = max(re.findall(r"[A-Za-z0-9]+", api_key) or [""], key=len).encode()
+    if longest_run not in text and not any(escape in text for escape in ESCAPE_MARKS):
+        return body, ()  # every unescaped form of the key holds its longest alphanumeric run: most bodies stop here
+    cleaned, found = _key_pattern(api_key).subn(b"***", text)
     if not found:
         return body, ()
+    if text is not body:
+        cleaned = cleaned.decode("utf-8").encode(encoding)
     return cleaned, ("the response carried the API key; it was replaced by *** before archiving",)
 
 
 def _key_pattern(api_key: str) -> re.Pattern[bytes]:
-    """Letters and digits as they are; other characters as they are or escaped, with a backslash
-    or as \\u00XX in either case (what encoders do to /, quotes, <, > and &)."""
+    """Each character as it is or escaped, independently: with a backslash (JSON's \\/ and \\"),
+    as \\u00XX, as an HTML entity (&#NN;, &#xHH;, &amp; ...) or as URL %HH bytes, hex in either case."""
     parts = []
     for char in api_key:
-        if char.isascii() and char.isalnum():
-            parts.append(char.encode())
-            continue
-        escaped = rb"\\u" + b"".join(b"[" + digit.lower().encode() + digit.upper().encode() + b"]" for digit in f"{ord(char):04x}")
-        parts.append(rb"(?:\\?" + re.escape(char.encode()) + b"|" + escaped + b")")
+        forms = [re.escape(char.encode())]
+        if not char.isalnum():
+            forms.append(rb"\\" + re.escape(char.encode()))
+        if ord(char) <= 0xFFFF:
+            forms.append(rb"\\u" + _hex(f"{ord(char):04x}"))
+        forms.append(b"&#0*" + str(ord(char)).encode() + b";")
+        forms.append(b"&#[xX]0*" + _hex(f"{ord(char):x}") + b";")
+        if char in HTML_NAMES:
+            forms.append(re.escape(HTML_NAMES[char]))
+        forms.append(b"".join(b"%" + _hex(f"{byte:02x}") for byte in char.encode()))
+        parts.append(b"(?:" + b"|".join(forms) + b")")
     return re.compile(b"".join(parts))
+
+
+def _hex(digits: str) -> bytes:
+    return b"".join(b"[" + digit.lower().encode() + digit.upper().encode() + b"]" if digit.isalpha() else digit.encode() for digit in digits)
 
 
 def _redact(text: str, secret: str) -> str:

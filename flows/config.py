@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows import timespec
@@ -488,11 +489,17 @@ def _integer(table: dict[str, Any], key: str, default: int, minimum: int, maximu
 
 
 def _url(table: dict[str, Any], key: str, default: str) -> str:
+    """Credentials are looked for first: a URL carrying them is refused without being echoed."""
     value = _string(table, key, default).rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ConfigError(f"{key}: must be an http(s) URL, got {value!r}")
     if "?" in value or "@" in value or "#" in value:
         raise ConfigError(f"{key}: must not carry a query string or credentials; keys go in headers")
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # an unclosed [ipv6 bracket, a port that is no number
+        valid = False
+    if not valid or re.search(r"\s", value):
+        raise ConfigError(f"{key}: must be an http(s) URL with a host and no spaces, got {value!r}")
     return value
 
 

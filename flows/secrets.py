@@ -14,18 +14,21 @@ from flows.errors import SecretError
 
 
 def resolve_api_key(license: LicenseConfig) -> str:
-    return _header_safe(*resolve_secret(license.api_key_env, license.api_key_secret))
+    return _header_safe(*resolve_secret(license.api_key_env, license.api_key_secret, "api_key_secret"))
 
 
-def resolve_secret(env_name: str | None, secret_name: str | None) -> tuple[str, str]:
-    """The value, and where it came from (for messages, which must name the source, never the value)."""
+def resolve_secret(env_name: str | None, secret_name: str | None, setting: str) -> tuple[str, str]:
+    """The value, and where it came from (for messages, which must name the source, never the value).
+
+    A Secret block is named by its setting (`setting`), not by its name: what was typed there may be
+    the secret itself, and a key can look like a block name (sk-proj-4f9a...)."""
     if env_name is not None:
         value = os.environ.get(env_name, "").strip()
         if not value:
             raise SecretError(f"environment variable {env_name} is not set or empty")
         return value, f"environment variable {env_name}"
-    name = str(secret_name)
-    return _secret_block(name), f"Prefect Secret block {name!r}"
+    source = f"the Prefect Secret block named by {setting}"
+    return _secret_block(str(secret_name), source), source
 
 
 def _header_safe(value: str, source: str) -> str:
@@ -35,13 +38,16 @@ def _header_safe(value: str, source: str) -> str:
     return value
 
 
-def _secret_block(name: str) -> str:
+def _secret_block(name: str, source: str) -> str:
     from prefect.blocks.system import Secret
 
     try:
         value = Secret.load(name).get()
-    except ValueError as exc:
-        raise SecretError(f"Prefect Secret block {name!r} cannot be loaded: {str(exc).splitlines()[0]}") from None
+    except ValueError as exc:  # no such block: Prefect's message quotes the name
+        reason = (str(exc).splitlines() or [""])[0].replace(name, "<name>")
+        raise SecretError(f"{source} cannot be loaded: {reason}") from None
+    except Exception as exc:  # noqa: BLE001 - no Prefect API, say: the type only, as its text may quote anything
+        raise SecretError(f"{source} cannot be loaded: {type(exc).__name__}") from None
     if not isinstance(value, str) or not value.strip():
-        raise SecretError(f"Prefect Secret block {name!r} does not hold a non-empty string")
+        raise SecretError(f"{source} does not hold a non-empty string")
     return value.strip()

@@ -171,7 +171,7 @@ def test_a_secret_block_without_a_prefect_api_fails_its_channel_only(simulator: 
         with temporary_settings(updates={PREFECT_API_URL: down_url().split("/hooks/")[0] + "/api"}):
             report = deliver_due(config)
             again = deliver_due(config)
-    expected = ["alert channel 'vault': Prefect Secret block 'qcat-test-alert-hook' cannot be loaded: ConnectError"]
+    expected = ["alert channel 'vault': the Prefect Secret block named by url_secret cannot be loaded: ConnectError"]
     assert (report.sent, report.failed, report.errors, again.sent, again.errors) == (1, 1, expected, 0, expected)
     assert hook.requests == 1
     assert [(row[1], row[2], row[4]) for row in ledger(config)] == [("hook", "sent", 1), ("vault", "failed", 2)]

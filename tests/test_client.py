@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import json
 import random
+import urllib.parse
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -536,23 +538,35 @@ def test_a_key_quoted_back_is_replaced_before_anything_reads_the_body(server: Si
     assert pull().warnings == (), "a body without the key is kept as it came"
 
 
-ECHOING_ENCODERS = {
-    "json": json.dumps,
-    "escaped slashes": lambda text: json.dumps(text).replace("/", "\\/"),
-    "html-safe": lambda text: json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003E").replace("&", "\\u0026"),
+def _each_character(text: str, escape: Callable[[str], str]) -> str:
+    return "".join(map(escape, text))
+
+
+# how servers write back the key they got (the part after "Bearer "), inside a JSON string
+ECHOING_ENCODERS: dict[str, Callable[[str], str]] = {
+    "json": lambda key: json.dumps(key)[1:-1],
+    "escaped slashes": lambda key: json.dumps(key)[1:-1].replace("/", "\\/"),
+    "html-safe": lambda key: json.dumps(key)[1:-1].replace("<", "\\u003c").replace(">", "\\u003E").replace("&", "\\u0026"),
+    "every character as \\uXXXX": lambda key: _each_character(key, lambda char: f"\\u{ord(char):04x}"),
+    "html entities": lambda key: json.dumps(html.escape(key))[1:-1],
+    "numeric html entities": lambda key: _each_character(key, lambda char: f"&#x{ord(char):X};" if char.isalpha() else f"&#{ord(char)};"),
+    "url-encoded": lambda key: urllib.parse.quote(key, safe=""),
+    "url-encoded letters too": lambda key: _each_character(key, lambda char: f"%{ord(char):02x}"),
+    "mixed": lambda key: _each_character(key, lambda char: f"%{ord(char):02X}" if char.isdigit() else f"\\u{ord(char):04X}" if char.isupper() else json.dumps(char)[1:-1]),
 }
 
 
 @pytest.mark.parametrize("encoder", ECHOING_ENCODERS)
-def test_a_key_quoted_back_escaped_is_found_too(api: ApiConfig, encoder: str) -> None:
-    """Encoders write a key's punctuation as they like: `\\/`, `\\"`, `\\\\`, `\\u003c`; each decodes
-    to the key, so each must be replaced."""
+@pytest.mark.parametrize("charset", ["utf-8", "utf-16", "utf-32-be"])
+def test_a_key_quoted_back_escaped_is_found_too(api: ApiConfig, encoder: str, charset: str) -> None:
+    """Servers write a key's characters as they like (`\\/`, `\\u0026`, `&amp;`, `%2F`), in any of
+    the encodings JSON readers accept; each form decodes to the key, so each must be replaced."""
     key = 'sk/live"<x>&\\9f3Kq2'
 
     class EchoingGateway(JsonAnswer):
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-            echoed = ECHOING_ENCODERS[encoder](self.headers["Authorization"])
-            self.answer(401, ('{"error": "invalid api key", "received": ' + echoed + "}").encode())
+            echoed = ECHOING_ENCODERS[encoder](self.headers["Authorization"].removeprefix("Bearer "))
+            self.answer(401, ('{"error": "invalid api key", "received": "Bearer ' + echoed + '"}').encode(charset))
 
     with loopback_http(EchoingGateway) as base_url:
         config = replace(api, base_url=f"{base_url}/v1")

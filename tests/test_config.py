@@ -247,6 +247,10 @@ ERROR_CASES = [
     ("url-empty", '[api]\nbase_url = ""\n' + LICENSE, "api.base_url:", "non-empty"),
     ("url-query", '[api]\nbase_url = "https://h/v1?key=k"\n' + LICENSE, "api.base_url:", "query string"),
     ("url-credentials", '[api]\nbase_url = "https://u:p@h/v1"\n' + LICENSE, "api.base_url:", "credentials"),
+    ("url-bad-ipv6", '[api]\nbase_url = "http://[::1/v1"\n' + LICENSE, "api.base_url:", "http(s) URL with a host"),
+    ("url-bad-port", '[api]\nbase_url = "http://h:99999/v1"\n' + LICENSE, "api.base_url:", "http(s) URL with a host"),
+    ("url-space", '[api]\nbase_url = "http://exa mple.com/v1"\n' + LICENSE, "api.base_url:", "no spaces"),
+    ("url-trailing-space", '[api]\nbase_url = "http://h/v1 "\n' + LICENSE, "api.base_url:", "no spaces"),
     ("data-dir-number", "[storage]\ndata_dir = 5\n" + LICENSE, "storage.data_dir:", "string"),
     ("data-dir-blank", '[storage]\ndata_dir = "  "\n' + LICENSE, "storage.data_dir:", "non-empty"),
     ("lock-negative", "[storage]\nlock_timeout_seconds = -1\n" + LICENSE, "storage.lock_timeout_seconds:", "at least"),
@@ -300,8 +304,9 @@ def test_a_key_pasted_into_api_key_env_is_rejected_and_not_echoed(tmp_path: Path
     assert secret not in message
 
 
-def test_credentials_in_base_url_are_not_echoed(tmp_path: Path) -> None:
-    message = config_error(tmp_path, '[api]\nbase_url = "https://user:hunter2@h/v1?key=sk-xyz"\n' + LICENSE)
+@pytest.mark.parametrize("url", ["https://user:hunter2@h/v1?key=sk-xyz", "ftp://user:hunter2@h/v1", "HTTP://user:hunter2@h/v1", "hunter2@"])
+def test_credentials_in_base_url_are_not_echoed(tmp_path: Path, url: str) -> None:
+    message = config_error(tmp_path, f'[api]\nbase_url = "{url}"\n' + LICENSE)
     assert message.startswith("api.base_url:")
     assert "hunter2" not in message and "sk-xyz" not in message
 
