@@ -20,7 +20,7 @@ import typer
 
 from flows.engine import duckdb
 from flows.errors import QcatError, UsageError
-from flows.output import FORMATS, Result, render
+from flows.output import FORMATS, Result, printable, render
 from flows.queries import Filters
 from flows.timespec import parse_instant, parse_zone
 
@@ -90,8 +90,9 @@ def out() -> Console:
 
 
 def say(message: str) -> None:
-    """One plain line on stderr: errors and notices must reach scripts and logs unformatted."""
-    sys.stderr.write(message + "\n")
+    """One plain line on stderr: errors and notices must reach scripts and logs unformatted (and a
+    model id quoted in one cannot drive the terminal)."""
+    sys.stderr.write(printable(message) + "\n")
     sys.stderr.flush()
 
 
@@ -208,7 +209,7 @@ def status_command(
             s.last_status or "-",
             "-" if s.last_models is None else str(s.last_models),
             f"{s.last_ok_at:%Y-%m-%d %H:%M}" if s.last_ok_at else "-",
-            Text(s.problem, style="red") if s.problem else Text("ok", style="green"),
+            Text(printable(s.problem), style="red") if s.problem else Text("ok", style="green"),
         )
     out().print(table)
     out().print(f"Next scheduled run: {next_scheduled_run()}")
@@ -475,11 +476,11 @@ def alerts_command(
         table.add_row(
             row_state,
             channel,
-            Text.assemble(("CRITICAL ", "red"), summary) if critical else summary,
+            Text.assemble(("CRITICAL ", "red"), printable(summary)) if critical else printable(summary),
             str(attempts),
             f"{enqueued_at:%Y-%m-%d %H:%M}",
             f"{last_attempt_at:%Y-%m-%d %H:%M}" if last_attempt_at else "-",
-            last_error or "",
+            printable(last_error or ""),
         )
     out().print(table)
 
@@ -515,10 +516,10 @@ def alerts_preview_command(config: ConfigOption = None) -> None:
     if not settings.alerts.channels:
         out().print("No [[alerts.channels]] configured:", highlight=False)
         for alert in alerts:
-            out().print(f"  {alert.item['summary']}", highlight=False)
+            out().print(f"  {printable(alert.item['summary'])}", highlight=False)
     for message in messages:
         out().print(f"--- {message.channel.name} ({message.channel.type}, {message.kind}) ---", highlight=False)
-        out().print(text(message), highlight=False)
+        out().print("\n".join(map(printable, text(message).split("\n"))), highlight=False)
 
 
 def _guard(action: Callable[[], T]) -> T:
@@ -560,7 +561,7 @@ def _print_summary(summaries: list[CatalogSummary]) -> None:
         table.add_column(column, justify="right" if column in ("models", "events") else "left")
     for s in summaries:
         style = "green" if s.status == "ok" else "red"
-        table.add_row(s.license, s.provider, Text(s.status, style=style), "" if s.models is None else str(s.models), str(s.events), s.error or "")
+        table.add_row(s.license, s.provider, Text(s.status, style=style), "" if s.models is None else str(s.models), str(s.events), printable(s.error or ""))
     out().print(table)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
@@ -18,6 +19,9 @@ from itertools import repeat
 from typing import Any, TextIO
 
 FORMATS = ("table", "json", "csv")
+# characters a terminal acts on rather than shows: ESC starts sequences that recolour, move the cursor
+# or retitle the window, a carriage return overwrites the line, bidi controls reorder it
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 NUMERIC_TYPES = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
 )
@@ -70,7 +74,7 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
     if result.lines is not None:
         rows = [before + after for before, after in zip(result.lines, rows, strict=True)]
     count = len(rows) - 2
-    lines = [result.title] if result.title else []
+    lines = [printable(result.title)] if result.title else []
     lines += rows
     lines.append(f"({count} row{'s' if count != 1 else ''}; times in {zone})")
     return "\n".join(lines) + "\n"
@@ -78,7 +82,15 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
 
 def _texts(name: str, column: Sequence[Any]) -> Sequence[str]:
     shown = _convert(column, lambda sample: _formatter(name, sample))
-    return shown if None not in shown else ["-" if text is None else text for text in shown]
+    shown = shown if None not in shown else ["-" if text is None else text for text in shown]
+    # one search over the whole column: ids and names come from the gateway, and are almost always clean
+    return list(map(printable, shown)) if UNPRINTABLE.search("".join(shown)) else shown
+
+
+def printable(text: str) -> str:
+    """Text from the gateway shown on a terminal: what the terminal would act on appears as its
+    escape (\\x1b, \\u202e) instead. JSON and CSV keep every value as it is."""
+    return UNPRINTABLE.sub(lambda match: f"\\x{ord(match[0]):02x}" if ord(match[0]) < 0x100 else f"\\u{ord(match[0]):04x}", text)
 
 
 def _each_distinct(convert: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:

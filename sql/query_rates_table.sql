@@ -4,12 +4,31 @@
 -- form, as repr; null is '-'; numbers align right, text left. The last column, since, is left to
 -- Python (naive UTC here), which shows every time in --tz by the same zone rules. Out come the
 -- header, the rule and the rows, each ending where since begins
-with shown as (
+with listed as (
     select
         license,
         provider,
         model_id,
-        coalesce(name, '-') as name,
+        -- from the gateway: what a terminal would act on (an escape sequence, a carriage return, a
+        -- bidi control) shows as its escape, \x1b or \u202e, as Python's output.printable writes it
+        list_transform(
+            [model_id, coalesce(name, '-')],
+            lambda text: if(
+                regexp_matches(text, '[\x00-\x1f\x7f-\x{9f}\x{202a}-\x{202e}\x{2066}-\x{2069}]'),
+                array_to_string(
+                    list_transform(
+                        string_split(text, ''),
+                        lambda ch: if(
+                            regexp_matches(ch, '[\x00-\x1f\x7f-\x{9f}\x{202a}-\x{202e}\x{2066}-\x{2069}]'),
+                            if(unicode(ch) < 256, printf('\x%02x', unicode(ch)), printf('\u%04x', unicode(ch))),
+                            ch
+                        )
+                    ),
+                    ''
+                ),
+                text
+            )
+        ) as texts,
         input_cost_per_micro_credit::varchar as input,
         output_cost_per_micro_credit::varchar as output,
         coalesce(context_window::varchar, '-') as context,
@@ -18,11 +37,16 @@ with shown as (
     from rates_query($as_of, $licenses, $providers, $model_glob)
 ),
 
+shown as (
+    select * exclude (texts), texts[1] as model_shown, texts[2] as name
+    from listed
+),
+
 widths as (
     select
         greatest(7, max(length(license)))::integer as license,
         greatest(8, max(length(provider)))::integer as provider,
-        greatest(8, max(length(model_id)))::integer as model_id,
+        greatest(8, max(length(model_shown)))::integer as model_id,
         greatest(4, max(length(name)))::integer as name,
         greatest(5, max(length(input)))::integer as input,
         greatest(6, max(length(output)))::integer as output,
@@ -55,7 +79,7 @@ lines as (
         2, s.license, s.provider, s.model_id, s.since,
         concat_ws(
             '  ',
-            rpad(s.license, w.license, ' '), rpad(s.provider, w.provider, ' '), rpad(s.model_id, w.model_id, ' '),
+            rpad(s.license, w.license, ' '), rpad(s.provider, w.provider, ' '), rpad(s.model_shown, w.model_id, ' '),
             rpad(s.name, w.name, ' '), lpad(s.input, w.input, ' '), lpad(s.output, w.output, ' '),
             lpad(s.context, w.context, ' '), lpad(s.max_output, w.max_output, ' '), ''
         )

@@ -23,7 +23,7 @@ from flows.config import load_config
 from flows.database import db_path, open_database
 from flows.errors import UsageError
 from flows.history import connect
-from flows.output import render
+from flows.output import UNPRINTABLE, render
 from flows.queries import Filters, rates, rates_table
 from flows.simulator import CatalogSimulator, SimulatorServer
 from flows.timespec import parse_instant, parse_span, parse_zone
@@ -113,6 +113,8 @@ def odd_values(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("lic-a", "openrouter", "vendor/a-model-id-wider-than-its-header", "N", 1e-05, 123456789012345680.0, 8192, None, "2026-03-01 23:30:00+00"),
         ("lic-b", "anthropic", "m-2", "x", 0.0016000000000001, 1.5e-07, 1, 0, "2026-02-28 22:00:00+00"),
         ("lic-b", "anthropic", "m-3", "late", 0.002, 0.004, 1, 0, "2026-11-20 03:00:00+00"),
+        # from a hostile gateway: an escape sequence, a bidi override, a carriage return, a line break
+        ("lic-b", "anthropic", "m-\x1b[2J4", "na\u202eme\r\n\x85", 0.002, 0.004, 1, 0, "2026-03-01 03:00:00+00"),
     ]
     con.executemany("insert into model_versions_current values (?, ?, ?, ?, ?, ?, ?, ?, ?::timestamptz, null, true, 'p0', null)", current)
     con.close()
@@ -141,6 +143,8 @@ def test_the_rates_table_duckdb_lays_out_reads_as_python_lays_it_out(odd_values:
     finally:
         con.close()
     assert " 5e-324 " in shown["as of"] and " 1e+22 " in shown["as of"] and "Modèle ünicode" in shown["now"]
+    assert " m-\\x1b[2J4 " in shown["now"] and " na\\u202eme\\x0d\\x0a\\x85 " in shown["now"], "what a terminal acts on shows as its escape"
+    assert not UNPRINTABLE.search(shown["now"].replace("\n", "")) and shown["now"].count("\n") == 9, "title, header, rule, 5 rows, footer"
     assert "(0 rows;" in shown["none"]
 
 
@@ -427,3 +431,19 @@ def test_history_tells_a_limit_of_zero_from_none(tmp_path: Path) -> None:
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert "0 / -" in lines[3] and "- / 0" in lines[4] and "limits_changed" in lines[4], table.stdout
+
+
+def test_gateway_text_cannot_drive_the_terminal_but_json_keeps_it(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    evil = "evil\x1b]0;owned\x07"
+    first, second = tmp_path / "2026-03-01.json", tmp_path / "2026-03-02.json"
+    first.write_text(json.dumps([model(evil, 1.0, name="\u202eeman")]))
+    second.write_text(json.dumps([model(evil, 2.0, name="\u202eeman")]))
+    assert qcat(tmp_path, "import", str(first), str(second), "-l", "acme-prod").returncode == 0
+    for args in (("changes", "--since", "2026-01-01"), ("rates",), ("history", evil)):
+        table = qcat(tmp_path, *args)
+        assert table.returncode == 0 and "evil\\x1b]0;owned\\x07" in table.stdout, table.stdout + table.stderr
+        assert not UNPRINTABLE.search(table.stdout.replace("\n", "")), args
+    missing = qcat(tmp_path, "history", "owned")
+    assert missing.returncode == 2 and missing.stderr.endswith("ids containing it: evil\\x1b]0;owned\\x07\n"), missing.stderr
+    assert [row["model_id"] for row in as_json(tmp_path, "changes", "--since", "2026-01-01")] == [evil]
