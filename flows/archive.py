@@ -19,7 +19,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # the HTTP client is not needed to read the archive (rebuild,
     from flows.client import FetchResult
 
 # what a pull can end as (suspect is DuckDB's verdict on an ok pull, never a record's status)
-RECORD_STATUSES = frozenset({"ok", "auth_error", "unavailable", "invalid"})
+PullStatus = Literal["ok", "auth_error", "unavailable", "invalid"]
+RECORD_STATUSES = frozenset(get_args(PullStatus))
 MODELS_SCHEMA = pa.schema(
     [
         ("pull_id", pa.string()),
@@ -86,12 +87,12 @@ class PullRecord:
             record = cls(**document)
         except (ValueError, KeyError, TypeError) as exc:
             raise ArchiveError(f"pull record {where} is unreadable: {exc}") from None
-        problem = record._contradiction(Path(where))
+        problem = record._contradiction(str(where).replace(os.sep, "/"))
         if problem:
             raise ArchiveError(f"pull record {where} is unreadable: {problem}")
         return record
 
-    def _contradiction(self, path: Path) -> str | None:
+    def _contradiction(self, path: str) -> str | None:
         """A record edited by hand can parse and still say what cannot be: a time without a zone
         (no order with the others), a status no pull has, or a catalog, day or id other than the
         folders and file name it lies in (loads and rebuilds find records by those)."""
@@ -101,7 +102,7 @@ class PullRecord:
             return f"status {self.status!r} is not one of {', '.join(sorted(RECORD_STATUSES))}"
         day = self.observed_at.astimezone(timezone.utc).date().isoformat()
         place = (f"license={self.license}", f"provider={self.provider}", f"date={day}", f"{self.pull_id}.json")
-        if path.parts[-4:] != place:
+        if not f"/{path}".endswith("/" + "/".join(place)):
             return f"it is pull {'/'.join(place)}, in the wrong place"
         return None
 

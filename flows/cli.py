@@ -243,7 +243,7 @@ def import_command(
         f"({report.already_archived} already in the archive), {report.loaded} loaded, {report.events} events{replayed}.\n"
     )
     for record, reason in report.held:
-        sys.stdout.write(f"{license}/{provider}: the pull observed at {record.observed_at.isoformat()} is suspect: it {reason}.\n")
+        say(f"{license}/{provider}: the pull observed at {record.observed_at.isoformat()} is suspect: it {reason}.")
     if report.held:
         raise typer.Exit(EXIT_CATALOG_FAILED)
 
@@ -507,7 +507,7 @@ def alerts_test_command(
 def alerts_preview_command(config: ConfigOption = None) -> None:
     """Show the alerts of the last run and the messages each channel would get; sends and writes nothing."""
     from flows.alerts import preview
-    from flows.channels import text
+    from flows.channels import Message, text
     from flows.config import load_config
 
     settings = _guard(lambda: load_config(config))
@@ -519,7 +519,9 @@ def alerts_preview_command(config: ConfigOption = None) -> None:
             out().print(f"  {printable(alert.item['summary'])}", highlight=False)
     for message in messages:
         out().print(f"--- {message.channel.name} ({message.channel.type}, {message.kind}) ---", highlight=False)
-        out().print("\n".join(map(printable, text(message).split("\n"))), highlight=False)
+        # the gateway's ids and names made printable before they are laid out in lines
+        shown = tuple(alert | {"summary": printable(alert["summary"]), "line": printable(alert["line"])} for alert in message.alerts)
+        out().print(text(Message(message.channel, message.kind, shown)), highlight=False)
 
 
 def _guard(action: Callable[[], T]) -> T:

@@ -6,6 +6,7 @@ that one broken catalog is recorded (and archived) instead of stopping the other
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import json
 import random
@@ -14,14 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal
 
 import httpx
 
+from flows.archive import PullStatus
 from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.config import ApiConfig
 
-FetchStatus = Literal["ok", "auth_error", "unavailable", "invalid"]
 USER_AGENT = "qcat/0.1 (+catalog snapshots)"
 # a key shorter than this is not looked for in responses: it could match ordinary text, and
 # replacing that would falsify the catalog
@@ -29,6 +29,13 @@ MIN_REDACTED_KEY = 8
 # what an escaped key's characters start with: a body holding none of them holds the key only as it is
 ESCAPE_MARKS = (b"\\u", b"&#", b"%")
 HTML_NAMES = {"&": b"&amp;", "<": b"&lt;", ">": b"&gt;", '"': b"&quot;", "'": b"&apos;"}
+# UTF-32's little-endian mark begins like UTF-16's: checked first, as json.detect_encoding does
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class Attempt:
 
 @dataclass(frozen=True)
 class FetchResult:
-    status: FetchStatus
+    status: PullStatus
     http_status: int | None
     attempts: tuple[Attempt, ...]
     body: bytes | None
@@ -148,24 +155,48 @@ def _without_key(body: bytes, api_key: str) -> tuple[bytes, tuple[str, ...]]:
     """A server that echoes what it received (often in a 401 body) would put the key in the archive,
     for good: archived files are never rewritten. The key is replaced before anything reads the
     body, so that the parsed catalog, errors, Parquet and DuckDB cannot carry it either. Found
-    however it was written: JSON, HTML and URL escapes of any of its characters, in UTF-8, or in
-    the UTF-16 or UTF-32 that JSON readers accept too (replaced in a copy in UTF-8, written back)."""
+    however it was written: JSON, HTML and URL escapes of any of its characters, in UTF-8 or in the
+    UTF-16 or UTF-32 that JSON readers accept too. Every other byte stays as it came."""
     if len(api_key) < MIN_REDACTED_KEY:
         return body, ()
-    encoding = json.detect_encoding(body)
-    try:
-        text = body if encoding.startswith("utf-8") else body.decode(encoding).encode("utf-8")
-    except UnicodeError:
-        text = body  # not text in its own encoding: searched as it is
-    longest_run = max(re.findall(r"[A-Za-z0-9]+", api_key) or [""], key=len).encode()
-    if longest_run not in text and not any(escape in text for escape in ESCAPE_MARKS):
-        return body, ()  # every unescaped form of the key holds its longest alphanumeric run: most bodies stop here
-    cleaned, found = _key_pattern(api_key).subn(b"***", text)
+    wide = _wide_parts(body)
+    if wide is None:
+        cleaned, found = _redacted(body, api_key)
+    else:
+        codec, head, units, tail = wide
+        try:
+            # searched in a UTF-8 copy; lone surrogates (which JSON readers accept) pass through both ways
+            text, found = _redacted(units.decode(codec, "surrogatepass").encode("utf-8", "surrogatepass"), api_key)
+            cleaned = head + text.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass") + tail
+        except UnicodeError:  # not text even so: the key's own code units are searched for, as they are
+            cleaned = body.replace(api_key.encode(codec), "***".encode(codec))
+            found = int(cleaned != body)
     if not found:
         return body, ()
-    if text is not body:
-        cleaned = cleaned.decode("utf-8").encode(encoding)
     return cleaned, ("the response carried the API key; it was replaced by *** before archiving",)
+
+
+def _wide_parts(body: bytes) -> tuple[str, bytes, bytes, bytes] | None:
+    """A UTF-16 or UTF-32 body as its codec, its byte-order mark (kept as it came: Python's utf-16
+    codec would write this machine's byte order), its whole code units, and a cut-off tail."""
+    encoding = json.detect_encoding(body)
+    if encoding.startswith("utf-8"):
+        return None
+    head = b""
+    for mark, codec in BYTE_ORDER_MARKS:
+        if body.startswith(mark):
+            head, encoding = mark, codec
+            break
+    units = body[len(head):]
+    cut = len(units) - len(units) % (4 if "32" in encoding else 2)
+    return encoding, head, units[:cut], units[cut:]
+
+
+def _redacted(text: bytes, api_key: str) -> tuple[bytes, int]:
+    longest_run = max(re.findall(r"[A-Za-z0-9]+", api_key) or [""], key=len).encode()
+    if longest_run not in text and not any(escape in text for escape in ESCAPE_MARKS):
+        return text, 0  # every unescaped form of the key holds its longest alphanumeric run: most bodies stop here
+    return _key_pattern(api_key).subn(b"***", text)
 
 
 def _key_pattern(api_key: str) -> re.Pattern[bytes]:

@@ -495,8 +495,9 @@ def _url(table: dict[str, Any], key: str, default: str) -> str:
         raise ConfigError(f"{key}: must not carry a query string or credentials; keys go in headers")
     try:
         parts = urlsplit(value)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
-    except ValueError:  # an unclosed [ipv6 bracket, a port that is no number
+        parts.port  # noqa: B018 - read for its ValueError: a port that is no number, or out of range
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # that, or an unclosed [ipv6 bracket
         valid = False
     if not valid or re.search(r"\s", value):
         raise ConfigError(f"{key}: must be an http(s) URL with a host and no spaces, got {value!r}")

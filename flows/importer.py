@@ -58,7 +58,7 @@ class ImportReport:
     loaded: int
     events: int
     replayed: bool
-    held: tuple[tuple[PullRecord, str], ...] = ()
+    held: tuple[tuple[PullRecord, str], ...]
 
 
 def collect(paths: list[Path], observed_at: datetime | None, zone: tzinfo) -> list[SavedResponse]:

@@ -18,10 +18,13 @@ from datetime import datetime, timezone, tzinfo
 from itertools import repeat
 from typing import Any, TextIO
 
+from flows.timespec import in_zone
+
 FORMATS = ("table", "json", "csv")
 # characters a terminal acts on rather than shows: ESC starts sequences that recolour, move the cursor
-# or retitle the window, a carriage return overwrites the line, bidi controls reorder it
-UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# or retitle the window, a carriage return overwrites the line, direction marks and bidi controls
+# reorder it, line separators break it (the same class as sql/printable.sql)
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 NUMERIC_TYPES = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
 )
@@ -48,7 +51,8 @@ class Result:
 
 
 def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
-    columns = [_localise(column, zone, result.utc) for column in zip(*result.rows)] or [[] for _ in result.columns]
+    kinds = result.types or [None] * len(result.columns)
+    columns = [_localise(column, zone, result.utc, kind) for column, kind in zip(zip(*result.rows), kinds)] or [[] for _ in result.columns]
     if fmt == "json":
         # one object per line, each encoded by json's C encoder (indent= would use the slow Python one)
         plain = [_convert(column, _json_value) for column in columns]
@@ -114,6 +118,8 @@ def _formatter(name: str, sample: Any) -> Callable[[Any], str] | None:
         return repr
     if isinstance(sample, list):
         return lambda value: ", ".join(map(str, value))
+    if isinstance(sample, dict):
+        return lambda value: json.dumps(_nested(value), ensure_ascii=False)
     return str
 
 
@@ -125,19 +131,20 @@ def _is_numeric(column: Sequence[Any], kind: str | None) -> bool:
     return isinstance(sample, int | float) and not isinstance(sample, bool)
 
 
-def _localise(column: Sequence[Any], zone: tzinfo, utc: bool) -> Sequence[Any]:
+def _localise(column: Sequence[Any], zone: tzinfo, utc: bool, kind: str | None = None) -> Sequence[Any]:
     sample = _sample(column)
     if isinstance(sample, list | dict):
-        return [_nested_in_zone(value, zone) for value in column]
+        # walked only when its type holds times with a zone (or is unknown): lists can be long
+        return [_nested_in_zone(value, zone) for value in column] if kind is None or "WITH TIME ZONE" in kind else column
     if not isinstance(sample, datetime) or (sample.tzinfo is None and not utc):
         return column
-    return _each_distinct(lambda value: (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(zone), column)
+    return _each_distinct(lambda value: in_zone(value if value.tzinfo else value.replace(tzinfo=timezone.utc), zone), column)
 
 
 def _nested_in_zone(value: Any, zone: tzinfo) -> Any:
     """Times with a zone inside lists, structs and maps (`qcat sql`) follow --tz like a column's."""
     if isinstance(value, datetime):
-        return value.astimezone(zone) if value.tzinfo else value
+        return in_zone(value, zone) if value.tzinfo else value
     if isinstance(value, list | tuple):
         return [_nested_in_zone(item, zone) for item in value]
     if isinstance(value, dict):

@@ -18,6 +18,7 @@ from flows.engine import duckdb
 from flows.errors import UsageError
 from flows.output import Result
 from flows.sqlfiles import run
+from flows.timespec import in_zone
 
 EVENT_TYPES = ("added", "removed", "readded", "rate_changed", "limits_changed", "renamed")
 DIRECTIONS = ("increase", "decrease")
@@ -65,6 +66,7 @@ def rates(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | No
 
 def rates_table(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None, zone: tzinfo = timezone.utc) -> Result:
     """What `rates` shows as a table, laid out by DuckDB but for its times (query_rates_table.sql says why)."""
+    run(con, "printable")
     rows = _ask_rates(con, "query_rates_table", filters, as_of).fetchall()
     lines = [line for line, _ in rows]
     return Result(["since"], [(since,) for _, since in rows[2:]], _rates_title(as_of, zone), utc=True, lines=lines, types=["TIMESTAMP"])
@@ -78,7 +80,7 @@ def _ask_rates(con: duckdb.DuckDBPyConnection, query: str, filters: Filters, as_
 
 
 def _rates_title(as_of: datetime | None, zone: tzinfo) -> str:
-    title = f"Rates as of {as_of.astimezone(zone):%Y-%m-%d %H:%M:%S.%f} {zone}" if as_of else "Current rates"
+    title = f"Rates as of {in_zone(as_of, zone):%Y-%m-%d %H:%M:%S.%f} {zone}" if as_of else "Current rates"
     return f"{title} (micro-credits per token)"
 
 
@@ -119,7 +121,7 @@ def changes(
         raise UsageError(f"--since ({since:%Y-%m-%d %H:%M} UTC) is not before --until ({until:%Y-%m-%d %H:%M} UTC)")
     check_filters(con, filters)
     params = {"since": since, "until": until, "types": list(types), "min_pct": min_pct, "direction": direction, **filters.params()}
-    window = f"{since.astimezone(zone):%Y-%m-%d %H:%M} to {until.astimezone(zone):%Y-%m-%d %H:%M} {zone}"
+    window = f"{in_zone(since, zone):%Y-%m-%d %H:%M} to {in_zone(until, zone):%Y-%m-%d %H:%M} {zone}"
     return _result(run(con, "query_changes_table" if compact else "query_changes", params), f"Changes from {window}")
 
 

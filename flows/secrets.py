@@ -43,11 +43,8 @@ def _secret_block(name: str, source: str) -> str:
 
     try:
         value = Secret.load(name).get()
-    except ValueError as exc:  # no such block: Prefect's message quotes the name
-        reason = (str(exc).splitlines() or [""])[0].replace(name, "<name>")
-        raise SecretError(f"{source} cannot be loaded: {reason}") from None
-    except Exception as exc:  # noqa: BLE001 - no Prefect API, say: the type only, as its text may quote anything
-        raise SecretError(f"{source} cannot be loaded: {type(exc).__name__}") from None
+    except ValueError:  # Prefect's message quotes the name
+        raise SecretError(f"{source} cannot be loaded: no Secret block is saved under that name") from None
     if not isinstance(value, str) or not value.strip():
         raise SecretError(f"{source} does not hold a non-empty string")
     return value.strip()

@@ -68,7 +68,17 @@ def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_e
     try:
         return to_utc(moment, zone)
     except ValueError:
+        if date_is_end and DATE.fullmatch(value):  # the calendar's last day, west of UTC: it ends past year 9999
+            return datetime.max.replace(tzinfo=timezone.utc)
         raise UsageError(f"{option}: {text!r} {OUT_OF_RANGE}") from None
+
+
+def in_zone(moment: datetime, zone: tzinfo) -> datetime:
+    """A time shown in --tz: one that the zone's offset carries past year 9999 cannot be shown there."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        raise UsageError(f"--tz {zone}: {moment.isoformat()} falls outside the years 1 to 9999 in that zone") from None
 
 
 def to_utc(moment: datetime, zone: tzinfo) -> datetime:

@@ -3,43 +3,21 @@
 -- as in Python's layout (tests compare the two): a double cast to text is its shortest round-trip
 -- form, as repr; null is '-'; numbers align right, text left. The last column, since, is left to
 -- Python (naive UTC here), which shows every time in --tz by the same zone rules. Out come the
--- header, the rule and the rows, each ending where since begins
-with listed as (
+-- header, the rule and the rows, each ending where since begins. Ids and names go through
+-- printable (sql/printable.sql), as Python's layout does
+with shown as (
     select
         license,
         provider,
         model_id,
-        -- from the gateway: what a terminal would act on (an escape sequence, a carriage return, a
-        -- bidi control) shows as its escape, \x1b or \u202e, as Python's output.printable writes it
-        list_transform(
-            [model_id, coalesce(name, '-')],
-            lambda text: if(
-                regexp_matches(text, '[\x00-\x1f\x7f-\x{9f}\x{202a}-\x{202e}\x{2066}-\x{2069}]'),
-                array_to_string(
-                    list_transform(
-                        string_split(text, ''),
-                        lambda ch: if(
-                            regexp_matches(ch, '[\x00-\x1f\x7f-\x{9f}\x{202a}-\x{202e}\x{2066}-\x{2069}]'),
-                            if(unicode(ch) < 256, printf('\x%02x', unicode(ch)), printf('\u%04x', unicode(ch))),
-                            ch
-                        )
-                    ),
-                    ''
-                ),
-                text
-            )
-        ) as texts,
+        printable(model_id) as model_shown,
+        printable(coalesce(name, '-')) as name,
         input_cost_per_micro_credit::varchar as input,
         output_cost_per_micro_credit::varchar as output,
         coalesce(context_window::varchar, '-') as context,
         coalesce(max_output_tokens::varchar, '-') as max_output,
         since
     from rates_query($as_of, $licenses, $providers, $model_glob)
-),
-
-shown as (
-    select * exclude (texts), texts[1] as model_shown, texts[2] as name
-    from listed
 ),
 
 widths as (

@@ -71,8 +71,9 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
     config = load_config(path)
     serve(simulator, {"acme-prod": BASE})
     nightly_plain(config, night(0))
-    # m-e's id holds an escape sequence that would clear the screen: shown as its escape
-    serve(simulator, {"acme-prod": [model("m-a", out=0.0028), model("m-b", inp=0.00101), model("m-c"), model("m-d"), model("m-e\x1b[2J")]})
+    # m-e's id holds an escape sequence that would clear the screen, and a line break before a line
+    # of its own making: both shown as their escapes
+    serve(simulator, {"acme-prod": [model("m-a", out=0.0028), model("m-b", inp=0.00101), model("m-c"), model("m-d"), model("m-e\x1b[2J\n  ▲ default m-a: input -90.0%")]})
     nightly_plain(config, night(1))
     from flows.alerts import deliver_due
 
@@ -90,7 +91,7 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
             "acme-prod:",
             "  ▲ default m-a: output +40.0% (0.002 → 0.0028)",
             "  ✚ default m-d: added (input 0.001, output 0.002)",
-            "  ✚ default m-e\\x1b[2J: added (input 0.001, output 0.002)",
+            "  ✚ default m-e\\x1b[2J\\x0a  ▲ default m-a: input -90.0%: added (input 0.001, output 0.002)",
             "--- file (jsonl, digest) ---",
             "qcat: 3 catalog alerts",
             "acme-prod:",
@@ -105,7 +106,7 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
         rows = [line for line in listed.stdout.splitlines() if "acme-prod" in line]
         assert sorted((line.split()[1], line.split()[3]) for line in rows) == [("failed", "hook")] * 3 + [("sent", "file")] * 3
         assert all("ConnectError" in line for line in rows if " hook " in line)
-        assert "m-e\\x1b[2J" in listed.stdout and "\x1b" not in listed.stdout
+        assert "m-e\\x1b[2J\\x0a" in listed.stdout and "\x1b" not in listed.stdout
         only_sent = qcat("alerts", "--state", "sent", "--config", str(path), cwd=tmp_path)
         assert only_sent.stdout.count("acme-prod") == 3 and "failed" not in only_sent.stdout
         bogus = qcat("alerts", "--state", "lost", "--config", str(path), cwd=tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import html
 import json
 import random
@@ -556,25 +557,38 @@ ECHOING_ENCODERS: dict[str, Callable[[str], str]] = {
 }
 
 
+# the encodings JSON readers accept, as servers write them: byte-order marks of either order, or none
+CHARSETS: dict[str, Callable[[str], bytes]] = {
+    "utf-8": str.encode,
+    "utf-16, this machine's order and mark": lambda text: text.encode("utf-16"),
+    "utf-16-be with its mark": lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+    "utf-32-be": lambda text: text.encode("utf-32-be"),
+    "utf-16-le cut off mid-character": lambda text: text.encode("utf-16-le") + b"\n",
+    "utf-16-le with a lone surrogate": lambda text: text.replace("}", ', "odd": "\ud800"}').encode("utf-16-le", "surrogatepass"),
+}
+
+
 @pytest.mark.parametrize("encoder", ECHOING_ENCODERS)
-@pytest.mark.parametrize("charset", ["utf-8", "utf-16", "utf-32-be"])
+@pytest.mark.parametrize("charset", CHARSETS)
 def test_a_key_quoted_back_escaped_is_found_too(api: ApiConfig, encoder: str, charset: str) -> None:
     """Servers write a key's characters as they like (`\\/`, `\\u0026`, `&amp;`, `%2F`), in any of
-    the encodings JSON readers accept; each form decodes to the key, so each must be replaced."""
+    the encodings JSON readers accept; each form decodes to the key, so each must be replaced, and
+    every other byte kept as it came."""
     key = 'sk/live"<x>&\\9f3Kq2'
+
+    def body(echoed: str) -> bytes:
+        return CHARSETS[charset]('{"error": "invalid api key", "received": "Bearer ' + echoed + '"}')
 
     class EchoingGateway(JsonAnswer):
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-            echoed = ECHOING_ENCODERS[encoder](self.headers["Authorization"].removeprefix("Bearer "))
-            self.answer(401, ('{"error": "invalid api key", "received": "Bearer ' + echoed + '"}').encode(charset))
+            self.answer(401, body(ECHOING_ENCODERS[encoder](self.headers["Authorization"].removeprefix("Bearer "))))
 
     with loopback_http(EchoingGateway) as base_url:
         config = replace(api, base_url=f"{base_url}/v1")
         with make_http_client(config) as client:
             result = fetch_catalog(client, config, key, "default")
-    assert result.status == "auth_error" and result.body is not None
-    assert json.loads(result.body) == {"error": "invalid api key", "received": "Bearer ***"}, result.body
-    assert result.warnings
+    assert result.status == "auth_error" and result.warnings
+    assert result.body == body("***")
 
 
 @pytest.mark.parametrize(("fault", "params"), [

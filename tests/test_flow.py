@@ -82,6 +82,6 @@ def test_keys_from_prefect_secret_blocks(simulator: SimulatorServer, tmp_path: P
     assert summaries["acme-research"].status == "ok" and summaries["acme-research"].models > 0
     assert summaries["acme-prod"].status == "auth_error"
     # named by its setting, never by its name: a key pasted there can look like a block name
-    assert summaries["acme-prod"].error.startswith("the Prefect Secret block named by api_key_secret cannot be loaded: ")
+    assert summaries["acme-prod"].error == "the Prefect Secret block named by api_key_secret cannot be loaded: no Secret block is saved under that name"
     assert "qcat-test-no-such-block" not in summaries["acme-prod"].error
     assert "\n" not in summaries["acme-prod"].error

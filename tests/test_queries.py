@@ -114,7 +114,7 @@ def odd_values(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("lic-b", "anthropic", "m-2", "x", 0.0016000000000001, 1.5e-07, 1, 0, "2026-02-28 22:00:00+00"),
         ("lic-b", "anthropic", "m-3", "late", 0.002, 0.004, 1, 0, "2026-11-20 03:00:00+00"),
         # from a hostile gateway: an escape sequence, a bidi override, a carriage return, a line break
-        ("lic-b", "anthropic", "m-\x1b[2J4", "na\u202eme\r\n\x85", 0.002, 0.004, 1, 0, "2026-03-01 03:00:00+00"),
+        ("lic-b", "anthropic", "m-\x1b[2J4", "na\u202eme\r\n\x85\u2028\u200f", 0.002, 0.004, 1, 0, "2026-03-01 03:00:00+00"),
     ]
     con.executemany("insert into model_versions_current values (?, ?, ?, ?, ?, ?, ?, ?, ?::timestamptz, null, true, 'p0', null)", current)
     con.close()
@@ -143,7 +143,7 @@ def test_the_rates_table_duckdb_lays_out_reads_as_python_lays_it_out(odd_values:
     finally:
         con.close()
     assert " 5e-324 " in shown["as of"] and " 1e+22 " in shown["as of"] and "Modèle ünicode" in shown["now"]
-    assert " m-\\x1b[2J4 " in shown["now"] and " na\\u202eme\\x0d\\x0a\\x85 " in shown["now"], "what a terminal acts on shows as its escape"
+    assert " m-\\x1b[2J4 " in shown["now"] and " na\\u202eme\\x0d\\x0a\\x85\\u2028\\u200f " in shown["now"], "what a terminal acts on shows as its escape"
     assert not UNPRINTABLE.search(shown["now"].replace("\n", "")) and shown["now"].count("\n") == 9, "title, header, rule, 5 rows, footer"
     assert "(0 rows;" in shown["none"]
 
@@ -258,6 +258,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     assert as_json(home, "sql", keyed) == [{"m": {"2026-03-01T03:00:00+00:00": "x"}}]
     zoned = as_json(home, "sql", "--tz", "Europe/Paris", f"select {nested[7:]}, map([timestamptz '2026-07-01 03:00:00+00'], [timestamp '2026-07-01 03:00']) as m")
     assert zoned == [{"l": ["2026-03-01T04:00:00+01:00"], "s": {"at": "2026-03-01T04:00:00+01:00"}, "m": {"2026-07-01T05:00:00+02:00": "2026-07-01T03:00:00"}}], "times inside values follow --tz; a timestamp without a zone stays as it is"
+    table = qcat(home, "sql", "--tz", "Europe/Paris", "select {'at': timestamptz '2026-03-01 03:00:00+00'} as s")
+    assert '{"at": "2026-03-01T04:00:00+01:00"}' in table.stdout, table.stdout
     assert qcat(home, "sql", "--format", "csv", not_numbers).stdout == 'l,s\n"[null, 1.5]","{""up"": null, ""ids"": [""00000000-0000-0000-0000-000000000001""]}"\n'
     piped = qcat(home, "sql", "--format", "csv", stdin="select count(*) as pulls from pulls\n")
     assert piped.stdout == "pulls\n12\n"
@@ -311,7 +313,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         (("sql", "select * from no_such_table"), "query failed: Catalog Error"),
         (("changes", "--type", "added", "--min-pct", "5"), "--min-pct and --direction select rate changes; they cannot apply to --type added"),
         (("changes", "--since", "99999999999d"), "--since: '99999999999d' is longer than any calendar can count"),
-        (("rates", "--as-of", "9999-12-31", "--tz", "America/New_York"), "--as-of: '9999-12-31' falls outside the years 1 to 9999 once in UTC"),
+        (("rates", "--as-of", "9999-12-31T23:00", "--tz", "America/New_York"), "--as-of: '9999-12-31T23:00' falls outside the years 1 to 9999 once in UTC"),
+        (("rates", "--as-of", "9999-12-31T23:00Z", "--tz", "Asia/Tokyo"), "--tz Asia/Tokyo: 9999-12-31T23:00:00+00:00 falls outside the years 1 to 9999 in that zone"),
         (("changes", "--since", "0001-01-01T00:00", "--tz", "Etc/GMT-14"), "--since: '0001-01-01T00:00' falls outside the years 1 to 9999"),
         (("changes", "--min-pct", "nan"), "--min-pct: nan is not a size of change"),
         (("changes", "--min-pct", "-5"), "--min-pct: -5.0 is not a size of change"),
@@ -395,6 +398,7 @@ def test_time_arguments() -> None:
     assert parse_instant("2026-03-12", "--as-of", timezone.utc, now, date_is_end=True) == datetime(2026, 3, 12, 23, 59, 59, 999999, tzinfo=timezone.utc)
     assert parse_instant("9999-12-31", "--as-of", timezone.utc, now, date_is_end=True) == datetime.max.replace(tzinfo=timezone.utc)
     assert parse_instant("9999-12-31", "--as-of", paris, now, date_is_end=True) == datetime(9999, 12, 31, 22, 59, 59, 999999, tzinfo=timezone.utc)
+    assert parse_instant("9999-12-31", "--as-of", ZoneInfo("America/New_York"), now, date_is_end=True) == datetime.max.replace(tzinfo=timezone.utc)
     assert parse_instant("2026-07-01T08:30", "--as-of", paris, now) == datetime(2026, 7, 1, 6, 30, tzinfo=timezone.utc)
     assert parse_instant("2026-07-01T08:30Z", "--as-of", paris, now) == datetime(2026, 7, 1, 8, 30, tzinfo=timezone.utc)
     assert parse_instant("2026-07-01T08:30-05:00", "--as-of", paris, now) == datetime(2026, 7, 1, 13, 30, tzinfo=timezone.utc)
