@@ -55,6 +55,10 @@ def send_alerts(config: Config) -> DeliveryReport | None:
     except QcatError as exc:
         logger.error(f"alerts: {exc}")
         return None
+    except OSError as exc:  # a full disk, say, when the ledger records what was sent: the load is committed already
+        where = f" {exc.filename}" if exc.filename else ""
+        logger.error(f"alerts: the alert ledger could not be written{where} ({exc.strerror or exc}); what this run sent may be sent again next run")
+        return None
     for error in report.errors:
         logger.warning(error)
     if report.sent or report.failed or report.expired:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -62,6 +62,33 @@ def test_the_nightly_flow_sends_alerts_once_through_every_kind_of_channel(
     assert b"alerts: 6 deliveries sent" in logged, "the send-alerts task logs to Prefect"
     for secret in (hook.url, hook.url.rsplit("/", 1)[1]):
         assert secret.encode() not in logged
+
+
+def test_a_ledger_that_cannot_be_written_when_alerts_are_sent_is_one_logged_line(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """The night's load is committed before its alerts are sent: a disk that fills up when the ledger
+    records them must not turn into a crashed run with tracebacks."""
+    from prefect import flow
+
+    from flows.ledger import log_root
+    from flows.nightly import send_alerts
+
+    config = load_config(write_config(tmp_path, simulator.base_url, extra=alerts_toml("", channel("file", "jsonl", path="alerts.jsonl"))))
+    serve(simulator, {"acme-prod": BASE})
+    nightly_plain(config, night(0))
+    serve(simulator, {"acme-prod": [*BASE, model("m-d")]})
+    nightly_plain(config, night(1))  # m-d's alert is enqueued, in DuckDB and in today's ledger file
+    today = log_root(config.data_dir) / f"date={datetime.now(timezone.utc).date().isoformat()}"
+    today.rename(tmp_path / "ledger-moved-away")
+    today.write_text("a file where the ledger's folder for today goes")  # its mkdir fails, as on a full disk
+
+    @flow(name="send-alerts-only")
+    def send_only() -> object:
+        return send_alerts(config)
+
+    state = send_only(return_state=True)
+    assert state.is_completed() and state.result() is None, state
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1, "sent, though it could not be recorded"
+    assert f"alerts: the alert ledger could not be written {today}".encode() in prefect_database()
 
 
 def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
