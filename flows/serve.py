@@ -31,8 +31,11 @@ HEALTH_TIMEOUT_SECONDS = 90.0
 
 
 def _check_port_free(port: int) -> None:
-    """A port already taken is the user's to change: say so before the server fails on it."""
+    """A port already taken is the user's to change: say so before the server fails on it. Only a
+    listener takes it: connections the last server closed linger for a minute (TIME_WAIT), and the
+    server, binding with SO_REUSEADDR as servers do, starts despite them; so must a restart."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:

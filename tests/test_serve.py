@@ -146,3 +146,21 @@ def test_a_taken_port_stops_serve_before_it_starts_a_prefect_server(tmp_path: Pa
         with pytest.raises(UsageError, match=rf"^--port: cannot listen on 127\.0\.0\.1:{port} \("):
             server.start()
     assert server.process is None and not (tmp_path / "prefect").exists()
+
+
+def test_connections_a_stopped_server_left_behind_do_not_take_its_port() -> None:
+    """A restart right after a stop (a service manager's) finds the old server's closed connections
+    lingering in TIME_WAIT on its port; only a listener takes a port."""
+    from flows.serve import _check_port_free
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the Prefect server's (uvicorn's) does
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server's side closes first: it is the side left in TIME_WAIT
+            client.recv(1)
+    assert f":{port:04X} " in Path("/proc/net/tcp").read_text(), "a connection lingers on the port"
+    _check_port_free(port)
