@@ -20,12 +20,25 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.archive import MODELS_SCHEMA, PullRecord, archive_root, list_records, models_table, read_raw, read_record, require_archive, write_new_parquet
+from flows.archive import (
+    MODELS_SCHEMA,
+    PullRecord,
+    archive_root,
+    list_records,
+    models_table,
+    read_raw,
+    read_record,
+    record_path,
+    require_archive,
+    write_new_parquet,
+)
 from flows.catalog import InvalidCatalog, parse_catalog
 from flows.config import Config, check_writable
-from flows.database import first_line
-from flows.errors import ArchiveError
+from flows.database import db_path, first_line, open_database
+from flows.engine import duckdb
+from flows.errors import ArchiveError, QcatError
 from flows.lock import writer_lock
+from flows.sqlfiles import run
 
 DAMAGED_DIR = "damaged"
 RESTORE = "an original: restore it from a backup"
@@ -66,13 +79,38 @@ def repair_archive(config: Config, dry_run: bool = False, progress: Callable[[in
 
 
 def check(data_dir: Path, dry_run: bool, progress: Callable[[int, int], None] | None = None) -> RepairReport:
-    paths = sorted(list_records(data_dir).values())
+    records = list_records(data_dir)
+    paths = sorted(records.values())
     findings: list[Finding] = []
     for done, path in enumerate(paths, start=1):
         findings += _check_pull(data_dir, Path(path), dry_run)
         if progress is not None:
             progress(done, len(paths))
+    findings += _records_lost(data_dir, list(records))
     return RepairReport(len(paths), tuple(findings))
+
+
+def _records_lost(data_dir: Path, pull_ids: list[str]) -> list[Finding]:
+    """A record deleted since its pull was loaded leaves nothing to walk: only the database still
+    knows the pull. (Data files without a record are no loss: an archive write cut short leaves
+    them, and the pull was never part of the history.) A database that cannot be read is
+    `qcat rebuild`'s business, not this check's."""
+    if not db_path(data_dir).exists():
+        return []
+    try:
+        con = open_database(db_path(data_dir), read_only=True, wait_seconds=0)
+    except (QcatError, duckdb.Error):
+        return []
+    try:
+        rows = run(con, "pulls_unarchived", {"pull_ids": pull_ids}).fetchall()
+    except duckdb.Error:
+        return []
+    finally:
+        con.close()
+    problem = "missing, though catalog.duckdb loaded this pull (a rebuild now would leave it out of the history)"
+    # named under data_dir as given, as the other findings are (record_path resolves links)
+    paths = [data_dir / record_path(data_dir, *row[1:], row[0]).relative_to(data_dir.resolve()) for row in rows]
+    return [Finding(path, problem, f"cannot repair: the pull record is {RESTORE}") for path in paths]
 
 
 def _check_pull(data_dir: Path, path: Path, dry_run: bool) -> list[Finding]:

@@ -133,3 +133,19 @@ def test_qcat_repair_mends_what_stopped_the_rebuild(archived: Config) -> None:
     assert qcat(folder, "repair").stdout == "Checked 6 archived pulls: no damage.\n"
     assert qcat(folder, "rebuild").returncode == 0
     assert qcat(folder, "rates", "--format", "csv").stdout == healthy
+
+
+def test_a_record_deleted_after_its_pull_loaded_is_reported(archived: Config) -> None:
+    """Nothing in the archive points at a deleted record any more: only the database still knows
+    the pull, and a rebuild would quietly drop it from the history."""
+    folder = archived.data_dir.parent
+    record = files(archived, "pulls")[2]
+    record.unlink()
+    for args in (("repair", "--dry-run"), ("repair",)):
+        result = qcat(folder, *args)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stdout.splitlines() == [
+            f"{record.relative_to(archived.data_dir)}: missing, though catalog.duckdb loaded this pull (a rebuild now would leave it "
+            "out of the history): cannot repair: the pull record is an original: restore it from a backup",
+            "Checked 5 archived pulls: 1 file to restore from a backup.",
+        ]
