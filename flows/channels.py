@@ -8,6 +8,7 @@ message, a log line or anything written to disk. Errors are reduced to what is s
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import time
@@ -127,7 +128,7 @@ def slack_payload(message: Message) -> dict[str, Any]:
 def _slack_text(text: str) -> str:
     """Model ids and names come from the gateway: Slack would read `<!channel>` in them as a
     mention and `<url|label>` as a link; escaped, they show as sent."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=False)
 
 
 def jsonl_lines(message: Message) -> str:

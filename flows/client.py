@@ -167,7 +167,7 @@ def _without_key(body: bytes, api_key: str) -> tuple[bytes, tuple[str, ...]]:
         try:
             # searched in a UTF-8 copy; lone surrogates (which JSON readers accept) pass through both ways
             text, found = _redacted(units.decode(codec, "surrogatepass").encode("utf-8", "surrogatepass"), api_key)
-            cleaned = head + text.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass") + tail
+            cleaned = head + text.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass") + tail if found else body
         except UnicodeError:  # not text even so: the key's own code units are searched for, as they are
             cleaned = body.replace(api_key.encode(codec), "***".encode(codec))
             found = int(cleaned != body)

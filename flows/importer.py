@@ -26,7 +26,7 @@ from flows.errors import UsageError
 from flows.history import connect, explained
 from flows.lock import writer_lock
 from flows.pipeline import LOADED_NOTE, load_with_alerts
-from flows.sqlfiles import run
+from flows.sqlfiles import as_dicts, run
 from flows.timespec import to_utc
 
 SIDECAR_SUFFIX = ".meta.json"
@@ -113,7 +113,8 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
                 loaded = load_with_alerts(con, config, records)
                 with explained(config.data_dir, LOADED_NOTE):
                     produced = run(con, "event_counts_of_pulls", {"pull_ids": list(loaded.applied)}).fetchall()
-                    held = {row[0]: row[5] for row in run(con, "run_summary", {"pull_ids": pull_ids}).fetchall() if row[6] == "pending"}
+                    summary = as_dicts(run(con, "run_summary", {"pull_ids": pull_ids}))
+                    held = {row["pull_id"]: row["error"] for row in summary if row["resolution"] == "pending"}
             finally:
                 con.close()
     return ImportReport(
