@@ -68,9 +68,10 @@ arriving as (
 ),
 
 seen_before as (
-    select distinct v.license, v.provider, v.model_id
-    from model_versions_ended as v
-    semi join arriving as n using (license, provider, model_id)
+    -- one row per arriving model: a round holds one pull per catalog, and a pull lists a model once
+    select n.license, n.provider, n.model_id
+    from arriving as n
+    semi join model_versions_ended as v using (license, provider, model_id)
 ),
 
 classified as (
