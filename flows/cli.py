@@ -37,6 +37,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Snapshots an
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="qcat.toml to use (default: $QCAT_CONFIG, then ./qcat.toml)")]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table (for people), json or csv (for scripts).")]
 TzOption = Annotated[str, typer.Option("--tz", help="Time zone of the times shown, and of times given without an offset.")]
+SqlTzOption = Annotated[str, typer.Option("--tz", help="Time zone of the times shown; times written in the query are read as UTC.")]
 LicenseOption = Annotated[list[str] | None, typer.Option("--license", "-l", help="Only these licenses (repeat it, or separate with commas).")]
 ProviderOption = Annotated[list[str] | None, typer.Option("--provider", "-p", help="Only these providers (repeat it, or separate with commas).")]
 ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="Model ids matching a glob (gpt-4o*) or containing this text; ignores case.")]
@@ -342,7 +343,7 @@ def compare_command(
 def sql_command(
     query: Annotated[str | None, typer.Argument(help="A query; read from stdin when absent or '-'.")] = None,
     fmt: FormatOption = "table",
-    tz: TzOption = "UTC",
+    tz: SqlTzOption = "UTC",
     config: ConfigOption = None,
 ) -> None:
     """Run a query against catalog.duckdb opened read-only."""
@@ -487,7 +488,8 @@ def alerts_command(
 
 @alerts_app.command("test")
 def alerts_test_command(
-    channel: Annotated[str, typer.Option("--channel", help="Name of an [[alerts.channels]] entry.")],
+    # help text is rich markup, where [alerts.channels] alone would be a style tag
+    channel: Annotated[str, typer.Option("--channel", help="Name of an [\\[alerts.channels]] entry.")],
     config: ConfigOption = None,
 ) -> None:
     """Send a sample message through one channel; exit 1 with the reason if it fails."""

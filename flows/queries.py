@@ -69,7 +69,7 @@ def rates_table(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetim
     run(con, "printable")
     rows = _ask_rates(con, "query_rates_table", filters, as_of).fetchall()
     lines = [line for line, _ in rows]
-    return Result(["since"], [(since,) for _, since in rows[2:]], _rates_title(as_of, zone), utc=True, lines=lines, types=["TIMESTAMP"])
+    return Result(["valid_from"], [(valid_from,) for _, valid_from in rows[2:]], _rates_title(as_of, zone), utc=True, lines=lines, types=["TIMESTAMP"])
 
 
 def _ask_rates(con: duckdb.DuckDBPyConnection, query: str, filters: Filters, as_of: datetime | None) -> duckdb.DuckDBPyConnection:
@@ -150,6 +150,7 @@ def compare(con: duckdb.DuckDBPyConnection, by: str, pair: tuple[str, str], filt
 
 
 MISSING_EXTENSION = re.compile(r'Extension "(\w+)" is an existing extension')
+INSTALL = re.compile(r"\binstall\b", re.IGNORECASE)
 
 
 def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
@@ -166,7 +167,7 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
         # EXPLAIN ANALYZE runs the statement it explains: that one must be a SELECT too
         statement = _explained(con, statement.query)
     if statement.type != duckdb.StatementType.SELECT:
-        raise UsageError(f"qcat sql answers SELECT queries only, not {statement.type.name}: the history is read-only here")
+        raise UsageError(f"qcat sql answers SELECT queries only, not {_kind(statement)}: the history is read-only here")
     run(con, "adhoc_settings")
     try:
         cursor = con.execute(query)
@@ -179,6 +180,13 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
     if cursor.description is None:
         return Result([], [])
     return _result(cursor, "", utc=False)
+
+
+def _kind(statement: duckdb.Statement) -> str:
+    """What the user wrote: DuckDB files INSTALL under the LOAD statement type."""
+    if statement.type == duckdb.StatementType.LOAD and INSTALL.search(statement.query):
+        return "INSTALL"
+    return statement.type.name
 
 
 def _explained(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement:

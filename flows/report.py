@@ -48,7 +48,7 @@ class ReportSummary:
 def parse_since(text: str, until: datetime) -> datetime:
     """Like the query commands' --since, but spans count back from the latest pull, not the clock,
     so that the same database always gives the same report."""
-    return parse_instant(text, "--since", timezone.utc, until)
+    return parse_instant(text, "--since", timezone.utc, until, now_is="the latest pull")
 
 
 def write_report(config: Config, out: Path, since: str, top: int, on_wait: Callable[[], None] | None = None) -> ReportSummary:

@@ -37,12 +37,12 @@ def parse_zone(name: str) -> tzinfo:
         raise UsageError(f"--tz: unknown time zone {name!r} (use an IANA name such as Europe/Paris, or UTC)") from None
 
 
-def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_end: bool = False) -> datetime:
+def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_end: bool = False, now_is: str = "now") -> datetime:
     """An instant in UTC from 'now', a span back from now ('7d'), an ISO date or an ISO time.
 
     Times without an offset are read in `zone` (the --tz). A bare date is the start of that day,
     or with `date_is_end` its last microsecond, so that `--as-of 2026-03-12` includes that
-    day's pulls.
+    day's pulls. `now_is` says in messages what `now` stands for.
     """
     value = text.strip()
     if value.lower() == "now":
@@ -62,7 +62,7 @@ def parse_instant(text: str, option: str, zone: tzinfo, now: datetime, date_is_e
         else:
             moment = datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"{option}: {text!r} is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from now (7d, 36h)") from None
+        raise UsageError(f"{option}: {text!r} is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from {now_is} (7d, 36h)") from None
     except OverflowError:
         raise UsageError(f"{option}: {text!r} {OUT_OF_RANGE}") from None
     try:

@@ -1,9 +1,9 @@
 -- qcat rates as a table, laid out by DuckDB: every catalog is tens of thousands of rows, which
 -- fetching and padding in Python would take a third of the command's time over. Each value reads
 -- as in Python's layout (tests compare the two): a double cast to text is its shortest round-trip
--- form, as repr; null is '-'; numbers align right, text left. The last column, since, is left to
+-- form, as repr; null is '-'; numbers align right, text left. The last column, valid_from, is left to
 -- Python (naive UTC here), which shows every time in --tz by the same zone rules. Out come the
--- header, the rule and the rows, each ending where since begins. Ids and names go through
+-- header, the rule and the rows, each ending where valid_from begins. Ids and names go through
 -- printable (sql/printable.sql), as Python's layout does
 with shown as (
     select
@@ -16,7 +16,7 @@ with shown as (
         output_cost_per_micro_credit::varchar as output,
         coalesce(context_window::varchar, '-') as context,
         coalesce(max_output_tokens::varchar, '-') as max_output,
-        since
+        valid_from
     from rates_query($as_of, $licenses, $providers, $model_glob)
 ),
 
@@ -35,7 +35,7 @@ widths as (
 
 lines as (
     select
-        0 as part, null as license, null as provider, null as model_id, null::timestamp as since,
+        0 as part, null as license, null as provider, null as model_id, null::timestamp as valid_from,
         concat_ws(
             '  ',
             rpad('license', w.license, ' '), rpad('provider', w.provider, ' '), rpad('model_id', w.model_id, ' '),
@@ -54,7 +54,7 @@ lines as (
     from widths as w
     union all
     select
-        2, s.license, s.provider, s.model_id, s.since,
+        2, s.license, s.provider, s.model_id, s.valid_from,
         concat_ws(
             '  ',
             rpad(s.license, w.license, ' '), rpad(s.provider, w.provider, ' '), rpad(s.model_shown, w.model_id, ' '),
@@ -64,6 +64,6 @@ lines as (
     from shown as s, widths as w
 )
 
-select line, since
+select line, valid_from
 from lines
 order by part, license, provider, model_id

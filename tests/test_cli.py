@@ -338,3 +338,13 @@ def test_every_command_starts_from_its_own_name() -> None:
         assert shown.exit_code == 0 and f" {name} [OPTIONS]" in shown.output, (name, shown.output)
     typo = runner.invoke(_app_for("histroy"), ["histroy"])
     assert typo.exit_code == 2 and "No such command 'histroy'" in typo.output
+
+
+def test_help_shows_toml_table_names_whole() -> None:
+    """Typer reads help text as rich markup, where `[name]` is a style tag and vanishes."""
+    from typer.testing import CliRunner
+
+    from flows.cli import _app_for
+
+    shown = CliRunner().invoke(_app_for("alerts"), ["alerts", "test", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "Name of an [[alerts.channels]] entry." in shown.output, shown.output

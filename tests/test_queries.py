@@ -76,7 +76,7 @@ def test_rates_as_of_is_exact_on_an_interval_boundary(home: Path) -> None:
     assert rates_of(just_before) == {"a": (0.001, 0.002), "b": (0.003, 0.004)}
     at_the_pull = as_json(home, "rates", "--as-of", "2026-03-02T03:00:00Z")
     assert rates_of(at_the_pull) == {"a": (0.0015, 0.002)}
-    assert [row["since"] for row in at_the_pull if row["provider"] == "default" and row["license"] == "acme-prod"] == ["2026-03-02T03:00:00+00:00"]
+    assert [row["valid_from"] for row in at_the_pull if row["provider"] == "default" and row["license"] == "acme-prod"] == ["2026-03-02T03:00:00+00:00"]
 
 
 def test_rates_as_of_a_date_means_the_end_of_that_day_and_zones_apply(home: Path) -> None:
@@ -86,7 +86,7 @@ def test_rates_as_of_a_date_means_the_end_of_that_day_and_zones_apply(home: Path
     # 04:00 in Paris in March is 03:00 UTC: exactly night 1's pull, shown in Paris time
     rows = as_json(home, "rates", "--as-of", "2026-03-02T04:00", "--tz", "Europe/Paris", "--license", "acme-prod", "--provider", "default")
     assert rates_of(rows) == {"a": (0.0015, 0.002)}
-    assert rows[0]["since"] == "2026-03-02T04:00:00+01:00"
+    assert rows[0]["valid_from"] == "2026-03-02T04:00:00+01:00"
 
 
 def test_rates_now_filters_by_license_provider_and_model_pattern(home: Path) -> None:
@@ -235,7 +235,7 @@ def test_csv_and_json_agree_and_keep_exact_rates(home: Path) -> None:
     assert len(from_csv) == len(from_json) == 6  # noqa: PLR2004
     for line, document in zip(from_csv, from_json):
         assert float(line["input_cost_per_micro_credit"]) == document["input_cost_per_micro_credit"]
-        assert line["since"] == document["since"]
+        assert line["valid_from"] == document["valid_from"]
         assert line["context_window"] == str(document["context_window"])
 
 
@@ -271,6 +271,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         ("explain analyze copy (select 1) to 'copied.csv'", "COPY"),
         ("/* why */ EXPLAIN (FORMAT json, ANALYZE) copy (select 1) to 'copied.csv'", "COPY"),
         ("explain analyse delete from pulls", "DELETE"),
+        ("install httpfs", "INSTALL"),  # DuckDB files it under LOAD
+        ("load httpfs", "LOAD"),
     )
     for statement, kind in refusals:
         refused = qcat(home, "sql", statement)

@@ -93,7 +93,7 @@ def test_query_examples_answer_on_demo_licenses(simulator: SimulatorServer, tmp_
     with (tmp_path / "rates.csv").open(newline="") as handle:
         rates = list(csv.DictReader(handle))
     assert rates and all(row["license"] == "acme-prod" and row["model_id"].startswith("anthropic/") for row in rates)
-    assert {datetime.fromisoformat(row["since"]) for row in rates} <= set(pulled[:2])
+    assert {datetime.fromisoformat(row["valid_from"]) for row in rates} <= set(pulled[:2])
 
     # one model's versions, in New York time
     history = table_rows(out["history"])

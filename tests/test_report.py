@@ -173,7 +173,7 @@ def test_the_file_is_self_contained_and_escapes_model_names(report: Path) -> Non
 @pytest.mark.parametrize(
     ("since", "message"),
     [
-        ("lately", "qcat: error: --since: 'lately' is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from now (7d, 36h)"),
+        ("lately", "qcat: error: --since: 'lately' is not a time: use an ISO date (2026-03-12), an ISO time (2026-03-12T08:30, 2026-03-12T08:30Z) or a span back from the latest pull (7d, 36h)"),
         ("2030-01-01", "qcat: error: --since: '2030-01-01' is after the latest pull (2026-03-04 03:00 UTC)"),
     ],
 )
