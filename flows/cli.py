@@ -358,7 +358,7 @@ def sql_command(
 def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
     """Open the database read-only (waiting while a load writes), ask, and print the answer."""
     from flows.config import load_config
-    from flows.database import db_path, open_database
+    from flows.database import db_path, reading
 
     settings = _guard(lambda: load_config(config))
     zone = _guard(lambda: parse_zone(tz))
@@ -370,13 +370,8 @@ def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:
         if not path.exists():
             raise UsageError(f"no database at {path} yet: `qcat run` pulls and loads, `qcat rebuild` derives it from an archive")
 
-        con = open_database(path, read_only=True, wait_seconds=settings.lock_timeout_seconds, on_wait=_busy(path, settings.lock_timeout_seconds))
-        try:
+        with reading(path, settings.lock_timeout_seconds, _busy(path, settings.lock_timeout_seconds)) as con:
             return question(con, zone, datetime.now(timezone.utc))
-        except duckdb.CatalogException as exc:
-            raise UsageError(f"{path} lacks what this qcat expects ({str(exc).splitlines()[0]}): run `qcat rebuild`") from None
-        finally:
-            con.close()
 
     result = _guard(answer)
     _guard(lambda: _write(lambda stream: render(result, fmt, zone, stream)))

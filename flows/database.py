@@ -8,14 +8,20 @@ that read-only commands start fast.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flows.engine import duckdb
-from flows.errors import ArchiveError, LockTimeout
+from flows.errors import ArchiveError, LockTimeout, UsageError
 from flows.sqlfiles import run
 
 DB_NAME = "catalog.duckdb"
+# bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
+# archive, unless SQL alone can bring it to this layout (history.UPGRADES)
+SCHEMA_VERSION = 10
+# what a file of another layout gives this qcat's queries: names it lacks, columns named otherwise
+LAYOUT_ERRORS = (duckdb.CatalogException, duckdb.BinderException)
 # the database is derived: whatever happened to the file, the archive can make it again
 REBUILD_HINT = "; derive it again from the archive with `qcat rebuild`"
 
@@ -71,6 +77,26 @@ def is_damage(exc: BaseException) -> bool:
 
 def damage(path: Path, exc: BaseException) -> ArchiveError:
     return ArchiveError(f"{path} is damaged ({first_line(exc)}){REBUILD_HINT}")
+
+
+@contextmanager
+def reading(path: Path, wait_seconds: float, on_wait: Callable[[], None] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only session for the commands that answer questions. A query that fails on the file's
+    tables or views means a file of another layout, which cannot answer (a writer upgrades or
+    refuses it) and says so; on a file of this layout, it is qcat's own SQL that is wrong."""
+    con = open_database(path, read_only=True, wait_seconds=wait_seconds, on_wait=on_wait)
+    try:
+        yield con
+    except LAYOUT_ERRORS as exc:
+        try:
+            version = run(con, "qcat_schema_version").fetchone()[0]
+        except duckdb.Error:
+            version = None
+        if version == SCHEMA_VERSION:
+            raise
+        raise UsageError(f"{path} lacks what this qcat expects ({first_line(exc)}): run `qcat rebuild`") from None
+    finally:
+        con.close()
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:

@@ -19,14 +19,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows.archive import PullRecord, archive_root, list_records, read_record, read_records, record_path
-from flows.database import damage, db_path, first_line, is_damage, open_database, rollback
+from flows.database import SCHEMA_VERSION, damage, db_path, first_line, is_damage, open_database, rollback
 from flows.engine import duckdb, register
 from flows.errors import ArchiveError, QcatError, StorageError
 from flows.sqlfiles import run
 
-# bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
-# archive, unless SQL alone can bring it to this layout (UPGRADES)
-SCHEMA_VERSION = 10
 # layout -> the steps (sql/ files) that reach the next one where no table changed shape: views and
 # macros created again, derived columns computed again, constraints added. A writer upgrades such a
 # file in place, so that the next nightly run loads (and alerts) as usual

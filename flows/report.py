@@ -22,7 +22,7 @@ from string import Template
 from typing import Any
 
 from flows.config import Config
-from flows.database import db_path, open_database
+from flows.database import db_path, reading
 from flows.engine import duckdb
 from flows.errors import UsageError
 from flows.sqlfiles import as_dicts, run
@@ -63,11 +63,8 @@ def write_report(config: Config, out: Path, since: str, top: int, on_wait: Calla
     path = db_path(config.data_dir)
     if not path.exists():
         raise UsageError(f"no database at {path}: pull first (`qcat run`) or rebuild it from an archive (`qcat rebuild`)")
-    con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds, on_wait=on_wait)
-    try:
+    with reading(path, config.lock_timeout_seconds, on_wait) as con:
         data = report_data(con, since, top)
-    finally:
-        con.close()
     page = render(data).encode("utf-8")
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

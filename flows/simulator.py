@@ -350,6 +350,10 @@ class SimulatorServer:
         self.simulator = simulator or CatalogSimulator()
         self.host, self.port = host, port
         self.requests: list[dict[str, Any]] = []
+        # catalog requests being answered at once, and the most there were: what a client's
+        # concurrency bound looks like from the server's side
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._day = 0
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
@@ -433,6 +437,16 @@ class SimulatorServer:
         return None
 
     def _serve_models(self, handler: _Handler, path: str) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            self._answer_models(handler, path)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer_models(self, handler: _Handler, path: str) -> None:
         auth = handler.headers.get("Authorization", "")
         scheme, _, key = auth.partition(" ")
         lic = self.simulator.license_for_key(key.strip()) if scheme.lower() == "bearer" else None

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from flows.config import Config
-from flows.database import db_path, open_database
+from flows.database import db_path, reading
 from flows.sqlfiles import run
 
 FAILING = frozenset({"auth_error", "unavailable", "invalid"})
@@ -107,8 +107,5 @@ def _last_pulls(config: Config, on_wait: Callable[[], None] | None) -> list[tupl
     path = db_path(config.data_dir)
     if not path.exists():
         return []
-    con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds, on_wait=on_wait)
-    try:
+    with reading(path, config.lock_timeout_seconds, on_wait) as con:
         return run(con, "catalog_last_pulls").fetchall()
-    finally:
-        con.close()

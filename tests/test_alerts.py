@@ -602,6 +602,8 @@ def test_a_crash_after_the_load_commits_loses_no_alert(simulator: SimulatorServe
         config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
         serve(simulator, {"acme-prod": [model("m-a", out=0.001), model("m-b"), model("m-c")]})
 
+        # the one stand-in in these tests: a process cannot be killed from outside at exactly this
+        # point, between the load's commit and the ledger's sync, so the sync fails in its place
         def crash(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
             raise RuntimeError("the process died here")
 

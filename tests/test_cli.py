@@ -56,6 +56,38 @@ def test_run_exits_one_when_a_catalog_fails(simulator: SimulatorServer, tmp_path
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_a_shrink_held_back_exits_one(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Cron and Prefect must see the guard hold a pull back, though every pull succeeded."""
+    path = write_config(tmp_path, simulator.base_url)
+    assert qcat("run", "--config", str(path), cwd=tmp_path).returncode == 0
+    simulator.add_fault("mass_removal", count=None)
+    held = qcat("run", "--config", str(path), cwd=tmp_path)
+    assert held.returncode == 1, held.stdout + held.stderr
+    assert "suspect" in held.stdout and "Traceback" not in held.stdout + held.stderr
+
+
+@pytest.mark.parametrize(
+    ("fault", "share", "exit_code", "status"),
+    [
+        ("mass_removal", "0.9", 0, "ok"),  # 80% gone: within the configured share, applied
+        ("empty_list", "1.0", 1, "suspect"),  # an empty catalog is held back whatever the share
+    ],
+)
+def test_the_shrink_guard_takes_its_share_from_qcat_toml(
+    simulator: SimulatorServer, tmp_path: Path, fault: str, share: str, exit_code: int, status: str
+) -> None:
+    path = write_config(tmp_path, simulator.base_url, extra=f"[history]\nmax_removed_share = {share}")
+    assert qcat("run", "--config", str(path), cwd=tmp_path).returncode == 0
+    simulator.add_fault(fault, count=None)
+    result = qcat("run", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == exit_code, result.stdout + result.stderr
+    con = duckdb.connect(str(db_path(load_config(path).data_dir)), read_only=True)
+    try:
+        assert con.execute("select status from pulls order by observed_at desc limit 1").fetchone() == (status,)
+    finally:
+        con.close()
+
+
 def test_an_error_quoting_the_api_is_printed_as_sent(simulator: SimulatorServer, tmp_path: Path) -> None:
     """Error texts quote what the API sent (a model id here), which must never be read as markup."""
     path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
@@ -287,8 +319,15 @@ def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
         con.close()
     lines = (demo / "alerts.jsonl").read_text().splitlines()
     assert deliveries == [("sent", len(lines))] and lines, "the demo's alerts went to its JSONL channel"
+    (demo / "leftover.txt").write_text("from the first demo")
     again = qcat("demo", "--days", "2", "--data-dir", str(demo), cwd=tmp_path)
     assert again.returncode == 0
+    assert not (demo / "leftover.txt").exists(), "a folder the demo made is replaced, not added to"
+    con = duckdb.connect(str(demo / "catalog.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(distinct observed_at) from pulls").fetchone() == (2,), "only the new demo's nights"
+    finally:
+        con.close()
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "precious.txt").write_text("keep me")
     refused = qcat("demo", "--days", "2", "--data-dir", str(tmp_path / "mine"), cwd=tmp_path)
@@ -338,6 +377,33 @@ def test_every_command_starts_from_its_own_name() -> None:
         assert shown.exit_code == 0 and f" {name} [OPTIONS]" in shown.output, (name, shown.output)
     typo = runner.invoke(_app_for("histroy"), ["histroy"])
     assert typo.exit_code == 2 and "No such command 'histroy'" in typo.output
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "line"),
+    [
+        (KeyError("rates"), 70, "qcat: internal error: KeyError: 'rates' (set QCAT_DEBUG=1 for a traceback)"),
+        (KeyboardInterrupt(), 130, "qcat: interrupted"),
+    ],
+)
+def test_the_edge_turns_what_is_not_qcats_own_error_into_one_line_and_a_code(
+    failure: BaseException, code: int, line: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+
+    from flows.cli import _guard
+
+    def fail() -> None:
+        raise failure
+
+    monkeypatch.delenv("QCAT_DEBUG", raising=False)
+    with pytest.raises(typer.Exit) as stopped:
+        _guard(fail)
+    assert stopped.value.exit_code == code and capsys.readouterr().err == line + "\n"
+    if code == 70:  # noqa: PLR2004
+        monkeypatch.setenv("QCAT_DEBUG", "1")
+        with pytest.raises(KeyError):
+            _guard(fail)
 
 
 def test_help_shows_toml_table_names_whole() -> None:

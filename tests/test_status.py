@@ -56,6 +56,17 @@ def test_failing_catalog_exits_one(simulator: SimulatorServer, tmp_path: Path) -
     assert "failing (unavailable)" in result.stdout
 
 
+def test_a_shrink_held_back_is_not_healthy(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+    config = load_config(path)
+    nightly_plain(config, datetime.now(timezone.utc))
+    simulator.add_fault("mass_removal", count=None)
+    nightly_plain(config, datetime.now(timezone.utc))
+    result = status(path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "suspect shrink pending" in result.stdout and "1 of 1 catalogs stale or failing" in result.stderr
+
+
 def test_bad_span_is_a_usage_error(tmp_path: Path, simulator: SimulatorServer) -> None:
     path = write_config(tmp_path, simulator.base_url)
     result = status(path, "--stale-after", "soon")
