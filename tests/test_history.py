@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -434,6 +436,9 @@ def test_a_rebuild_clears_what_a_killed_rebuild_or_load_left(simulator: Simulato
     scratch = database.with_name(database.name + ".rebuild")
     scratch.write_bytes(b"the start of a database a killed rebuild was writing")
     scratch.with_name(scratch.name + ".wal").write_bytes(b"its log")
+    killed_load = "import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); con.execute(\"update pulls set error = 'half done'\"); os._exit(9)"
+    subprocess.run([sys.executable, "-c", killed_load, str(database)], check=False)
+    assert database.with_name(database.name + ".wal").exists(), "a load killed after its commit leaves its log for the old file"
     rebuild_database(config)
     assert snapshot(config) == live
     assert not scratch.exists() and not scratch.with_name(scratch.name + ".wal").exists()
