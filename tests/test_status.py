@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from flows.config import load_config
 from flows.database import db_path
@@ -45,26 +46,20 @@ def test_stale_and_never_pulled_catalogs_exit_one(simulator: SimulatorServer, tm
     assert status(path, "--stale-after", "100000d").returncode == 0
 
 
-def test_failing_catalog_exits_one(simulator: SimulatorServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [("unavailable", "failing (unavailable)"), ("mass_removal", "suspect shrink pending")],
+    ids=["failing", "shrink held back"],
+)
+def test_a_failing_or_held_back_catalog_exits_one(simulator: SimulatorServer, tmp_path: Path, fault: str, problem: str) -> None:
     path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
     config = load_config(path)
     nightly_plain(config, datetime.now(timezone.utc))
-    simulator.add_fault("unavailable", count=None)
-    nightly_plain(config, datetime.now(timezone.utc))
-    result = status(path)
-    assert result.returncode == 1
-    assert "failing (unavailable)" in result.stdout
-
-
-def test_a_shrink_held_back_is_not_healthy(simulator: SimulatorServer, tmp_path: Path) -> None:
-    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
-    config = load_config(path)
-    nightly_plain(config, datetime.now(timezone.utc))
-    simulator.add_fault("mass_removal", count=None)
+    simulator.add_fault(fault, count=None)
     nightly_plain(config, datetime.now(timezone.utc))
     result = status(path)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "suspect shrink pending" in result.stdout and "1 of 1 catalogs stale or failing" in result.stderr
+    assert problem in result.stdout and "1 of 1 catalogs stale or failing" in result.stderr
 
 
 def test_bad_span_is_a_usage_error(tmp_path: Path, simulator: SimulatorServer) -> None:
