@@ -339,7 +339,7 @@ def _apply_round(
         for record in valid:
             verdict = verdicts[record.pull_id]
             verdict.removed_count = missing.get(record.pull_id, 0)
-            if trips(record.model_count or 0, heads[record.pull_id].current_count, verdict.removed_count, max_removed_share):
+            if trips(record, heads[record.pull_id].current_count, verdict.removed_count, max_removed_share):
                 verdict.status, verdict.resolution = "suspect", "pending"
                 held.append(record.pull_id)
         if held:
@@ -389,9 +389,12 @@ def _records(con: duckdb.DuckDBPyConnection, data_dir: Path, pull_ids: list[str]
     return [read_record(record_path(data_dir, license, provider, observed_at, pull_id)) for pull_id, license, provider, observed_at in rows]
 
 
-def trips(model_count: int, current: int, missing: int, max_removed_share: float) -> bool:
-    """More than the allowed share of current models gone, or an empty catalog replacing a full one."""
-    return current > 0 and (model_count == 0 or missing / current > max_removed_share)
+def trips(record: PullRecord, current: int, missing: int, max_removed_share: float) -> bool:
+    """More than the allowed share of current models gone, or an empty catalog replacing a full one.
+    The share is the one the pull was archived under; `max_removed_share` (the configuration's)
+    only judges pulls archived before records kept it."""
+    share = max_removed_share if record.max_removed_share is None else record.max_removed_share
+    return current > 0 and (not record.model_count or missing / current > share)
 
 
 def _apply_changes(con: duckdb.DuckDBPyConnection) -> None:

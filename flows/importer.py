@@ -102,7 +102,9 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
                 result = FetchResult("ok", None, (), response.body, _parse(license, provider, response), None)
                 pull_id = import_pull_id(license, provider, response)
                 discard_uncommitted(config.data_dir, license, provider, response.observed_at, pull_id)
-                record = archive_pull(config.data_dir, license, provider, response.observed_at, result, pull_id, origin="import")
+                record = archive_pull(
+                    config.data_dir, license, provider, response.observed_at, result, config.history.max_removed_share, pull_id, origin="import"
+                )
                 archived.append(record)
             records.append(record)
         with explained(config.data_dir, "nothing was loaded: the imported pulls are archived; run the same import again to load them"):

@@ -49,7 +49,7 @@ def pull_one(config: Config, license: LicenseConfig, provider: str, observed_at:
     except SecretError as exc:
         return archive_failure(config.data_dir, license.name, provider, observed_at, "auth_error", str(exc))
     result = fetch_catalog(client, config.api, api_key, provider)
-    return archive_pull(config.data_dir, license.name, provider, observed_at, result)
+    return archive_pull(config.data_dir, license.name, provider, observed_at, result, config.history.max_removed_share)
 
 
 def pull_all(

@@ -129,7 +129,7 @@ def _judge(
             verdicts[suspect.pull_id].resolution = "dismissed"
     verdict = verdicts[record.pull_id]
     verdict.removed_count = missing
-    if trips(record.model_count or 0, current or 0, missing, max_removed_share):
+    if trips(record, current or 0, missing, max_removed_share):
         verdict.status, verdict.resolution = "suspect", "pending"
         catalog.pending = record
     else:

@@ -88,6 +88,22 @@ def test_the_shrink_guard_takes_its_share_from_qcat_toml(
         con.close()
 
 
+def test_a_rebuild_judges_each_shrink_by_the_share_it_was_archived_under(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Tightening history.max_removed_share applies from the next pull on: a rebuild must not turn
+    a removal applied under the old share into a suspect pull (nor the reverse)."""
+    path = write_config(tmp_path, simulator.base_url, extra="[history]\nmax_removed_share = 0.9")
+    assert qcat("run", "--config", str(path), cwd=tmp_path).returncode == 0
+    simulator.add_fault("mass_removal", count=None)
+    assert qcat("run", "--config", str(path), cwd=tmp_path).returncode == 0
+    database = db_path(load_config(path).data_dir)
+    live = snapshot(database)
+    assert [row[4] for row in live["pulls"]].count("ok") == len(live["pulls"])
+    path.write_text(path.read_text().replace("max_removed_share = 0.9", "max_removed_share = 0.5"))
+    result = qcat("rebuild", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert snapshot(database) == live
+
+
 def test_an_error_quoting_the_api_is_printed_as_sent(simulator: SimulatorServer, tmp_path: Path) -> None:
     """Error texts quote what the API sent (a model id here), which must never be read as markup."""
     path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
@@ -179,6 +195,8 @@ def test_an_unreadable_archived_file_is_named_and_the_database_left_as_it_was(si
         ({"status": "weird"}, "status 'weird' is not one of auth_error, invalid, ok, unavailable"),
         ({"license": "other"}, "it is pull license=other/provider=anthropic/date=2026-03-01/"),
         ({"observed_at": "2026-03-02T03:00:00+00:00"}, "/date=2026-03-02/"),
+        ({"max_removed_share": 2}, "max_removed_share 2 is not a number from 0 to 1"),
+        ({"max_removed_share": "half"}, "max_removed_share 'half' is not a number from 0 to 1"),
     ],
 )
 def test_a_hand_edited_pull_record_that_contradicts_itself_stops_a_rebuild_by_name(

@@ -246,6 +246,28 @@ def test_small_removal_below_the_guard_applies_at_once(simulator: SimulatorServe
     assert (summary.status, summary.events) == ("ok", 5)
 
 
+def test_a_pull_is_judged_by_the_share_it_was_archived_under(simulator: SimulatorServer, config: Config) -> None:
+    """A crashed run's pull, loaded by a later run whose qcat.toml has a stricter share, keeps the
+    verdict it was archived for: loads and rebuilds must agree whatever the configuration says."""
+    from flows.archive import archive_pull
+    from flows.client import fetch_catalog, make_http_client
+    from flows.pipeline import load_and_summarise
+
+    full = [model(f"m-{i}") for i in range(10)]
+    serve(simulator, full)
+    nightly_plain(config, night(0))
+    serve(simulator, full[:3])
+    with make_http_client(config.api) as client:
+        shrunk = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
+    record = archive_pull(config.data_dir, "acme-prod", "default", night(1), shrunk, 0.9)
+    assert config.history.max_removed_share == 0.5
+    [summary] = load_and_summarise(config, [record])
+    assert (summary.status, summary.events) == ("ok", 7)
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
 def test_late_pull_replays_its_catalog(simulator: SimulatorServer, config: Config) -> None:
     """A run that archived after a newer run loaded must not bend history: its catalog replays."""
     from flows.archive import archive_pull
@@ -259,7 +281,7 @@ def test_late_pull_replays_its_catalog(simulator: SimulatorServer, config: Confi
         late_result = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
     serve(simulator, BASE)
     nightly_plain(config, night(2))
-    late = archive_pull(config.data_dir, "acme-prod", "default", night(1), late_result)
+    late = archive_pull(config.data_dir, "acme-prod", "default", night(1), late_result, config.history.max_removed_share)
     load_and_summarise(config, [late])
     live = snapshot(config)
     assert [row[4] for row in live["pulls"]] == ["ok", "suspect", "ok"]
@@ -488,7 +510,7 @@ def test_pulls_of_one_instant_apply_in_pull_id_order_and_guard_what_is_current(s
         for suffix, models in (("a", ten), ("b", ten[:6])):
             serve(simulator, models)
             result = fetch_catalog(client, config.api, os.environ[KEY_VARS["acme-prod"]], "default")
-            records.append(archive_pull(config.data_dir, "acme-prod", "default", night(1), result, pull_id=f"same-instant-{suffix}"))
+            records.append(archive_pull(config.data_dir, "acme-prod", "default", night(1), result, config.history.max_removed_share, pull_id=f"same-instant-{suffix}"))
     load_and_summarise(config, records)
     assert query(config, "select last_applied_pull_id, last_applied_model_count from catalog_state") == [("same-instant-b", 6)]
     if upgraded:
