@@ -237,5 +237,6 @@ def _judge(rule: AlertRule, item: dict[str, Any]) -> tuple[bool, bool]:
 
 
 def _matches(value: str | None, patterns: tuple[str, ...]) -> bool:
-    return not patterns or value is None or any(fnmatchcase(value, pattern) for pattern in patterns)
+    """Case is ignored, as by `--model`: a rule written as `Anthropic/*` must not miss silently."""
+    return not patterns or value is None or any(fnmatchcase(value.lower(), pattern.lower()) for pattern in patterns)
 

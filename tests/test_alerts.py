@@ -162,7 +162,7 @@ def test_thresholds_directions_filters_and_channel_routing(simulator: SimulatorS
     monkeypatch.setenv(HOOK_ENV, down_url())
     rules = (
         '[[alerts.rules]]\nchannels = ["all"]\nevent_types = ["rate_increase", "rate_decrease", "added"]\n'
-        '[[alerts.rules]]\nchannels = ["prod-increases"]\ndirection = "increase"\nmin_pct = 1\nmodels = ["m-a*", "m-c"]\nlicenses = ["acme-p*"]\n'
+        '[[alerts.rules]]\nchannels = ["prod-increases"]\ndirection = "increase"\nmin_pct = 1\nmodels = ["M-A*", "m-C"]\nlicenses = ["ACME-p*"]\n'  # case ignored, as by --model
     )
     config = make_config(
         tmp_path, simulator, alerts_toml("min_pct = 10\n", channel("all"), channel("prod-increases"), rules), {"acme-prod": ["default"], "acme-research": ["default"]}
