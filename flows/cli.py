@@ -122,14 +122,19 @@ def demo_command(
 
 
 @app.command("rebuild")
-def rebuild_command(config: ConfigOption = None) -> None:
+def rebuild_command(
+    config: ConfigOption = None,
+    drop_missing: Annotated[
+        bool, typer.Option("--drop-missing", help="Rebuild even if pulls in catalog.duckdb lost their archived records: they leave the history.")
+    ] = False,
+) -> None:
     """Recreate catalog.duckdb from the archive alone."""
     from flows.config import load_config
     from flows.replay import rebuild_database
 
     settings = _guard(lambda: load_config(config))
     with out().status("Rebuilding from the archive..."):
-        report = _guard(lambda: rebuild_database(settings))
+        report = _guard(lambda: rebuild_database(settings, drop_missing))
     out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.", highlight=False)
 
 

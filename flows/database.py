@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from flows.engine import duckdb
-from flows.errors import ArchiveError, LockTimeout, UsageError
+from flows.errors import ArchiveError, LockTimeout, QcatError, UsageError
 from flows.sqlfiles import run
 
 DB_NAME = "catalog.duckdb"
@@ -55,6 +56,26 @@ def open_database(
             raise _unopenable(path, exc) from None
     run(con, "session_settings")
     return con
+
+
+def pulls_without_record(data_dir: Path, archived: list[str]) -> list[tuple[str, str, str, datetime]]:
+    """Pulls catalog.duckdb loaded whose records are not among the archive's (`archived` pull ids):
+    lost originals, which a rebuild would leave out of the history. As (pull_id, license,
+    provider, observed_at), in time order. A database that is missing or cannot be read knows none:
+    making it again is `qcat rebuild`'s business."""
+    path = db_path(data_dir)
+    if not path.exists():
+        return []
+    try:
+        con = open_database(path, read_only=True, wait_seconds=0)
+    except (QcatError, duckdb.Error):
+        return []
+    try:
+        return run(con, "pulls_unarchived", {"pull_ids": archived}).fetchall()
+    except duckdb.Error:
+        return []
+    finally:
+        con.close()
 
 
 def _unopenable(path: Path, exc: duckdb.Error) -> ArchiveError:

@@ -34,11 +34,9 @@ from flows.archive import (
 )
 from flows.catalog import InvalidCatalog, parse_catalog
 from flows.config import Config, check_writable
-from flows.database import db_path, first_line, open_database
-from flows.engine import duckdb
-from flows.errors import ArchiveError, QcatError
+from flows.database import first_line, pulls_without_record
+from flows.errors import ArchiveError
 from flows.lock import writer_lock
-from flows.sqlfiles import run
 
 DAMAGED_DIR = "damaged"
 RESTORE = "an original: restore it from a backup"
@@ -93,20 +91,8 @@ def check(data_dir: Path, dry_run: bool, progress: Callable[[int, int], None] | 
 def _records_lost(data_dir: Path, pull_ids: list[str]) -> list[Finding]:
     """A record deleted since its pull was loaded leaves nothing to walk: only the database still
     knows the pull. (Data files without a record are no loss: an archive write cut short leaves
-    them, and the pull was never part of the history.) A database that cannot be read is
-    `qcat rebuild`'s business, not this check's."""
-    if not db_path(data_dir).exists():
-        return []
-    try:
-        con = open_database(db_path(data_dir), read_only=True, wait_seconds=0)
-    except (QcatError, duckdb.Error):
-        return []
-    try:
-        rows = run(con, "pulls_unarchived", {"pull_ids": pull_ids}).fetchall()
-    except duckdb.Error:
-        return []
-    finally:
-        con.close()
+    them, and the pull was never part of the history.)"""
+    rows = pulls_without_record(data_dir, pull_ids)
     problem = "missing, though catalog.duckdb loaded this pull (a rebuild now would leave it out of the history)"
     # named under data_dir as given, as the other findings are (record_path resolves links)
     paths = [data_dir / record_path(data_dir, *row[1:], row[0]).relative_to(data_dir.resolve()) for row in rows]

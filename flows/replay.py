@@ -21,8 +21,9 @@ import pyarrow as pa
 from flows import ledger
 from flows.archive import PullRecord, read_records, require_archive
 from flows.config import Config, check_writable
-from flows.database import db_path
+from flows.database import db_path, pulls_without_record
 from flows.engine import duckdb, register
+from flows.errors import ArchiveError
 from flows.history import LoadReport, Verdict, connect, explained, insert_pulls, models_files, trips
 from flows.lock import writer_lock
 from flows.sqlfiles import run
@@ -37,18 +38,20 @@ class _Catalog:
     previous_valid: PullRecord | None = None
 
 
-def rebuild_database(config: Config) -> LoadReport:
+def rebuild_database(config: Config, drop_missing: bool = False) -> LoadReport:
     """`qcat rebuild`: kept apart from the nightly pipeline so that it starts without the HTTP client."""
     require_archive(config.data_dir, "rebuild from")
     check_writable(config.data_dir)
     with explained(config.data_dir), writer_lock(config.data_dir, config.lock_timeout_seconds):
-        return rebuild(config.data_dir, config.history.max_removed_share)
+        return rebuild(config.data_dir, config.history.max_removed_share, drop_missing)
 
 
-def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
+def rebuild(data_dir: Path, max_removed_share: float, drop_missing: bool = False) -> LoadReport:
     """Build a fresh database beside the live one from the archive alone, then swap it in.
 
-    The alert ledger is restored from its log; a rebuild never sends anything.
+    The alert ledger is restored from its log; a rebuild never sends anything. Pulls the live
+    database loaded whose records are gone from the archive would silently leave the history:
+    the rebuild refuses, unless `drop_missing` says that is the point (an import undone).
 
     Readers keep the old file until the swap; a failed rebuild leaves the live file untouched.
     The caller holds the writer lock.
@@ -58,6 +61,15 @@ def rebuild(data_dir: Path, max_removed_share: float) -> LoadReport:
     for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
         leftover.unlink(missing_ok=True)
     records = read_records(data_dir)
+    lost = [] if drop_missing else pulls_without_record(data_dir, [record.pull_id for record in records])
+    if lost:
+        pull_id, license, provider, observed_at = lost[0]
+        first = f"{license}/{provider} pull {pull_id} of {observed_at.isoformat()}"
+        raise ArchiveError(
+            f"{target}: {len(lost)} loaded pull{'s' if len(lost) > 1 else ''} lost {'their records' if len(lost) > 1 else 'its record'} "
+            f"from the archive (first: {first}), and a rebuild would drop {'them' if len(lost) > 1 else 'it'} from the history: restore "
+            "the archive from a backup (`qcat repair --dry-run` lists what is missing), or run `qcat rebuild --drop-missing`"
+        )
     con = connect(scratch)
     try:
         con.begin()

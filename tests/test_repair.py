@@ -140,6 +140,7 @@ def test_a_record_deleted_after_its_pull_loaded_is_reported(archived: Config) ->
     the pull, and a rebuild would quietly drop it from the history."""
     folder = archived.data_dir.parent
     record = files(archived, "pulls")[2]
+    pull = json.loads(record.read_text())
     record.unlink()
     for args in (("repair", "--dry-run"), ("repair",)):
         result = qcat(folder, *args)
@@ -149,3 +150,15 @@ def test_a_record_deleted_after_its_pull_loaded_is_reported(archived: Config) ->
             "out of the history): cannot repair: the pull record is an original: restore it from a backup",
             "Checked 5 archived pulls: 1 file to restore from a backup.",
         ]
+    refused = qcat(folder, "rebuild")
+    assert (refused.returncode, refused.stdout) == (1, ""), refused.stderr
+    assert refused.stderr == (
+        f"qcat: error: {archived.data_dir / 'catalog.duckdb'}: 1 loaded pull lost its record from the archive (first: "
+        f"{pull['license']}/{pull['provider']} pull {pull['pull_id']} of {pull['observed_at']}), and a rebuild would drop it from the "
+        "history: restore the archive from a backup (`qcat repair --dry-run` lists what is missing), or run `qcat rebuild --drop-missing`\n"
+    )
+    assert len(snapshot(archived)["pulls"]) == 6, "a refused rebuild leaves the database as it was"
+    dropped = qcat(folder, "rebuild", "--drop-missing")
+    assert dropped.returncode == 0, dropped.stderr
+    assert [row[0] for row in snapshot(archived)["pulls"]].count(pull["pull_id"]) == 0 and len(snapshot(archived)["pulls"]) == 5
+    assert qcat(folder, "repair", "--dry-run").returncode == 0, "what the database loads is what the archive holds again"
