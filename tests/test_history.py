@@ -552,6 +552,35 @@ def test_a_layout_that_differs_in_views_only_is_upgraded_in_place(simulator: Sim
     ]
 
 
+def test_a_layout_9_file_gets_its_views_and_macros_again_in_place(simulator: SimulatorServer, config: Config) -> None:
+    """Layout 10 changed what five views and macros return (ties of one instant, rate_spread's
+    ratios at 0, changes_between's min_pct): the first writer to open a layout 9 file makes them again."""
+    serve(simulator, [model("a", inp=0.001), model("b", inp=0.0)])
+    nightly_plain(config, night(0))
+    serve(simulator, [model("a", inp=0.0012), model("c")])
+    nightly_plain(config, night(1))
+    reads = {
+        "changes_between": "select * from changes_between('2000-01-01', '2100-01-01', min_pct := 5) order by all",
+        "rate_changes": "select * from rate_changes order by all",
+        "price_change_stats": "select * from price_change_stats order by all",
+        "model_lifecycle": "select * from model_lifecycle order by all",
+        "rate_spread": "select * from rate_spread('license') order by all",
+    }
+    expected = {name: query(config, sql) for name, sql in reads.items()}
+    assert expected["changes_between"] and expected["rate_changes"] and expected["model_lifecycle"], "something to compare"
+    con = duckdb.connect(str(db_path(config.data_dir)))
+    # layout 9, as far as this test can tell: the five answer something else
+    con.execute("create or replace macro changes_between(since, until, min_pct := null) as table select 1 as stale")
+    con.execute("create or replace macro rate_spread(differ_by) as table select 1 as stale")
+    for view in ("rate_changes", "price_change_stats", "model_lifecycle"):
+        con.execute(f"create or replace view {view} as select 1 as stale")
+    con.execute("update qcat_schema set version = 9")
+    con.close()
+    connect(db_path(config.data_dir)).close()
+    assert query(config, "select max(version) from qcat_schema") == [(SCHEMA_VERSION,)]
+    assert {name: query(config, sql) for name, sql in reads.items()} == expected
+
+
 def test_a_layout_6_file_gets_its_percent_changes_again_in_place(simulator: SimulatorServer, config: Config) -> None:
     serve(simulator, [model("cut", inp=0.0015)])
     nightly_plain(config, night(0))
