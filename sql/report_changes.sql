@@ -1,4 +1,17 @@
--- the newest $limit events since $since, with how many there are in all
+-- the newest $limit events since $since, with how many there are in all; within one instant the
+-- largest rate moves first, a move from 0 (no percentage) first of all, as an infinite rise
+with events as (
+    select
+        *,
+        if(
+            event_type = 'rate_changed' and (input_pct_change is null or output_pct_change is null),
+            'infinity'::double,
+            greatest(abs(input_pct_change), abs(output_pct_change))
+        ) as largest_pct
+    from catalog_events
+    where observed_at >= $since
+)
+
 select
     observed_at,
     license,
@@ -18,7 +31,6 @@ select
     old_max_output_tokens,
     new_max_output_tokens,
     count(*) over () as total
-from catalog_events
-where observed_at >= $since
-order by observed_at desc, greatest(abs(input_pct_change), abs(output_pct_change)) desc nulls last, license, provider, model_id, event_type
+from events
+order by observed_at desc, largest_pct desc nulls last, license, provider, model_id, event_type
 limit $limit

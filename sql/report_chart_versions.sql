@@ -1,4 +1,5 @@
--- every version of the charted models, in any catalog, in effect at some point of [$since, $until]
+-- every version of the charted models, in any catalog, in effect at some point of [$since, $until],
+-- in the order they were applied (two pulls of one instant leave an empty version before the other)
 select
     model_id,
     license,
@@ -12,4 +13,4 @@ from model_versions
 where model_id in (select unnest($model_ids))
     and valid_from <= $until
     and (valid_to is null or valid_to > $since)
-order by model_id, license, provider, valid_from
+order by model_id, license, provider, valid_from, valid_from_pull_id

@@ -247,6 +247,20 @@ def test_the_page_renders_in_headless_chromium(report: Path) -> None:
     assert width >= 1000 and height > 1000
 
 
+def test_a_move_from_zero_leads_its_instant_in_the_changes(config: Config, simulator: SimulatorServer, tmp_path: Path) -> None:
+    """It has no percentage, yet it is the largest move there is: the list is capped, and it must
+    not be the first to fall off."""
+    nights = {
+        0: {("acme-prod", "default"): [model("free", 0.0, 0.002), model("small", 0.001, 0.002)]},
+        1: {("acme-prod", "default"): [model("free", 0.001, 0.002), model("small", 0.0015, 0.002)]},
+    }
+    play_nights(simulator, config, nights)
+    out = tmp_path / "from-zero.html"
+    assert qcat_report(config.source, "--out", str(out)).returncode == 0
+    rows = embedded(out)["changes"]["rows"]
+    assert [(r["model_id"], r["input_pct_change"]) for r in rows] == [("free", None), ("small", pytest.approx(50.0))]
+
+
 def test_a_history_without_changes_renders_its_empty_sections(config: Config, tmp_path: Path) -> None:
     nightly_plain(config, night(0))
     out = tmp_path / "first-night.html"

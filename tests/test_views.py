@@ -16,6 +16,7 @@ from flows.database import db_path
 from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
 from tests.conftest import KEY_VARS, model, night, play_nights, qcat, write_config
+from tests.test_report import embedded
 
 NIGHTS = {
     0: {
@@ -239,3 +240,8 @@ def test_pulls_of_one_instant_keep_their_order_in_the_views(simulator: Simulator
     ]
     history = json.loads(qcat(tmp_path, "history", "a", "--format", "json").stdout)
     assert [(row["input_cost_per_micro_credit"], row["change"]) for row in history] == [(0.001, "baseline"), (0.002, "rate_changed"), (0.003, "rate_changed")]
+    out = tmp_path / "report.html"
+    assert qcat(tmp_path, "report", "--out", str(out)).returncode == 0
+    charts = {chart["model_id"]: chart["series"] for chart in embedded(out)["charts"]["models"]}
+    assert charts["a"][0]["input"] == [[int(night(0).timestamp()), 0.001], [int(night(1).timestamp()), 0.002], [int(night(1).timestamp()), 0.003]]
+    assert charts["b"][0]["input"][-1] == [int(night(1).timestamp()), 0.03], "listed at the end: the empty versions come first"
