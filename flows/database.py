@@ -20,7 +20,7 @@ from flows.sqlfiles import run
 DB_NAME = "catalog.duckdb"
 # bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
 # archive, unless SQL alone can bring it to this layout (history.UPGRADES)
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 # what a file of another layout gives this qcat's queries: names it lacks, columns named otherwise
 LAYOUT_ERRORS = (duckdb.CatalogException, duckdb.BinderException)
 # the database is derived: whatever happened to the file, the archive can make it again

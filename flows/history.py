@@ -33,6 +33,7 @@ UPGRADES = {
     7: ("pct_change", "catalog_events_pct_update", "changes_between", "model_versions_ended_not_null"),
     8: ("catalog_state",),
     9: ("changes_between", "rate_changes", "price_change_stats", "model_lifecycle", "rate_spread"),
+    10: ("model_versions", "changes_between", "model_lifecycle", "price_change_stats"),
 }
 # a new file's tables and views, created in this order
 SCHEMA = (

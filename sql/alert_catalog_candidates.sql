@@ -3,6 +3,7 @@
 with classified as (
     select
         *,
+        -- the kind of streak a failed pull belongs to: an invalid response counts as an outage
         case
             when status = 'auth_error' then 'auth_error'
             when status in ('unavailable', 'invalid') then 'unavailable'
@@ -29,14 +30,14 @@ streaks as (
     window streak as (partition by license, provider, failing, island order by observed_at, pull_id)
 ),
 
-failing as (
+streak_alerts as (
     select license, provider, pull_id, observed_at, status, error, failing as reason,
         streak_length, streak_first_pull_id, streak_since, null::integer as removed_count, model_count, origin
     from streaks
     where (failing = 'auth_error' and streak_length = 1) or (failing = 'unavailable' and streak_length = $failing_after)
 ),
 
-suspect as (
+suspect_alerts as (
     select license, provider, pull_id, observed_at, status, error, 'suspect' as reason,
         1 as streak_length, pull_id as streak_first_pull_id, observed_at as streak_since, removed_count, model_count, origin
     from pulls
@@ -44,9 +45,9 @@ suspect as (
 ),
 
 candidates as (
-    select * from failing
+    select * from streak_alerts
     union all
-    select * from suspect
+    select * from suspect_alerts
 )
 
 select * exclude (origin)

@@ -12,7 +12,7 @@ create table if not exists catalog_events (
     new_name varchar,
     old_input_cost_per_micro_credit double,
     new_input_cost_per_micro_credit double,
-    input_pct_change double,            -- null when the old rate is 0 (a 0 -> x change has no percentage)
+    input_pct_change double,            -- null for a 0 -> x change (no percentage; 0 -> 0 is 0)
     old_output_cost_per_micro_credit double,
     new_output_cost_per_micro_credit double,
     output_pct_change double,

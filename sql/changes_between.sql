@@ -1,14 +1,18 @@
 -- catalog events observed in [since, until), filtered. With min_pct or direction, only the rate
 -- changes where one rate passes both: it moved at least min_pct percent (a move from 0 always
 -- counts) and went that way, as an alert rule judges each rate; model_glob matches model ids
--- whatever their case. `change` says what changed in words. Times are naive UTC in any session's
--- time zone (cheaper to fetch into Python; `qcat changes` adds the zone). For example:
+-- whatever their case; min_pct and direction keep rate_changed events only (a model back at another
+-- rate is a readded event; rate_changes lists it as a move while removed). A null argument filters
+-- nothing. `change` says what changed in words. since and until are read as any timestamptz cast
+-- reads them (a time without an offset in the session's TimeZone); times come back as naive UTC
+-- in any session's time zone (cheaper to fetch into Python; `qcat changes` adds the zone). E.g.:
 -- from changes_between(now() - interval 7 days, now(), types := ['rate_changed'], min_pct := 10)
 create or replace macro changes_between(
     since, until, types := [], min_pct := null, direction := null, licenses := [], providers := [], model_glob := null
 ) as table
 with arguments as (
-    -- a direction that is neither is refused even where no event would have been judged
+    -- a direction that is neither is refused (though DuckDB may skip the check when the window
+    -- cannot hold any event)
     select case
         when direction::varchar is null or direction::varchar in ('increase', 'decrease') then true
         else error('direction must be ''increase'' or ''decrease''')
@@ -22,11 +26,11 @@ events as (
         old_output_cost_per_micro_credit is distinct from new_output_cost_per_micro_credit as output_moved
     from catalog_events, arguments
     where arguments.valid
-        and observed_at >= since::timestamptz
-        and observed_at < until::timestamptz
-        and (len(types::varchar[]) = 0 or list_contains(types::varchar[], event_type))
-        and (len(licenses::varchar[]) = 0 or list_contains(licenses::varchar[], license))
-        and (len(providers::varchar[]) = 0 or list_contains(providers::varchar[], provider))
+        and (since::timestamptz is null or observed_at >= since::timestamptz)
+        and (until::timestamptz is null or observed_at < until::timestamptz)
+        and (coalesce(len(types::varchar[]), 0) = 0 or list_contains(types::varchar[], event_type))
+        and (coalesce(len(licenses::varchar[]), 0) = 0 or list_contains(licenses::varchar[], license))
+        and (coalesce(len(providers::varchar[]), 0) = 0 or list_contains(providers::varchar[], provider))
         and (model_glob::varchar is null or lower(model_id) glob lower(model_glob::varchar))
 ),
 

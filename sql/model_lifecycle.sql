@@ -1,6 +1,6 @@
 -- per catalog and model: when it was first and last seen, how often it left and came back
 create or replace view model_lifecycle as
-with spans as (
+with seen as (
     select
         license,
         provider,
@@ -11,7 +11,7 @@ with spans as (
     group by license, provider, model_id
 ),
 
-moves as (
+removals_and_returns as (
     select
         license,
         provider,
@@ -24,11 +24,6 @@ moves as (
     from catalog_events
     where event_type in ('removed', 'readded')
     group by license, provider, model_id
-),
-
-last_applied as (
-    select license, provider, last_applied_at
-    from catalog_state
 )
 
 select
@@ -42,6 +37,6 @@ select
     coalesce(m.times_readded, 0) as times_readded,
     m.last_removed_at,
     m.last_readded_at
-from spans as s
-left join moves as m using (license, provider, model_id)
-left join last_applied as a using (license, provider)
+from seen as s
+left join removals_and_returns as m using (license, provider, model_id)
+left join catalog_state as a using (license, provider)

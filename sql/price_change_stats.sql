@@ -3,7 +3,7 @@
 -- by (valid_from, valid_from_pull_id), the order pulls were applied in, so that two pulls of one
 -- instant cannot swap the latest rate
 create or replace view price_change_stats as
-with versions as (
+with first_and_last_rates as (
     select
         license,
         provider,
@@ -41,5 +41,5 @@ select
     m.largest_increase_pct,
     m.largest_decrease_pct,
     m.last_change_at
-from versions as v
+from first_and_last_rates as v
 left join moves as m using (license, provider, model_id)

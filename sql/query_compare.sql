@@ -7,7 +7,7 @@ where if($by = 'license', license_a = $a and license_b = $b, provider_a = $a and
     and (len($providers::varchar[]) = 0 or list_contains($providers::varchar[], provider_a))
     and ($model_glob::varchar is null or lower(model_id) glob lower($model_glob::varchar))
 order by
-    greatest(abs(ln(nullif(input_ratio, 0))), abs(ln(nullif(output_ratio, 0)))) desc nulls last,
+    greatest(abs(ln(input_ratio)), abs(ln(output_ratio))) desc nulls last,
     license_a,
     provider_a,
     model_id

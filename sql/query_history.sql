@@ -24,8 +24,8 @@ beginnings as (
 select
     v.license,
     v.provider,
-    v.valid_from::timestamp as valid_from,
-    v.valid_to::timestamp as valid_to,
+    timezone('UTC', v.valid_from) as valid_from,
+    timezone('UTC', v.valid_to) as valid_to,
     coalesce(b.began_with, 'baseline') as change,
     v.input_cost_per_micro_credit,
     pct_change(v.previous_input, v.input_cost_per_micro_credit) as input_pct_change,

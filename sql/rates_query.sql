@@ -7,14 +7,14 @@ with catalog as (
     select
         license, provider, model_id, name,
         input_cost_per_micro_credit, output_cost_per_micro_credit, context_window, max_output_tokens,
-        current_since::timestamp as valid_from
+        timezone('UTC', current_since) as valid_from
     from current_rates
     where as_of::timestamptz is null
     union all
     select
         license, provider, model_id, name,
         input_cost_per_micro_credit, output_cost_per_micro_credit, context_window, max_output_tokens,
-        valid_from::timestamp as valid_from
+        timezone('UTC', valid_from) as valid_from
     from rates_as_of(as_of::timestamptz)
 )
 

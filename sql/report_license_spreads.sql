@@ -1,10 +1,12 @@
 -- the $limit widest gaps between two licenses for the same model and provider today; of each pair's
--- two orders the one where license_a pays more for the rate with the widest gap (ratio >= 1)
+-- two orders the one where license_a pays more for the rate with the widest gap (spread > 1; a tie
+-- between the orders keeps license_a < license_b). rate_spread gives no ratio where a rate is 0,
+-- so a ratio is never 0, and a pair without ratios has no spread
 with spreads as (
     select
         *,
         greatest(input_ratio, output_ratio) as spread,
-        greatest(1 / nullif(input_ratio, 0), 1 / nullif(output_ratio, 0)) as reverse_spread
+        greatest(1 / input_ratio, 1 / output_ratio) as reverse_spread
     from rate_spread('license')
 )
 
@@ -23,6 +25,6 @@ select
     count(*) over () as total
 from spreads
 where spread > 1
-    and (spread > reverse_spread or reverse_spread is null or (spread = reverse_spread and license_a < license_b))
+    and (spread > reverse_spread or (spread = reverse_spread and license_a < license_b))
 order by spread desc, provider, model_id, license_a, license_b
 limit $limit

@@ -581,6 +581,24 @@ def test_a_layout_9_file_gets_its_views_and_macros_again_in_place(simulator: Sim
     assert {name: query(config, sql) for name, sql in reads.items()} == expected
 
 
+def test_a_layout_10_file_gets_null_safe_changes_between_in_place(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, [model("a", inp=0.001), model("b")])
+    nightly_plain(config, night(0))
+    serve(simulator, [model("a", inp=0.0012), model("c")])
+    nightly_plain(config, night(1))
+    versions = query(config, "select * from model_versions order by all")
+    con = duckdb.connect(str(db_path(config.data_dir)))
+    # layout 10, as far as this test can tell: a null list filtered everything out
+    con.execute("create or replace macro changes_between(since, until, types := []) as table select 1 where false")
+    con.execute("create or replace view model_versions as select * from model_versions_current")
+    con.execute("update qcat_schema set version = 10")
+    con.close()
+    connect(db_path(config.data_dir)).close()
+    assert query(config, "select max(version) from qcat_schema") == [(SCHEMA_VERSION,)]
+    assert query(config, "select count(*) from changes_between(null, null, types := null, licenses := null)") == [(3,)]
+    assert query(config, "select * from model_versions order by all") == versions
+
+
 def test_a_layout_6_file_gets_its_percent_changes_again_in_place(simulator: SimulatorServer, config: Config) -> None:
     serve(simulator, [model("cut", inp=0.0015)])
     nightly_plain(config, night(0))

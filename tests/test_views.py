@@ -164,6 +164,8 @@ def test_min_pct_and_direction_judge_each_rate_alone(simulator: SimulatorServer,
     assert passing(min_pct=10, direction="decrease") == 1
     assert passing(direction="decrease") == 1
     assert passing(min_pct=51) == 0
+    assert passing(types=None, licenses=None, providers=None, model_glob=None, min_pct=None, direction=None) == 1, "null filters nothing"
+    assert _read(config, "select count(*) from changes_between(null, null)") == [(1,)]
     with pytest.raises(duckdb.InvalidInputException, match="direction must be 'increase' or 'decrease'"):
         passing(direction="down")
     with pytest.raises(duckdb.InvalidInputException, match="direction must be 'increase' or 'decrease'"):
