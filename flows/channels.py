@@ -189,7 +189,8 @@ logging.getLogger("httpx").addFilter(_hidden)
 
 
 def _post(channel: ChannelConfig, payload: dict[str, Any], timeout_seconds: float) -> None:
-    url, source = _webhook_url(channel)
+    # a Secret block that cannot be read (no Prefect API) is a SecretError: a setup failure
+    url, source = resolve_secret(channel.url_env, channel.url_secret, "url_secret")
     try:
         address = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, TypeError):
@@ -205,16 +206,6 @@ def _post(channel: ChannelConfig, payload: dict[str, Any], timeout_seconds: floa
         raise ChannelError(_safe_error(exc)) from None
     if not response.is_success:
         raise ChannelError(f"HTTP {response.status_code}")
-
-
-def _webhook_url(channel: ChannelConfig) -> tuple[str, str]:
-    """The URL and where it came from; a Secret block that cannot be read (no Prefect API) is a setup failure."""
-    try:
-        return resolve_secret(channel.url_env, channel.url_secret, "url_secret")
-    except SecretError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - named by its setting, with the type only: the text may quote the block's name
-        raise ChannelSetupError(f"the Prefect Secret block named by url_secret cannot be loaded: {type(exc).__name__}") from None
 
 
 def _notify(channel: ChannelConfig, body: str, subject: str) -> None:

@@ -223,8 +223,9 @@ def _hex(digits: str) -> bytes:
 
 
 def _redact(text: str, secret: str) -> str:
-    """Belt and braces: the key travels in a header, but no message may ever carry it."""
-    return text.replace(secret, "***") if secret else text
+    """Belt and braces: the key travels in a header, but no message may ever carry it, escaped
+    either (h11 quotes a bad header line by repr, so a key's backslash or quote comes back escaped)."""
+    return _redacted(text.encode(), secret)[0].decode() if secret else text
 
 
 def _ms(started: float) -> int:

@@ -28,6 +28,9 @@ DEFAULT_CONFIG_NAME = "qcat.toml"
 CONFIG_ENV = "QCAT_CONFIG"
 # Names become path segments (Hive partitions), so only characters that cannot escape a folder.
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# what api_key_env and url_env accept: environment variable names as POSIX tools spell them. A key
+# pasted there instead (sk_live_4f9a...) must fail here, or errors would name it as a variable
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 KNOWN_PROVIDERS = ("default", "openrouter", "anthropic")
 # Prefect block document names. Checked so that a URL or key pasted in their place is refused
 # before it can be echoed into errors, logs, DuckDB or the ledger: their errors never show the value.
@@ -269,9 +272,10 @@ def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
             raise ConfigError(f"{where[:-1]}: set exactly one of api_key_env or api_key_secret")
         if key_env is not None:
             key_env = _string(item, where + "api_key_env", None)
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+            if not ENV_NAME.fullmatch(key_env):
                 raise ConfigError(
-                    f"{where}api_key_env: must name an environment variable, not hold a key"
+                    f"{where}api_key_env: must name an environment variable (upper-case letters, digits and _, "
+                    "e.g. QUANTIZED_KEY_ACME_PROD), not hold a key"
                 )
         if key_secret is not None:
             key_secret = _secret_name(item, where + "api_key_secret", "keys belong in an environment variable (api_key_env)")
@@ -381,8 +385,8 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
         if len([key for key in given if key in needs]) != 1 or set(given) - set(needs):
             raise ConfigError(f"{where[:-1]}: a {kind} channel takes exactly one of {' or '.join(needs)}")
         url_env = _string(item, where + "url_env", None) if "url_env" in item else None
-        if url_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", url_env):
-            raise ConfigError(f"{where}url_env: must name an environment variable, not hold a URL")
+        if url_env is not None and not ENV_NAME.fullmatch(url_env):
+            raise ConfigError(f"{where}url_env: must name an environment variable (upper-case letters, digits and _), not hold a URL")
         block = _string(item, where + "block", None) if "block" in item else None
         if block is not None and not re.fullmatch(f"{BLOCK_NAME}/{BLOCK_NAME}", block):
             raise ConfigError(

@@ -7,10 +7,19 @@ except as an Authorization header, a webhook URL only as the address of a reques
 
 from __future__ import annotations
 
+import logging
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from flows.config import LicenseConfig
 from flows.errors import SecretError
+
+# httpcore logs every request's and response's headers at DEBUG: with the root logger at DEBUG (or
+# httpcore among Prefect's extra loggers) a gateway echoing the key in a header, or a redirect to a
+# webhook's URL, would reach the logs. Its loggers (httpcore.http11, ...) inherit this level;
+# Prefect's logging setup sets only the levels of the loggers it names. Set here because whoever
+# holds a key or a webhook URL got it from this module
+logging.getLogger("httpcore").setLevel(logging.INFO)
 
 
 def resolve_api_key(license: LicenseConfig) -> str:
@@ -45,6 +54,15 @@ def _secret_block(name: str, source: str) -> str:
         value = Secret.load(name).get()
     except ValueError:  # Prefect's message quotes the name
         raise SecretError(f"{source} cannot be loaded: no Secret block is saved under that name") from None
+    except Exception as exc:  # noqa: BLE001 - the type only: Prefect's HTTP errors quote the block's name in their URL
+        raise SecretError(f"{source} cannot be loaded: {type(exc).__name__}") from None
     if not isinstance(value, str) or not value.strip():
         raise SecretError(f"{source} does not hold a non-empty string")
     return value.strip()
+
+
+def printable_url(url: str) -> str:
+    """A URL as fit to print: scheme, host, port and path. Its user info and query string can hold
+    credentials (http://admin:pass@host/api, ?token=...), which no output may show."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))

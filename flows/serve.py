@@ -24,6 +24,7 @@ from rich.console import Console
 from flows.config import Config
 from flows.errors import QcatError, port_unavailable
 from flows.runner import prefect_defaults
+from flows.secrets import printable_url
 
 FLOW_NAME = "qcat-nightly"
 DEPLOYMENT = f"{FLOW_NAME}/{FLOW_NAME}"
@@ -124,8 +125,8 @@ def _serve_deployment(config: Config, once_now: bool, interval_seconds: float | 
     else:
         schedule = Cron(config.schedule.cron, timezone=config.schedule.timezone)
         when = f"cron '{config.schedule.cron}' ({config.schedule.timezone})"
-    api_url = os.environ["PREFECT_API_URL"]
-    console.print(f"Serving {DEPLOYMENT} {when}; Prefect dashboard: {api_url.removesuffix('/api')}. Ctrl-C stops.")
+    dashboard = printable_url(os.environ["PREFECT_API_URL"]).removesuffix("/api")
+    console.print(f"Serving {DEPLOYMENT} {when}; Prefect dashboard: {dashboard}. Ctrl-C stops.")
     threading.Thread(target=_announce, args=(once_now, console), daemon=True).start()
     nightly.serve(
         name=FLOW_NAME,

@@ -16,6 +16,7 @@ import httpx
 
 from flows.config import Config
 from flows.database import db_path, reading
+from flows.secrets import printable_url
 from flows.sqlfiles import run
 
 FAILING = frozenset({"auth_error", "unavailable", "invalid"})
@@ -61,11 +62,12 @@ def next_scheduled_run() -> str:
     api = os.environ.get("PREFECT_API_URL")
     if not api:
         return "unknown (PREFECT_API_URL is not set; `qcat serve` or a Prefect server schedules runs)"
+    shown = printable_url(api)
     try:
         with _prefect_api(api) as client:
             deployments = _listed(client, "/deployments/filter", {"deployments": {"name": {"any_": [DEPLOYMENT_NAME]}}})
             if not deployments:
-                return f"none (no {DEPLOYMENT_NAME} deployment on {api})"
+                return f"none (no {DEPLOYMENT_NAME} deployment on {shown})"
             runs = _listed(
                 client,
                 "/flow_runs/filter",
@@ -77,9 +79,9 @@ def next_scheduled_run() -> str:
                 },
             )
     except httpx.HTTPStatusError as exc:
-        return f"unknown (Prefect API at {api} answered HTTP {exc.response.status_code})"
+        return f"unknown (Prefect API at {shown} answered HTTP {exc.response.status_code})"
     except (httpx.HTTPError, ValueError) as exc:
-        return f"unknown (Prefect API at {api} unreachable or not answering as Prefect does: {type(exc).__name__})"
+        return f"unknown (Prefect API at {shown} unreachable or not answering as Prefect does: {type(exc).__name__})"
     return str(runs[0].get("expected_start_time")) if runs else "none scheduled"
 
 

@@ -494,7 +494,7 @@ def test_the_webhook_url_is_never_written_logged_or_reported(
         ('[alerts]\nmax_items = 3\n', "alerts.max_items: unknown key"),
         ('[[alerts.channels]]\nname = "x"\ntype = "email"\n', "alerts.channels[0].type: must be one of webhook, slack, prefect, jsonl"),
         ('[[alerts.channels]]\nname = "x"\ntype = "webhook"\n', "alerts.channels[0]: a webhook channel takes exactly one of url_env or url_secret"),
-        ('[[alerts.channels]]\nname = "x"\ntype = "webhook"\nurl_env = "https://hooks.example/T0"\n', "alerts.channels[0].url_env: must name an environment variable, not hold a URL"),
+        ('[[alerts.channels]]\nname = "x"\ntype = "webhook"\nurl_env = "https://hooks.example/T0"\n', "alerts.channels[0].url_env: must name an environment variable (upper-case letters, digits and _), not hold a URL"),
         ('[[alerts.channels]]\nname = "x"\ntype = "slack"\nurl = "https://hooks.slack.com/x"\n', "alerts.channels[0].url: unknown key"),
         ('[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "a"\nmode = "batch"\n', "alerts.channels[0].mode: must be digest or per_event"),
         ('[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "a"\n[[alerts.channels]]\nname = "x"\ntype = "jsonl"\npath = "b"\n', "alerts.channels[1].name: 'x' is configured twice"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import html
 import json
+import logging
 import random
 import urllib.parse
 import time
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -333,6 +335,49 @@ def test_dropped_connection_is_retried_then_ok(server: SimulatorServer, pull, sl
     assert len(sleep.delays) == 2
     assert [r["status"] for r in logged(server, 3)] == [None, None, 200]
     assert as_api(result) == served(server)
+
+
+def test_a_key_echoed_in_a_broken_header_line_is_masked_even_escaped(api: ApiConfig, sleep: RecordingSleep) -> None:
+    """A proxy that sends the request's Authorization line back as a header line without a colon:
+    h11's error quotes it by repr, escaping the key's backslash and quotes."""
+    key = "qk\\live\"SECRET'key-0123456789"
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n" + self.headers["Authorization"].encode() + b"\r\nContent-Length: 0\r\n\r\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback_http(Echo) as base, make_http_client(api) as client:
+        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), key, "default", sleep=sleep)
+    assert result.status == "unavailable"
+    assert all(attempt.error == "RemoteProtocolError calling " + base + "/v1/models: illegal header line: bytearray(b'Bearer ***')"
+               for attempt in result.attempts), result.attempts[0].error
+    assert "SECRET" not in (result.error or "")
+
+
+def test_debug_logging_never_shows_a_header_echoing_the_key(api: ApiConfig, sleep: RecordingSleep, caplog: pytest.LogCaptureFixture) -> None:
+    """Root logging at DEBUG (PREFECT_LOGGING_ROOT_LEVEL=DEBUG): httpcore would log the response's headers."""
+    from flows import secrets  # noqa: F401 - whoever holds a key imported it, and it quiets httpcore
+    key = "qk-echoed-in-a-header-0123456789"
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(503)
+            self.send_header("X-Echo", self.headers["Authorization"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    caplog.set_level(logging.DEBUG)
+    with loopback_http(Echo) as base, make_http_client(api) as client:
+        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), key, "default", sleep=sleep)
+    assert result.status == "unavailable"
+    assert "HTTP Request: GET" in caplog.text, "logging was on"
+    assert key not in caplog.text and "echoed" not in caplog.text
 
 
 def test_dropped_connection_every_time_is_unavailable(server: SimulatorServer, pull) -> None:

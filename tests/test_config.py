@@ -296,8 +296,10 @@ def test_config_error_is_a_qcat_error_with_exit_code_2() -> None:
     assert ConfigError.exit_code == 2
 
 
-def test_a_key_pasted_into_api_key_env_is_rejected_and_not_echoed(tmp_path: Path) -> None:
-    secret = "sk-live-4f9a8b7c6d5e"
+@pytest.mark.parametrize("secret", ["sk-live-4f9a8b7c6d5e", "sk_live_51HxPastedKeyAbCdEf0123456789", "qk_4f9a8b7c6d5e4f3a"])
+def test_a_key_pasted_into_api_key_env_is_rejected_and_not_echoed(tmp_path: Path, secret: str) -> None:
+    """Letters, digits and _ alone would make a name of any case: only an upper-case one is taken
+    for a variable, so a pasted key never reaches the error that names the variable."""
     message = config_error(tmp_path, f'[[licenses]]\nname = "a"\napi_key_env = "{secret}"\n')
     assert message.startswith("licenses[0].api_key_env:")
     assert "environment variable" in message

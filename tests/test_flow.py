@@ -81,3 +81,22 @@ def test_keys_from_prefect_secret_blocks(simulator: SimulatorServer, tmp_path: P
     assert summaries["acme-prod"].error == "the Prefect Secret block named by api_key_secret cannot be loaded: no Secret block is saved under that name"
     assert "qcat-test-no-such-block" not in summaries["acme-prod"].error
     assert "\n" not in summaries["acme-prod"].error
+
+
+def test_a_failing_prefect_api_never_names_the_secret_block() -> None:
+    """Prefect's HTTP errors quote the block's name in the URL they failed on, and what was typed as
+    a block name may be a pasted key: the message keeps the error's type only."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    from flows.config import LicenseConfig
+    from flows.errors import SecretError
+    from flows.secrets import resolve_api_key
+    from tests.alert_support import Receiver
+
+    pasted = "4f9a0c1e2b3d4a5f6e7d8c9b0a1f2e3d"
+    with Receiver() as broken, temporary_settings(
+        updates={PREFECT_API_URL: broken.url.split("/hooks/")[0] + "/api", PREFECT_CLIENT_MAX_RETRIES: 0}
+    ):  # it answers GET with 501
+        with pytest.raises(SecretError) as caught:
+            resolve_api_key(LicenseConfig("acme-prod", ("default",), None, pasted))
+    assert str(caught.value) == "the Prefect Secret block named by api_key_secret cannot be loaded: PrefectHTTPStatusError"

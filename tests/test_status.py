@@ -69,12 +69,15 @@ def test_bad_span_is_a_usage_error(tmp_path: Path, simulator: SimulatorServer) -
 
 
 def test_a_prefect_api_that_answers_an_error_object_leaves_the_next_run_unknown(simulator: SimulatorServer, tmp_path: Path) -> None:
-    """The simulator answers `/deployments/filter` with 404 and {"error": ...}, not a list."""
+    """The simulator answers `/deployments/filter` with 404 and {"error": ...}, not a list. The API's
+    address is shown without the credentials or query string it may carry."""
     path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
     nightly_plain(load_config(path), datetime.now(timezone.utc))
-    result = qcat_watching_imports("status", "--config", str(path), env={**os.environ, "PREFECT_API_URL": simulator.base_url})
+    api = simulator.base_url.replace("http://", "http://admin:s3cret@") + "?token=t0ken"
+    result = qcat_watching_imports("status", "--config", str(path), env={**os.environ, "PREFECT_API_URL": api})
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"unknown (Prefect API at {simulator.base_url} answered HTTP 404)" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr and "t0ken" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
