@@ -13,6 +13,8 @@ from typing import Any
 
 KNOWN_FIELDS = frozenset({"id", "name", "cost", "context_window", "max_output_tokens"})
 KNOWN_COST_FIELDS = frozenset({"input_cost_per_micro_credit", "output_cost_per_micro_credit"})
+# what list envelopes say when more pages follow (OpenAI's has_more, common cursor names)
+PAGE_MARKERS = ("has_more", "next", "next_cursor", "next_page", "next_page_token")
 
 
 class InvalidCatalog(ValueError):
@@ -45,7 +47,10 @@ def parse_catalog(body: bytes) -> Catalog:
         raise InvalidCatalog("response JSON is nested too deeply to be a catalog") from None
     except json.JSONDecodeError as exc:
         raise InvalidCatalog(f"response body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}){_looks_like(body)}") from None
+    except ValueError:  # Python reads no integer of over 4300 digits (sys.get_int_max_str_digits)
+        raise InvalidCatalog("response JSON holds an integer too long to read (over 4300 digits)") from None
     if isinstance(document, dict) and "data" in document:
+        _whole_list(document)
         document = document["data"]
     if not isinstance(document, list):
         raise InvalidCatalog(f"response JSON is a {type(document).__name__}, expected a list of models or {{\"data\": [...]}}")
@@ -61,6 +66,14 @@ def parse_catalog(body: bytes) -> Catalog:
         else:
             raise InvalidCatalog(f"model {model.model_id!r} is listed twice with different content")
     return Catalog(tuple(model for _, model in by_id.values()), tuple(warnings))
+
+
+def _whole_list(envelope: dict[str, Any]) -> None:
+    """An envelope that says more pages follow holds part of the catalog: taken for the whole, the
+    rest would look removed."""
+    more = [key for key in PAGE_MARKERS if envelope.get(key) not in (None, False, "", [])]
+    if more:
+        raise InvalidCatalog(f"response is one page of a longer list ({', '.join(more)} set): a partial catalog would fake removals")
 
 
 def _model(item: Any, position: int) -> Model:

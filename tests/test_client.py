@@ -447,6 +447,40 @@ def test_unusable_body_is_invalid_and_kept_byte_for_byte(server: SimulatorServer
     assert result.attempts[0].error == result.error
 
 
+ONE_MODEL = {"id": "m", "name": "M", "cost": {"input_cost_per_micro_credit": 0.001, "output_cost_per_micro_credit": 0.002},
+             "context_window": None, "max_output_tokens": None}
+UNREADABLE_BODY_CASES = [
+    # bodies the simulator does not make: (id, body, the one-line error)
+    ("huge-integer", json.dumps([ONE_MODEL | {"serial": 1}]).replace('"serial": 1', '"serial": ' + "7" * 5000).encode(),
+     "response JSON holds an integer too long to read (over 4300 digits)"),
+    ("one-page-of-many", json.dumps({"object": "list", "data": [ONE_MODEL], "has_more": True}).encode(),
+     "response is one page of a longer list (has_more set): a partial catalog would fake removals"),
+    ("next-cursor", json.dumps({"data": [ONE_MODEL], "next_cursor": "abc"}).encode(),
+     "response is one page of a longer list (next_cursor set): a partial catalog would fake removals"),
+]
+
+
+@pytest.mark.parametrize(("body", "error"), [c[1:] for c in UNREADABLE_BODY_CASES], ids=[c[0] for c in UNREADABLE_BODY_CASES])
+def test_a_body_that_cannot_be_the_whole_catalog_is_invalid_and_kept(api: ApiConfig, sleep: RecordingSleep, body: bytes, error: str) -> None:
+    class Answer(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.answer(200, body)
+
+    with loopback_http(Answer) as base, make_http_client(api) as client:
+        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    assert (result.status, result.error, result.body) == ("invalid", error, body)
+
+
+def test_a_last_page_envelope_is_the_whole_catalog(api: ApiConfig, sleep: RecordingSleep) -> None:
+    class Answer(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.answer(200, json.dumps({"object": "list", "data": [ONE_MODEL], "has_more": False, "next_cursor": None}).encode())
+
+    with loopback_http(Answer) as base, make_http_client(api) as client:
+        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    assert result.status == "ok" and [m.model_id for m in result.catalog.models] == ["m"]
+
+
 def test_conflicting_duplicate_names_the_model(server: SimulatorServer, pull) -> None:
     server.add_fault("duplicate_conflict", count=1)
     result = pull()
