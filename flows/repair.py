@@ -120,7 +120,7 @@ def _check_pull(data_dir: Path, path: Path, dry_run: bool) -> list[Finding]:
         findings.append(Finding(root / str(record.raw_file), raw_problem, f"cannot repair: the raw response is {RESTORE}"))
     if record.models_file:
         models_path = root / record.models_file
-        problem = _models_problem(models_path, record)
+        problem = _models_problem(models_path, record, body)
         if problem is not None:
             findings.append(_regenerate(data_dir, record, models_path, problem, body, dry_run))
     return findings
@@ -147,9 +147,11 @@ def _regenerate(data_dir: Path, record: PullRecord, path: Path, problem: str, bo
     return Finding(path, problem, f"regenerated from the raw response{moved}", repaired=True, repairable=True)
 
 
-def _models_problem(path: Path, record: PullRecord) -> str | None:
+def _models_problem(path: Path, record: PullRecord, body: bytes | None) -> str | None:
     """What makes the file unusable as this pull's models, if anything: the load and the rebuild
-    read it as they find it, so a readable file of the wrong shape is damage too."""
+    read it as they find it, so a readable file of the wrong shape is damage too, and so is one
+    whose values differ from what its intact raw response (`body`) gives: a flipped bit in a rate
+    reads cleanly, and a rebuild would turn it into price changes that never happened."""
     if not path.is_file():
         return _absence(path)
     try:
@@ -164,7 +166,19 @@ def _models_problem(path: Path, record: PullRecord) -> str | None:
         return f"{table.num_rows} rows where the pull record says {record.model_count} models"
     if set(table.column("pull_id").unique().to_pylist()) - {record.pull_id}:
         return "holds rows of another pull"
+    derived = _derived(record, body) if body is not None else None
+    if derived is not None and not table.replace_schema_metadata(None).equals(derived):
+        return "its values differ from the raw response it was made from"
     return None
+
+
+def _derived(record: PullRecord, body: bytes) -> pa.Table | None:
+    """The models table the raw response gives; None if it no longer validates (a check added
+    since it was archived), which leaves the archived file as the pull's word."""
+    try:
+        return models_table(record.pull_id, record.observed_at, parse_catalog(body))
+    except InvalidCatalog:
+        return None
 
 
 def _raw_body(data_dir: Path, record: PullRecord) -> tuple[bytes | None, str | None]:

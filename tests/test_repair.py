@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from pathlib import Path
 
 import pyarrow as pa
@@ -47,8 +48,8 @@ def test_a_folder_without_an_archive_is_refused(config: Config) -> None:
 
 
 def test_damaged_missing_and_foreign_parquet_files_are_regenerated_as_they_were(archived: Config) -> None:
-    truncated, missing, foreign, linked, *_ = files(archived, "models")
-    originals = {path: pq.read_table(path) for path in (truncated, missing, foreign, linked)}
+    truncated, missing, foreign, linked, altered, _ = files(archived, "models")
+    originals = {path: pq.read_table(path) for path in (truncated, missing, foreign, linked, altered)}
     live = snapshot(archived)
     damaged_bytes = truncated.read_bytes()[:900]
     truncated.write_bytes(damaged_bytes)
@@ -59,6 +60,12 @@ def test_damaged_missing_and_foreign_parquet_files_are_regenerated_as_they_were(
     pq.write_table(other_pull, foreign)
     linked.unlink()
     linked.symlink_to(archived.data_dir / "gone.parquet")
+    # one rate one ulp off, as a flipped bit leaves it: the file reads cleanly, and a rebuild would see a price change
+    rates = originals[altered].column("input_cost_per_micro_credit").to_pylist()
+    rates[0] = math.nextafter(rates[0], math.inf)
+    altered.unlink()
+    column = originals[altered].schema.get_field_index("input_cost_per_micro_credit")
+    pq.write_table(originals[altered].set_column(column, "input_cost_per_micro_credit", pa.array(rates, pa.float64())), altered)
 
     dry = repair_archive(archived, dry_run=True)
     assert {f.file: f.problem.split(" (")[0] for f in dry.findings} == {
@@ -66,6 +73,7 @@ def test_damaged_missing_and_foreign_parquet_files_are_regenerated_as_they_were(
         missing: "missing",
         foreign: "holds rows of another pull",
         linked: "a link to nothing",
+        altered: "its values differ from the raw response it was made from",
     }
     assert all(f.repairable and not f.repaired for f in dry.findings) and dry.left == dry.findings
     assert truncated.read_bytes() == damaged_bytes and not missing.exists(), "a dry run changes nothing"
