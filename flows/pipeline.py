@@ -14,12 +14,12 @@ import httpx
 
 from flows import ledger
 from flows.alerts import enqueue as enqueue_alerts
-from flows.archive import PullRecord, archive_failure, archive_pull
+from flows.archive import PullRecord, archive_failure, archive_pull, pulled_at
 from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
 from flows.database import db_path
 from flows.engine import duckdb
-from flows.errors import LockTimeout, SecretError
+from flows.errors import LockTimeout, SecretError, UsageError
 from flows.history import LoadReport, connect, explained, load_pending
 from flows.lock import writer_lock
 from flows.secrets import resolve_api_key
@@ -50,6 +50,19 @@ def pull_one(config: Config, license: LicenseConfig, provider: str, observed_at:
         return archive_failure(config.data_dir, license.name, provider, observed_at, "auth_error", str(exc))
     result = fetch_catalog(client, config.api, api_key, provider)
     return archive_pull(config.data_dir, license.name, provider, observed_at, result, config.history.max_removed_share)
+
+
+def instant_taken(config: Config, observed_at: datetime) -> UsageError | None:
+    """A run given its instant (simulated dates, a backfill) must not pull a catalog again at an
+    instant it already has: two pulls of one catalog at one instant have no order between them, and
+    which one counts as the later would be chance."""
+    taken = [f"{license.name}/{provider}" for license, provider in config.catalogs if pulled_at(config.data_dir, license.name, provider, observed_at)]
+    if not taken:
+        return None
+    return UsageError(
+        f"observed_at {observed_at.isoformat()}: {', '.join(taken)} already {'have pulls' if len(taken) > 1 else 'has a pull'} at that instant; "
+        "two pulls of a catalog at one instant have no order, so choose another instant"
+    )
 
 
 def pull_all(

@@ -9,6 +9,7 @@ import pytest
 
 from flows.config import load_config
 from flows.database import db_path
+from flows.errors import UsageError
 from flows.simulator import SimulatorServer
 from tests.conftest import night, write_config
 
@@ -39,6 +40,16 @@ def test_flow_pulls_every_catalog_and_isolates_a_failure(simulator: SimulatorSer
     summaries = {(s.license, s.provider): s for s in state.result()}
     assert summaries[("acme-prod", "openrouter")].events == 0, "the first good pull after an outage is the baseline"
     assert sum(s.events for s in summaries.values()) > 0
+
+    # the same instant again (a re-run of a backfill): which pull came later would be chance
+    asked = len(simulator.requests)
+    again = nightly(config_path=str(path), observed_at=night(1), return_state=True)
+    assert again.is_failed() and again.message == (
+        f"observed_at {night(1).isoformat()}: acme-prod/default, acme-prod/openrouter, acme-prod/anthropic, acme-research/default "
+        "already have pulls at that instant; two pulls of a catalog at one instant have no order, so choose another instant"
+    )
+    assert isinstance(again.result(raise_on_failure=False), UsageError)
+    assert len(simulator.requests) == asked, "nothing was pulled"
     config = load_config(path)
     con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
     try:
