@@ -97,6 +97,7 @@ def catalog_item(row: dict[str, Any]) -> dict[str, Any]:
         failing_pulls=row["streak_length"],
         failing_since=_iso(row["streak_since"]),
         removed_count=row["removed_count"],
+        added_count=row["added_count"],
         model_count=row["model_count"],
     )
     return _described(item)
@@ -110,7 +111,7 @@ def _blank(license: str, provider: str, pull_id: str, observed_at: datetime) -> 
         "event_id": None, "pull_id": pull_id, "observed_at": _iso(observed_at), "previous_observed_at": None,
         "old": None, "new": None, "input_pct_change": None, "output_pct_change": None,
         "status": None, "error": None, "failing_pulls": None, "failing_since": None,
-        "removed_count": None, "model_count": None, "summary": None, "line": None,
+        "removed_count": None, "added_count": None, "model_count": None, "summary": None, "line": None,
     }
 
 
@@ -130,7 +131,9 @@ def _detail(item: dict[str, Any]) -> tuple[str, str]:
         if reason == "auth_error":
             return "catalog", f"auth error ({item['error']})"
         if reason == "suspect":
-            return "catalog", f"suspect shrink held back: the pull lacks {item['removed_count']} current models ({item['model_count']} listed)"
+            changes = [f"lacks {item['removed_count']} current models"] if item["removed_count"] else []
+            changes += [f"lists {item['added_count']} new ones"] if item["added_count"] else []
+            return "catalog", f"suspect pull held back: it {' and '.join(changes) or 'is empty'} ({item['model_count']} listed)"
         since = datetime.fromisoformat(item["failing_since"])
         return "catalog", f"{item['status']} for {item['failing_pulls']} pulls in a row since {since:%Y-%m-%d %H:%M} UTC ({item['error']})"
     subject = item["model_id"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 
 from flows import __version__
 from flows.catalog import Catalog
-from flows.config import NAME_PATTERN
+from flows.config import NAME_PATTERN, HistoryConfig
 from flows.errors import ArchiveError, ConfigError
 
 if TYPE_CHECKING:  # the HTTP client is not needed to read the archive (rebuild, queries)
@@ -68,10 +69,12 @@ class PullRecord:
     raw_file: str | None = None
     models_file: str | None = None
     origin: str = "live"  # live: pulled by qcat; import: loaded by `qcat import` (never alerts)
-    # the shrink guard's threshold when a valid pull was archived: loads and rebuilds judge the pull
-    # by it, so that changing `history.max_removed_share` later cannot rewrite history. None on
-    # failed pulls, and in records archived before qcat kept it: those are judged by the configuration
+    # the shrink guard's thresholds when a valid pull was archived: loads and rebuilds judge the pull
+    # by them, so that changing `history.max_removed_share` or `max_added_share` later cannot rewrite
+    # history. None on failed pulls, and in records archived before qcat kept them: those are
+    # judged by the configuration
     max_removed_share: float | None = None
+    max_added_share: float | None = None
     attempt_log: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def to_json(self) -> bytes:
@@ -104,9 +107,12 @@ class PullRecord:
             return f"observed_at {self.observed_at.isoformat()} has no UTC offset"
         if self.status not in RECORD_STATUSES:
             return f"status {self.status!r} is not one of {', '.join(sorted(RECORD_STATUSES))}"
-        share = self.max_removed_share
-        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
-            return f"max_removed_share {share!r} is not a number from 0 to 1"
+        for name, share, top, allowed in (
+            ("max_removed_share", self.max_removed_share, 1.0, "a number from 0 to 1"),
+            ("max_added_share", self.max_added_share, math.inf, "a finite number of 0 or more"),
+        ):
+            if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < math.inf or share > top):
+                return f"{name} {share!r} is not {allowed}"
         day = self.observed_at.astimezone(timezone.utc).date().isoformat()
         place = (f"license={self.license}", f"provider={self.provider}", f"date={day}", f"{self.pull_id}.json")
         if not f"/{path}".endswith("/" + "/".join(place)):
@@ -141,12 +147,12 @@ def archive_pull(
     provider: str,
     observed_at: datetime,
     result: FetchResult,
-    max_removed_share: float,
+    guard: HistoryConfig,
     pull_id: str | None = None,
     origin: str = "live",
 ) -> PullRecord:
     """Archive one pull; `pull_id` is given only by imports, whose ids derive from the content.
-    A valid pull keeps the shrink guard's threshold it is to be judged by."""
+    A valid pull keeps the shrink guard's thresholds it is to be judged by."""
     observed_at = observed_at.astimezone(timezone.utc)
     pull_id = pull_id or new_pull_id(observed_at)
     day = observed_at.date()
@@ -177,7 +183,8 @@ def archive_pull(
         raw_file=raw_file,
         models_file=models_file,
         origin=origin,
-        max_removed_share=max_removed_share if result.catalog is not None else None,
+        max_removed_share=guard.max_removed_share if result.catalog is not None else None,
+        max_added_share=guard.max_added_share if result.catalog is not None else None,
         attempt_log=tuple(asdict(attempt) for attempt in result.attempts),
     )
     write_record(data_dir, record)

@@ -66,7 +66,10 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class HistoryConfig:
+    """The shrink guard's thresholds, as shares of a catalog's current models."""
+
     max_removed_share: float = 0.5
+    max_added_share: float = 1.0
 
 
 ALERT_EVENT_TYPES = ("rate_increase", "rate_decrease", "removed", "added", "readded", "renamed", "limits_changed", "catalog_failing")
@@ -227,11 +230,10 @@ def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None
         timezone=_timezone(schedule_raw, "schedule.timezone", "UTC"),
     )
     history_raw = _table(raw, "history")
-    _only_keys(history_raw, "history.", {"max_removed_share"})
+    _only_keys(history_raw, "history.", {"max_removed_share", "max_added_share"})
     history = HistoryConfig(
-        max_removed_share=_number(
-            history_raw, "history.max_removed_share", 0.5, minimum=0.0, maximum=1.0
-        )
+        max_removed_share=_number(history_raw, "history.max_removed_share", 0.5, minimum=0.0, maximum=1.0),
+        max_added_share=_number(history_raw, "history.max_added_share", 1.0, minimum=0.0),
     )
     return Config(
         data_dir=check_data_dir(data_dir.resolve(), "storage.data_dir"),

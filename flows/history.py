@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows.archive import PullRecord, archive_root, list_records, read_record, read_records, record_path
+from flows.config import HistoryConfig
 from flows.database import SCHEMA_VERSION, damage, db_path, first_line, is_damage, open_database, rollback
 from flows.engine import duckdb, register
 from flows.errors import ArchiveError, QcatError, StorageError
@@ -220,7 +221,7 @@ def _upgrade(con: duckdb.DuckDBPyConnection, version: int) -> int:
 def load_pending(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
-    max_removed_share: float,
+    guard: HistoryConfig,
     known_new: Sequence[PullRecord] = (),
     before_commit: Callable[[duckdb.DuckDBPyConnection, LoadReport], None] | None = None,
 ) -> LoadReport:
@@ -265,7 +266,7 @@ def load_pending(
             # the first round finds the catalogs as the load did (unless some were just forgotten);
             # later rounds, as the round before left them
             first_heads = heads if index == 0 and not late else None
-            confirmed += _apply_round(con, data_dir, round_records, max_removed_share, first_heads)
+            confirmed += _apply_round(con, data_dir, round_records, guard, first_heads)
         report = LoadReport(
             len(pending),
             applied=tuple(r.pull_id for r in pending) + tuple(confirmed),
@@ -317,7 +318,7 @@ def _apply_round(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
     records: list[PullRecord],
-    max_removed_share: float,
+    guard: HistoryConfig,
     catalogs: dict[tuple[str, str], _Head] | None,
 ) -> list[str]:
     """Diff every valid pull of the round at once; the shrink guard then holds back the suspects.
@@ -340,7 +341,7 @@ def _apply_round(
         for record in valid:
             verdict = verdicts[record.pull_id]
             verdict.removed_count = missing.get(record.pull_id, 0)
-            if trips(record, heads[record.pull_id].current_count, verdict.removed_count, max_removed_share):
+            if trips(record, heads[record.pull_id].current_count, verdict.removed_count, guard):
                 verdict.status, verdict.resolution = "suspect", "pending"
                 held.append(record.pull_id)
         if held:
@@ -363,18 +364,19 @@ def _diff(
 
 
 def _settle_suspects(con: duckdb.DuckDBPyConnection, data_dir: Path, later: list[PullRecord], heads: dict[str, _Head]) -> list[PullRecord]:
-    """The next valid pull confirms a suspect pull only if every model it lacked is still missing.
+    """The next valid pull confirms a suspect pull only if every model it lacked is still missing
+    and every new model it listed is still there.
 
-    Any of them back means the shrink was a glitch: the suspect pull is dismissed and the new
-    pull is judged on its own against the last applied state.
+    Any disagreement means the suspect pull was a glitch: it is dismissed and the new pull is
+    judged on its own against the last applied state.
     """
     suspects = _records(con, data_dir, [heads[record.pull_id].pending_suspect_pull_id for record in later])
     params = {"files": models_files(data_dir, later), "suspect_files": models_files(data_dir, suspects)}
-    returned = {suspect: count for _, suspect, count in run(con, "suspect_returns", params).fetchall()}
-    for suspect_id, count in returned.items():
+    disagreeing = {suspect: count for _, suspect, count in run(con, "suspect_returns", params).fetchall()}
+    for suspect_id, count in disagreeing.items():
         if count:
             run(con, "pulls_resolve", {"pull_id": suspect_id, "resolution": "dismissed"})
-    return [record for record in suspects if returned.get(record.pull_id) == 0]
+    return [record for record in suspects if disagreeing.get(record.pull_id) == 0]
 
 
 def _apply_suspects(con: duckdb.DuckDBPyConnection, data_dir: Path, suspects: list[PullRecord]) -> None:
@@ -390,12 +392,15 @@ def _records(con: duckdb.DuckDBPyConnection, data_dir: Path, pull_ids: list[str]
     return [read_record(record_path(data_dir, license, provider, observed_at, pull_id)) for pull_id, license, provider, observed_at in rows]
 
 
-def trips(record: PullRecord, current: int, missing: int, max_removed_share: float) -> bool:
-    """More than the allowed share of current models gone, or an empty catalog replacing a full one.
-    The share is the one the pull was archived under; `max_removed_share` (the configuration's)
-    only judges pulls archived before records kept it."""
-    share = max_removed_share if record.max_removed_share is None else record.max_removed_share
-    return current > 0 and (not record.model_count or missing / current > share)
+def trips(record: PullRecord, current: int, missing: int, guard: HistoryConfig) -> bool:
+    """More than the allowed share of the current models gone, or more than the allowed share of
+    them in new ones (a gateway answering with another provider's catalog), or an empty catalog
+    replacing a full one. The shares are those the pull was archived under; `guard` (the
+    configuration's) only judges pulls archived before records kept them."""
+    removed_share = guard.max_removed_share if record.max_removed_share is None else record.max_removed_share
+    added_share = guard.max_added_share if record.max_added_share is None else record.max_added_share
+    added = (record.model_count or 0) - (current - missing)
+    return current > 0 and (not record.model_count or missing / current > removed_share or added / current > added_share)
 
 
 def _apply_changes(con: duckdb.DuckDBPyConnection) -> None:

@@ -103,7 +103,7 @@ def import_responses(config: Config, license: str, provider: str, responses: lis
                 pull_id = import_pull_id(license, provider, response)
                 discard_uncommitted(config.data_dir, license, provider, response.observed_at, pull_id)
                 record = archive_pull(
-                    config.data_dir, license, provider, response.observed_at, result, config.history.max_removed_share, pull_id, origin="import"
+                    config.data_dir, license, provider, response.observed_at, result, config.history, pull_id, origin="import"
                 )
                 archived.append(record)
             records.append(record)

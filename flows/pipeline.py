@@ -49,7 +49,7 @@ def pull_one(config: Config, license: LicenseConfig, provider: str, observed_at:
     except SecretError as exc:
         return archive_failure(config.data_dir, license.name, provider, observed_at, "auth_error", str(exc))
     result = fetch_catalog(client, config.api, api_key, provider)
-    return archive_pull(config.data_dir, license.name, provider, observed_at, result, config.history.max_removed_share)
+    return archive_pull(config.data_dir, license.name, provider, observed_at, result, config.history)
 
 
 def instant_taken(config: Config, observed_at: datetime) -> UsageError | None:
@@ -131,7 +131,7 @@ def load_with_alerts(con: duckdb.DuckDBPyConnection, config: Config, records: Se
     (imported pulls themselves never alert).
     """
     report = load_pending(
-        con, config.data_dir, config.history.max_removed_share, records, before_commit=lambda con, load: enqueue_alerts(con, config, load)
+        con, config.data_dir, config.history, records, before_commit=lambda con, load: enqueue_alerts(con, config, load)
     )
     with explained(config.data_dir, LOADED_NOTE):
         ledger.sync(con, config.data_dir)

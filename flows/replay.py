@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from flows import ledger
 from flows.archive import PullRecord, read_records, require_archive
-from flows.config import Config, check_writable
+from flows.config import Config, HistoryConfig, check_writable
 from flows.database import db_path, pulls_without_record
 from flows.engine import duckdb, register
 from flows.errors import ArchiveError
@@ -43,10 +43,10 @@ def rebuild_database(config: Config, drop_missing: bool = False) -> LoadReport:
     require_archive(config.data_dir, "rebuild from")
     check_writable(config.data_dir)
     with explained(config.data_dir), writer_lock(config.data_dir, config.lock_timeout_seconds):
-        return rebuild(config.data_dir, config.history.max_removed_share, drop_missing)
+        return rebuild(config.data_dir, config.history, drop_missing)
 
 
-def rebuild(data_dir: Path, max_removed_share: float, drop_missing: bool = False) -> LoadReport:
+def rebuild(data_dir: Path, guard: HistoryConfig, drop_missing: bool = False) -> LoadReport:
     """Build a fresh database beside the live one from the archive alone, then swap it in.
 
     The alert ledger is restored from its log; a rebuild never sends anything. Pulls the live
@@ -73,7 +73,7 @@ def rebuild(data_dir: Path, max_removed_share: float, drop_missing: bool = False
     con = connect(scratch)
     try:
         con.begin()
-        replay(con, data_dir, records, max_removed_share)
+        replay(con, data_dir, records, guard)
         con.commit()
         ledger.sync(con, data_dir)
         events = sum(count for _, _, count in run(con, "event_counts").fetchall())
@@ -86,7 +86,7 @@ def rebuild(data_dir: Path, max_removed_share: float, drop_missing: bool = False
     return LoadReport(len(records), events)
 
 
-def replay(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], max_removed_share: float) -> None:
+def replay(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], guard: HistoryConfig) -> None:
     valid = [record for record in records if record.status == "ok"]
     if not valid:
         # failed pulls only (say, a key that never worked): there is no model to derive anything from
@@ -98,7 +98,7 @@ def replay(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRec
     verdicts = {record.pull_id: Verdict(record, record.status) for record in records}
     catalogs: dict[tuple[str, str], _Catalog] = defaultdict(_Catalog)
     for record in valid:
-        _judge(con, catalogs[(record.license, record.provider)], record, verdicts, adjacent, files, max_removed_share)
+        _judge(con, catalogs[(record.license, record.provider)], record, verdicts, adjacent, files, guard)
     applied = [record for catalog in catalogs.values() for record in catalog.applied]
     if len(applied) != len(valid):
         # the pulls held back take no part in the history: its edges are found again without them
@@ -122,7 +122,7 @@ def _judge(
     verdicts: dict[str, Verdict],
     adjacent: dict[str, int],
     files: dict[str, str],
-    max_removed_share: float,
+    guard: HistoryConfig,
 ) -> None:
     """The same decisions as history._apply_round, one catalog and one pull at a time."""
     missing = _missing(con, catalog, record, adjacent, files)
@@ -141,7 +141,7 @@ def _judge(
             verdicts[suspect.pull_id].resolution = "dismissed"
     verdict = verdicts[record.pull_id]
     verdict.removed_count = missing
-    if trips(record, current or 0, missing, max_removed_share):
+    if trips(record, current or 0, missing, guard):
         verdict.status, verdict.resolution = "suspect", "pending"
         catalog.pending = record
     else:

@@ -48,7 +48,7 @@ def catalog_statuses(
         elif last_status in FAILING:
             problem = f"failing ({last_status})"
         elif last_status == "suspect":
-            problem = "suspect shrink pending"
+            problem = "suspect pull pending"
         elif last_ok_at is None or now - last_ok_at > stale_after:
             problem = "stale"
         else:

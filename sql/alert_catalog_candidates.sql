@@ -32,15 +32,29 @@ streaks as (
 
 streak_alerts as (
     select license, provider, pull_id, observed_at, status, error, failing as reason,
-        streak_length, streak_first_pull_id, streak_since, null::integer as removed_count, model_count, origin
+        streak_length, streak_first_pull_id, streak_since, null::integer as removed_count, null::integer as added_count,
+        model_count, origin
     from streaks
     where (failing = 'auth_error' and streak_length = 1) or (failing = 'unavailable' and streak_length = $failing_after)
 ),
 
-suspect_alerts as (
-    select license, provider, pull_id, observed_at, status, error, 'suspect' as reason,
-        1 as streak_length, pull_id as streak_first_pull_id, observed_at as streak_since, removed_count, model_count, origin
+applied_before as (
+    -- each pull with the model count of its catalog's last applied pull before it (the current models
+    -- a suspect pull was judged against)
+    select
+        *,
+        last_value(if(status = 'ok' or resolution = 'confirmed', model_count, null) ignore nulls) over (
+            partition by license, provider order by observed_at, pull_id rows between unbounded preceding and 1 preceding
+        ) as current_count
     from pulls
+),
+
+suspect_alerts as (
+    -- the new models a suspect pull listed: those beyond the current ones it kept
+    select license, provider, pull_id, observed_at, status, error, 'suspect' as reason,
+        1 as streak_length, pull_id as streak_first_pull_id, observed_at as streak_since, removed_count,
+        model_count - (current_count - removed_count) as added_count, model_count, origin
+    from applied_before
     where status = 'suspect'
 ),
 

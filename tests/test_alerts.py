@@ -35,7 +35,7 @@ from tests.conftest import model, night, nightly_plain, write_config
 V1_FIELDS = {
     "key", "type", "reason", "direction", "critical", "license", "provider", "model_id", "name", "event_id",
     "pull_id", "observed_at", "previous_observed_at", "old", "new", "input_pct_change", "output_pct_change",
-    "status", "error", "failing_pulls", "failing_since", "removed_count", "model_count", "summary", "line",
+    "status", "error", "failing_pulls", "failing_since", "removed_count", "added_count", "model_count", "summary", "line",
 }
 
 
@@ -100,7 +100,7 @@ def test_webhook_payload_is_the_documented_v1_schema(simulator: SimulatorServer,
         "old": {"input_cost_per_micro_credit": 0.001, "output_cost_per_micro_credit": 0.002},
         "new": {"input_cost_per_micro_credit": 0.0011, "output_cost_per_micro_credit": 0.002},
         "input_pct_change": pytest.approx(10.0), "output_pct_change": 0.0,
-        "status": None, "error": None, "failing_pulls": None, "failing_since": None, "removed_count": None, "model_count": None,
+        "status": None, "error": None, "failing_pulls": None, "failing_since": None, "removed_count": None, "added_count": None, "model_count": None,
         "summary": "▲ acme-prod/default m-a: input +10.0% (0.001 → 0.0011)",
         "line": "▲ default m-a: input +10.0% (0.001 → 0.0011)",
     }
@@ -146,7 +146,9 @@ def test_digest_is_bounded_but_the_json_payload_carries_everything(simulator: Si
             channel("each", url_env="QCAT_TEST_ALERT_EACH", mode="per_event"),
         )
         config = make_config(tmp_path, simulator, alerts_toml("", *tables))
-        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model(f"new-{n}") for n in range(6)]})
+        # six current models, six new ones: a catalog that doubles, which the guard lets through
+        base = BASE + [model(f"old-{n}") for n in range(3)]
+        two_nights(simulator, config, {"acme-prod": base}, {"acme-prod": base + [model(f"new-{n}") for n in range(6)]})
         alerts.deliver_due(config)
     [digest] = hook.bodies
     assert digest["count"] == 6 and len(digest["alerts"]) == 6
@@ -292,7 +294,7 @@ def test_failing_catalogs_alert_once_per_streak_and_suspect_shrinks(simulator: S
         [],
         ["⚠ acme-prod/default catalog: invalid for 2 pulls in a row since 2026-03-02 03:00 UTC (response body is not JSON (Expecting ',' delimiter at line 1 column 215))"],
         [],
-        ["⚠ acme-prod/default catalog: suspect shrink held back: the pull lacks 3 current models (0 listed)"],
+        ["⚠ acme-prod/default catalog: suspect pull held back: it lacks 3 current models (0 listed)"],
         [
             "✖ acme-prod/default m-a: removed (was input 0.001, output 0.002)",
             "✖ acme-prod/default m-b: removed (was input 0.001, output 0.002)",

@@ -197,6 +197,7 @@ def test_an_unreadable_archived_file_is_named_and_the_database_left_as_it_was(si
         ({"observed_at": "2026-03-02T03:00:00+00:00"}, "/date=2026-03-02/"),
         ({"max_removed_share": 2}, "max_removed_share 2 is not a number from 0 to 1"),
         ({"max_removed_share": "half"}, "max_removed_share 'half' is not a number from 0 to 1"),
+        ({"max_added_share": -1}, "max_added_share -1 is not a finite number of 0 or more"),
     ],
 )
 def test_a_hand_edited_pull_record_that_contradicts_itself_stops_a_rebuild_by_name(

@@ -56,7 +56,7 @@ def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
     assert (config.api.base_url, config.api.timeout_seconds, config.api.max_concurrency) == (DEFAULT_BASE_URL, 30.0, 8)
     assert (config.api.max_attempts, config.api.backoff_seconds, config.api.max_backoff_seconds) == (5, 1.0, 30.0)
     assert config.schedule == ScheduleConfig(cron="0 3 * * *", timezone="UTC")
-    assert config.history == HistoryConfig(max_removed_share=0.5)
+    assert config.history == HistoryConfig(max_removed_share=0.5, max_added_share=1.0)
     assert config.lock_timeout_seconds == 600.0
     assert config.data_dir == (tmp_path / "data").resolve()
     assert config.licenses == (LicenseConfig("acme", ("default",), "ACME_KEY", None),)
@@ -83,6 +83,7 @@ cron = "30 1 * * 1-5"
 timezone = "Europe/Paris"
 [history]
 max_removed_share = 0.2
+max_added_share = 3
 [[licenses]]
 name = "prod"
 api_key_secret = "quantized-prod"
@@ -98,7 +99,7 @@ api_key_env = "RESEARCH_KEY"
     assert config.data_dir == Path("/srv/qcat")
     assert config.lock_timeout_seconds == 12.0
     assert config.schedule == ScheduleConfig("30 1 * * 1-5", "Europe/Paris")
-    assert config.history == HistoryConfig(0.2)
+    assert config.history == HistoryConfig(0.2, 3.0)
     assert config.licenses == (
         LicenseConfig("prod", ("anthropic", "default"), None, "quantized-prod"),
         LicenseConfig("research_2", ("default",), "RESEARCH_KEY", None),
@@ -127,7 +128,7 @@ def test_example_file_loads_with_both_key_sources() -> None:
 def test_example_file_mentions_every_accepted_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     keys = [*ApiConfig.__dataclass_fields__, "data_dir", "lock_timeout_seconds", "cron", "timezone",
-            "max_removed_share", "name", "api_key_env", "api_key_secret", "providers"]
+            "max_removed_share", "max_added_share", "name", "api_key_env", "api_key_secret", "providers"]
     for key in keys:
         assert f"\n{key} = " in text, key
     for table in ("[api]", "[storage]", "[schedule]", "[history]", "[[licenses]]"):
@@ -265,6 +266,7 @@ ERROR_CASES = [
     ("timezone-escape", '[schedule]\ntimezone = "../../etc/passwd"\n' + LICENSE, "schedule.timezone:", "unknown time zone"),
     ("share-high", "[history]\nmax_removed_share = 1.5\n" + LICENSE, "history.max_removed_share:", "at most 1"),
     ("share-negative", "[history]\nmax_removed_share = -0.1\n" + LICENSE, "history.max_removed_share:", "at least 0"),
+    ("added-share-negative", "[history]\nmax_added_share = -1\n" + LICENSE, "history.max_added_share:", "at least 0"),
     ("no-licenses", "[api]\nmax_attempts = 3\n", "licenses:", "at least one"),
     ("licenses-table", '[licenses]\nname = "a"\napi_key_env = "K"\n', "licenses:", "array of tables"),
     ("license-no-name", '[[licenses]]\napi_key_env = "K"\n', "licenses[0].name:", "required"),
@@ -379,7 +381,7 @@ def test_timezone_naming_a_zoneinfo_folder_is_a_config_error(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 @pytest.mark.parametrize("key", ["api.timeout_seconds", "api.backoff_seconds", "api.max_backoff_seconds",
-                                 "history.max_removed_share", "storage.lock_timeout_seconds"])
+                                 "history.max_removed_share", "history.max_added_share", "storage.lock_timeout_seconds"])
 def test_non_finite_numbers_are_rejected(tmp_path: Path, key: str, value: str) -> None:
     """NaN passes every range check, and a NaN max_removed_share would silently disable the guard."""
     table, name = key.split(".")

@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -237,6 +238,48 @@ def test_shrink_guard_confirmed_removes_at_the_suspect_pull(simulator: Simulator
     assert query(config, "select distinct valid_to from model_versions where not is_current") == [(night(1),)]
 
 
+def test_a_catalog_swapped_for_another_is_held_back_and_dismissed(simulator: SimulatorServer, config: Config) -> None:
+    """A gateway that ignores the provider header answers with another provider's catalog: the
+    models of this one are all there, and more than as many again are new. Nothing of it may become
+    history, nor the next honest pull a mass removal."""
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, BASE + [model(f"other-{i}") for i in range(5)])
+    [held] = nightly_plain(config, night(1))
+    assert (held.status, held.events) == ("suspect", 0)
+    assert held.error == "lists 5 models beyond the catalog's 4 current ones: held back until the next valid pull confirms or dismisses it"
+    serve(simulator, BASE)
+    [honest] = nightly_plain(config, night(2))
+    assert (honest.status, honest.events) == ("ok", 0)
+    assert query(config, "select resolution from pulls where status = 'suspect'") == [("dismissed",)]
+    assert events(config) == []
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_catalog_that_more_than_doubles_is_confirmed_by_the_next_pull(simulator: SimulatorServer, config: Config) -> None:
+    grown = BASE[:3] + [model(f"new-{i}") for i in range(5)]
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, grown)
+    [held] = nightly_plain(config, night(1))
+    assert held.error == (
+        "lacks 1 of the catalog's 4 current models and lists 5 models beyond the catalog's 4 current ones: "
+        "held back until the next valid pull confirms or dismisses it"
+    )
+    [confirming] = nightly_plain(config, night(2))
+    assert (confirming.status, confirming.events) == ("ok", 6), "the run reports what it confirmed"
+    suspect_id = query(config, "select pull_id from pulls where status = 'suspect' and resolution = 'confirmed'")[0][0]
+    assert query(config, "select event_type, pull_id, count(*) from catalog_events group by all order by 1") == [
+        ("added", suspect_id, 5),
+        ("removed", suspect_id, 1),
+    ]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
 def test_small_removal_below_the_guard_applies_at_once(simulator: SimulatorServer, config: Config) -> None:
     full = [model(f"m-{i}") for i in range(10)]
     serve(simulator, full)
@@ -259,7 +302,7 @@ def test_a_pull_is_judged_by_the_share_it_was_archived_under(simulator: Simulato
     serve(simulator, full[:3])
     with make_http_client(config.api) as client:
         shrunk = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
-    record = archive_pull(config.data_dir, "acme-prod", "default", night(1), shrunk, 0.9)
+    record = archive_pull(config.data_dir, "acme-prod", "default", night(1), shrunk, replace(config.history, max_removed_share=0.9))
     assert config.history.max_removed_share == 0.5
     [summary] = load_and_summarise(config, [record])
     assert (summary.status, summary.events) == ("ok", 7)
@@ -281,7 +324,7 @@ def test_late_pull_replays_its_catalog(simulator: SimulatorServer, config: Confi
         late_result = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
     serve(simulator, BASE)
     nightly_plain(config, night(2))
-    late = archive_pull(config.data_dir, "acme-prod", "default", night(1), late_result, config.history.max_removed_share)
+    late = archive_pull(config.data_dir, "acme-prod", "default", night(1), late_result, config.history)
     load_and_summarise(config, [late])
     live = snapshot(config)
     assert [row[4] for row in live["pulls"]] == ["ok", "suspect", "ok"]
@@ -510,7 +553,7 @@ def test_pulls_of_one_instant_apply_in_pull_id_order_and_guard_what_is_current(s
         for suffix, models in (("a", ten), ("b", ten[:6])):
             serve(simulator, models)
             result = fetch_catalog(client, config.api, os.environ[KEY_VARS["acme-prod"]], "default")
-            records.append(archive_pull(config.data_dir, "acme-prod", "default", night(1), result, config.history.max_removed_share, pull_id=f"same-instant-{suffix}"))
+            records.append(archive_pull(config.data_dir, "acme-prod", "default", night(1), result, config.history, pull_id=f"same-instant-{suffix}"))
     load_and_summarise(config, records)
     assert query(config, "select last_applied_pull_id, last_applied_model_count from catalog_state") == [("same-instant-b", 6)]
     if upgraded:

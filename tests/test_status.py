@@ -48,7 +48,7 @@ def test_stale_and_never_pulled_catalogs_exit_one(simulator: SimulatorServer, tm
 
 @pytest.mark.parametrize(
     ("fault", "problem"),
-    [("unavailable", "failing (unavailable)"), ("mass_removal", "suspect shrink pending")],
+    [("unavailable", "failing (unavailable)"), ("mass_removal", "suspect pull pending")],
     ids=["failing", "shrink held back"],
 )
 def test_a_failing_or_held_back_catalog_exits_one(simulator: SimulatorServer, tmp_path: Path, fault: str, problem: str) -> None:

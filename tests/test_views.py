@@ -208,7 +208,7 @@ def test_pulls_of_one_instant_keep_their_order_in_the_views(simulator: Simulator
             simulator.clear_faults()
             simulator.add_fault("override", count=None, license="acme-prod", provider="default", models=models)
             result = fetch_catalog(client, config.api, os.environ[KEY_VARS["acme-prod"]], "default")
-            records.append(archive_pull(config.data_dir, "acme-prod", "default", night(1), result, config.history.max_removed_share, pull_id=f"x-{suffix}"))
+            records.append(archive_pull(config.data_dir, "acme-prod", "default", night(1), result, config.history, pull_id=f"x-{suffix}"))
     load_and_summarise(config, records)
     for built in ("loaded", "rebuilt"):
         if built == "rebuilt":
