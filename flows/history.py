@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.archive import PullRecord, archive_root, list_records, read_record, read_records, record_path
+from flows.archive import FUTURE_SLACK, PullRecord, archive_root, list_records, read_record, read_records, record_path
 from flows.config import HistoryConfig
 from flows.database import SCHEMA_VERSION, damage, db_path, first_line, is_damage, open_database, rollback
 from flows.engine import duckdb, register
@@ -236,6 +236,7 @@ def load_pending(
     """
     heads = _catalog_heads(con)
     watermarks = {key: head.last_pulled_at for key, head in heads.items() if head.last_pulled_at is not None}
+    _refuse_future_pulls(data_dir, watermarks)
     # from the day before each catalog's latest load: a run that crossed midnight may have
     # archived a pull dated then after another run loaded a later one
     # up to this run's day (today for a live run; the simulated day for the demo and benchmarks)
@@ -279,6 +280,25 @@ def load_pending(
         rollback(con)
         raise
     return report
+
+
+def _refuse_future_pulls(data_dir: Path, watermarks: dict[tuple[str, str], datetime]) -> None:
+    """A loaded pull dated after this machine's clock was stamped by a clock that ran ahead: every
+    pull loaded after it would count as earlier, so its stale rates would stay current and the
+    catalog would seem to go back to them. Nothing more loads until it is dealt with (the new pulls
+    stay archived)."""
+    now = datetime.now(timezone.utc)
+    ahead = sorted((last, key) for key, last in watermarks.items() if last > now + FUTURE_SLACK)
+    if ahead:
+        last, (license, provider) = ahead[-1]
+        folder = record_path(data_dir, license, provider, last, "x").parent
+        raise ArchiveError(
+            f"{license}/{provider}: its latest pull is dated {last.isoformat()}, after this machine's clock "
+            f"({now.isoformat(timespec='seconds')}): a clock ran ahead when it was pulled, and pulls loaded now would "
+            f"count as earlier, so nothing was loaded (new pulls stay archived). Set the clock right and wait, or move "
+            f"that pull's record out of {folder} and run "
+            "`qcat rebuild --drop-missing`"
+        )
 
 
 def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:

@@ -14,10 +14,10 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
-from flows.archive import PullRecord, archive_pull, discard_uncommitted, read_record, record_path
+from flows.archive import FUTURE_SLACK, PullRecord, archive_pull, discard_uncommitted, read_record, record_path
 from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.client import FetchResult
 from flows.config import NAME_PATTERN, Config
@@ -38,7 +38,6 @@ NAME_TIME = re.compile(
     r"(?P<zone>Z|[+-]\d{2}:\d{2})?(?![\d:])(?![-.]\d)"
 )
 # a clock a little ahead of this machine's is fine; a file from next year is a mistake
-FUTURE_SLACK = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)

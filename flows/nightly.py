@@ -18,7 +18,7 @@ from flows.alerts import DeliveryReport, deliver_due
 from flows.archive import PullRecord
 from flows.config import Config, load_config
 from flows.errors import QcatError
-from flows.pipeline import CatalogSummary, failed, instant_taken, load_and_summarise, pull_all
+from flows.pipeline import CatalogSummary, failed, instant_refused, load_and_summarise, pull_all
 
 ARTIFACT_KEY = "qcat-nightly-summary"
 
@@ -75,9 +75,9 @@ def nightly(config_path: str | None = None, observed_at: datetime | None = None)
     """
     config = load_config(config_path)
     when = (observed_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    taken = instant_taken(config, when) if observed_at is not None else None
-    if taken is not None:
-        return Failed(message=str(taken), data=taken)
+    refused = instant_refused(config, when) if observed_at is not None else None
+    if refused is not None:
+        return Failed(message=str(refused), data=refused)
     records, crashed = pull_catalogs(config, when)
     loaded = load_history(config, records)
     if isinstance(loaded, QcatError):

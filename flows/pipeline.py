@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import httpx
 
 from flows import ledger
 from flows.alerts import enqueue as enqueue_alerts
-from flows.archive import PullRecord, archive_failure, archive_pull, pulled_at
+from flows.archive import FUTURE_SLACK, PullRecord, archive_failure, archive_pull, pulled_at
 from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
 from flows.database import db_path
@@ -52,10 +52,12 @@ def pull_one(config: Config, license: LicenseConfig, provider: str, observed_at:
     return archive_pull(config.data_dir, license.name, provider, observed_at, result, config.history)
 
 
-def instant_taken(config: Config, observed_at: datetime) -> UsageError | None:
-    """A run given its instant (simulated dates, a backfill) must not pull a catalog again at an
-    instant it already has: two pulls of one catalog at one instant have no order between them, and
-    which one counts as the later would be chance."""
+def instant_refused(config: Config, observed_at: datetime) -> UsageError | None:
+    """A run given its instant (simulated dates, a backfill) must not date pulls in the future, nor
+    pull a catalog again at an instant it already has: two pulls of one catalog at one instant have
+    no order between them, and which one counts as the later would be chance."""
+    if observed_at > datetime.now(timezone.utc) + FUTURE_SLACK:
+        return UsageError(f"observed_at {observed_at.isoformat()} is in the future")
     taken = [f"{license.name}/{provider}" for license, provider in config.catalogs if pulled_at(config.data_dir, license.name, provider, observed_at)]
     if not taken:
         return None

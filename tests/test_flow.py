@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -49,6 +50,9 @@ def test_flow_pulls_every_catalog_and_isolates_a_failure(simulator: SimulatorSer
         "already have pulls at that instant; two pulls of a catalog at one instant have no order, so choose another instant"
     )
     assert isinstance(again.result(raise_on_failure=False), UsageError)
+    tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
+    future = nightly(config_path=str(path), observed_at=tomorrow, return_state=True)
+    assert future.is_failed() and future.message == f"observed_at {tomorrow.isoformat()} is in the future"
     assert len(simulator.requests) == asked, "nothing was pulled"
     config = load_config(path)
     con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -309,6 +310,24 @@ def test_a_pull_is_judged_by_the_share_it_was_archived_under(simulator: Simulato
     live = snapshot(config)
     rebuild_database(config)
     assert snapshot(config) == live
+
+
+def test_a_pull_dated_by_a_clock_that_ran_ahead_stops_further_loads(simulator: SimulatorServer, config: Config) -> None:
+    """Pulls loaded after it would count as earlier: its rates would stay current, and the catalog
+    would seem to go back to them. The next run archives its pull and loads nothing."""
+    from flows.errors import ArchiveError
+
+    ahead = datetime.now(timezone.utc) + timedelta(days=30)
+    serve(simulator, BASE)
+    nightly_plain(config, ahead)
+    pulls = query(config, "select count(*) from pulls")
+    serve(simulator, [model("m-a", inp=0.002)] + BASE[1:])
+    folder = config.data_dir / "archive" / "pulls" / "license=acme-prod" / "provider=default" / f"date={ahead.date().isoformat()}"
+    with pytest.raises(ArchiveError, match=rf"^acme-prod/default: its latest pull is dated {ahead.date().isoformat()}T.*after this machine's clock.*so nothing was loaded") as caught:
+        nightly_plain(config, datetime.now(timezone.utc))
+    assert f"move that pull's record out of {folder} and run `qcat rebuild --drop-missing`" in str(caught.value)
+    assert query(config, "select count(*) from pulls") == pulls
+    assert len(read_records(config.data_dir)) == 2, "the new pull is archived, to load once the clock is dealt with"
 
 
 def test_late_pull_replays_its_catalog(simulator: SimulatorServer, config: Config) -> None:
