@@ -132,8 +132,8 @@ def _detail(item: dict[str, Any]) -> tuple[str, str]:
             return "catalog", f"auth error ({item['error']})"
         if reason == "suspect":
             changes = [f"lacks {item['removed_count']} current models"] if item["removed_count"] else []
-            changes += [f"lists {item['added_count']} new ones"] if item["added_count"] else []
-            return "catalog", f"suspect pull held back: it {' and '.join(changes) or 'is empty'} ({item['model_count']} listed)"
+            changes += [f"lists {item['added_count']} models beyond them"] if item["added_count"] else []
+            return "catalog", f"suspect pull held back: it {' and '.join(changes)} ({item['model_count']} listed)"
         since = datetime.fromisoformat(item["failing_since"])
         return "catalog", f"{item['status']} for {item['failing_pulls']} pulls in a row since {since:%Y-%m-%d %H:%M} UTC ({item['error']})"
     subject = item["model_id"]

@@ -36,8 +36,6 @@ if TYPE_CHECKING:  # the HTTP client is not needed to read the archive (rebuild,
 # what a pull can end as (suspect is DuckDB's verdict on an ok pull, never a record's status)
 PullStatus = Literal["ok", "auth_error", "unavailable", "invalid"]
 RECORD_STATUSES = frozenset(get_args(PullStatus))
-# how far past this machine's clock a pull may be dated before the date is taken for a clock's error
-FUTURE_SLACK = timedelta(minutes=10)
 MODELS_SCHEMA = pa.schema(
     [
         ("pull_id", pa.string()),

@@ -213,9 +213,10 @@ def _notify(channel: ChannelConfig, body: str, subject: str) -> None:
 
     try:
         block = Block.load(str(channel.block))
-    except Exception as exc:  # noqa: BLE001 - unknown name or type, or no Prefect API: the channel's failure
-        first_line = (str(exc).splitlines() or [""])[0]
-        raise ChannelSetupError(f"Prefect block {channel.block!r} cannot be loaded: {type(exc).__name__}: {first_line}") from None
+    except ValueError:  # Prefect's way of saying there is no such block
+        raise ChannelSetupError(f"Prefect block {channel.block!r} cannot be loaded: no block of that type and name is saved") from None
+    except Exception as exc:  # noqa: BLE001 - no Prefect API, or another failure: the type only, as the text quotes the API's URL
+        raise ChannelSetupError(f"Prefect block {channel.block!r} cannot be loaded: {type(exc).__name__}") from None
     if not hasattr(block, "notify"):
         raise ChannelSetupError(f"Prefect block {channel.block!r} is not a notification block")
     try:

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.archive import FUTURE_SLACK, PullRecord, archive_root, list_records, read_record, read_records, record_path
+from flows.archive import PullRecord, archive_root, list_records, read_record, read_records, record_path
 from flows.config import HistoryConfig
 from flows.database import SCHEMA_VERSION, damage, db_path, first_line, is_damage, open_database, rollback
 from flows.engine import duckdb, register
 from flows.errors import ArchiveError, QcatError, StorageError
 from flows.sqlfiles import run
+from flows.timespec import FUTURE_SLACK
 
 # layout -> the steps (sql/ files) that reach the next one where no table changed shape: views and
 # macros created again, derived columns computed again, constraints added. A writer upgrades such a
@@ -34,7 +35,7 @@ UPGRADES = {
     7: ("pct_change", "catalog_events_pct_update", "changes_between", "model_versions_ended_not_null"),
     8: ("catalog_state",),
     9: ("changes_between", "rate_changes", "price_change_stats", "model_lifecycle", "rate_spread"),
-    10: ("model_versions", "changes_between", "model_lifecycle", "price_change_stats"),
+    10: ("model_versions", "changes_between", "model_lifecycle", "price_change_stats", "catalog_state"),
 }
 # a new file's tables and views, created in this order
 SCHEMA = (
@@ -288,15 +289,16 @@ def _refuse_future_pulls(data_dir: Path, watermarks: dict[tuple[str, str], datet
     catalog would seem to go back to them. Nothing more loads until it is dealt with (the new pulls
     stay archived)."""
     now = datetime.now(timezone.utc)
-    ahead = sorted((last, key) for key, last in watermarks.items() if last > now + FUTURE_SLACK)
+    ahead = sorted((key, last) for key, last in watermarks.items() if last > now + FUTURE_SLACK)
     if ahead:
-        last, (license, provider) = ahead[-1]
+        (license, provider), last = ahead[0]
+        others = f" (and {len(ahead) - 1} more catalogs)" if len(ahead) > 1 else ""
         folder = record_path(data_dir, license, provider, last, "x").parent
         raise ArchiveError(
-            f"{license}/{provider}: its latest pull is dated {last.isoformat()}, after this machine's clock "
+            f"{license}/{provider}{others}: its latest pull is dated {last.isoformat()}, after this machine's clock "
             f"({now.isoformat(timespec='seconds')}): a clock ran ahead when it was pulled, and pulls loaded now would "
-            f"count as earlier, so nothing was loaded (new pulls stay archived). Set the clock right and wait, or move "
-            f"that pull's record out of {folder} and run "
+            "count as earlier, so nothing was loaded (new pulls stay archived). Set the clock right and wait, or move "
+            f"every pull record dated after now out of archive/pulls/ (this one is in {folder}) and run "
             "`qcat rebuild --drop-missing`"
         )
 
@@ -324,10 +326,11 @@ class _Head:
     last_pulled_at: datetime | None
     last_applied_at: datetime | None
     current_count: int
+    peak_count: int
     pending_suspect_pull_id: str | None
 
 
-NO_HEAD = _Head(None, None, 0, None)
+NO_HEAD = _Head(None, None, 0, 0, None)
 
 
 def _catalog_heads(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], _Head]:
@@ -361,7 +364,7 @@ def _apply_round(
         for record in valid:
             verdict = verdicts[record.pull_id]
             verdict.removed_count = missing.get(record.pull_id, 0)
-            if trips(record, heads[record.pull_id].current_count, verdict.removed_count, guard):
+            if trips(record, heads[record.pull_id].current_count, verdict.removed_count, heads[record.pull_id].peak_count, guard):
                 verdict.status, verdict.resolution = "suspect", "pending"
                 held.append(record.pull_id)
         if held:
@@ -412,15 +415,18 @@ def _records(con: duckdb.DuckDBPyConnection, data_dir: Path, pull_ids: list[str]
     return [read_record(record_path(data_dir, license, provider, observed_at, pull_id)) for pull_id, license, provider, observed_at in rows]
 
 
-def trips(record: PullRecord, current: int, missing: int, guard: HistoryConfig) -> bool:
-    """More than the allowed share of the current models gone, or more than the allowed share of
-    them in new ones (a gateway answering with another provider's catalog), or an empty catalog
-    replacing a full one. The shares are those the pull was archived under; `guard` (the
-    configuration's) only judges pulls archived before records kept them."""
+def trips(record: PullRecord, current: int, missing: int, peak: int, guard: HistoryConfig) -> bool:
+    """More than the allowed share of the current models gone, or an empty catalog replacing a full
+    one; or more models than the catalog ever listed (`peak`, over its applied pulls) by more than
+    the allowed share of that peak, as when a gateway answers with another provider's catalog. The
+    peak, not the current count, so that a catalog coming back after a confirmed shrink is not
+    held again. The shares are those the pull was archived under; `guard` (the configuration's)
+    only judges pulls archived before records kept them."""
     removed_share = guard.max_removed_share if record.max_removed_share is None else record.max_removed_share
     added_share = guard.max_added_share if record.max_added_share is None else record.max_added_share
-    added = (record.model_count or 0) - (current - missing)
-    return current > 0 and (not record.model_count or missing / current > removed_share or added / current > added_share)
+    shrinks = current > 0 and (not record.model_count or missing / current > removed_share)
+    grows = peak > 0 and (record.model_count or 0) > peak * (1 + added_share)
+    return shrinks or grows
 
 
 def _apply_changes(con: duckdb.DuckDBPyConnection) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
-from flows.archive import FUTURE_SLACK, PullRecord, archive_pull, discard_uncommitted, read_record, record_path
+from flows.archive import PullRecord, archive_pull, discard_uncommitted, read_record, record_path
 from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.client import FetchResult
 from flows.config import NAME_PATTERN, Config
@@ -27,7 +27,7 @@ from flows.history import connect, explained
 from flows.lock import writer_lock
 from flows.pipeline import LOADED_NOTE, load_with_alerts
 from flows.sqlfiles import as_dicts, run
-from flows.timespec import to_utc
+from flows.timespec import FUTURE_SLACK, to_utc
 
 SIDECAR_SUFFIX = ".meta.json"
 # 2026-03-12, 20260312T0300Z, 2026-03-12T03-00-00Z, 2026-03-12_03:00:00.5+02:00, 20260312-030000 ...
@@ -37,7 +37,6 @@ NAME_TIME = re.compile(
     r"(?:[T_ -](?P<hour>\d{2})[:-]?(?P<minute>\d{2})(?:[:-]?(?P<second>\d{2})(?:\.(?P<fraction>\d{1,6}))?)?)?"
     r"(?P<zone>Z|[+-]\d{2}:\d{2})?(?![\d:])(?![-.]\d)"
 )
-# a clock a little ahead of this machine's is fine; a file from next year is a mistake
 
 
 @dataclass(frozen=True)

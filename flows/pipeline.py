@@ -14,7 +14,7 @@ import httpx
 
 from flows import ledger
 from flows.alerts import enqueue as enqueue_alerts
-from flows.archive import FUTURE_SLACK, PullRecord, archive_failure, archive_pull, pulled_at
+from flows.archive import PullRecord, archive_failure, archive_pull, pulled_at
 from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
 from flows.database import db_path
@@ -24,6 +24,7 @@ from flows.history import LoadReport, connect, explained, load_pending
 from flows.lock import writer_lock
 from flows.secrets import resolve_api_key
 from flows.sqlfiles import run
+from flows.timespec import FUTURE_SLACK
 
 FAILED_STATUSES = frozenset({"auth_error", "unavailable", "invalid", "error"})
 ARCHIVED_NOTE = "this run's pulls are archived and load with the next run"
@@ -141,6 +142,6 @@ def load_with_alerts(con: duckdb.DuckDBPyConnection, config: Config, records: Se
 
 
 def failed(summaries: list[CatalogSummary]) -> list[CatalogSummary]:
-    """Catalogs that need a person: failed pulls and shrinks held back as suspect."""
+    """Catalogs that need a person: failed pulls and pulls the guard held back as suspect."""
     return [s for s in summaries if s.status in FAILED_STATUSES or s.status == "suspect"]
 

@@ -36,6 +36,11 @@ class _Catalog:
     applied: list[PullRecord] = field(default_factory=list)
     pending: PullRecord | None = None
     previous_valid: PullRecord | None = None
+    peak: int = 0  # the most models an applied pull listed
+
+    def apply(self, record: PullRecord) -> None:
+        self.applied.append(record)
+        self.peak = max(self.peak, record.model_count or 0)
 
 
 def rebuild_database(config: Config, drop_missing: bool = False) -> LoadReport:
@@ -134,18 +139,18 @@ def _judge(
         params = {"applied": pulls[0], "suspect": pulls[1], "later": pulls[2], "files": [files[pull_id] for pull_id in pulls]}
         if run(con, "replay_suspect_returns", params).fetchall()[0][0] == 0:
             verdicts[suspect.pull_id].resolution = "confirmed"
-            catalog.applied.append(suspect)
+            catalog.apply(suspect)
             missing = _missing(con, catalog, record, adjacent, files)
             current = suspect.model_count
         else:
             verdicts[suspect.pull_id].resolution = "dismissed"
     verdict = verdicts[record.pull_id]
     verdict.removed_count = missing
-    if trips(record, current or 0, missing, guard):
+    if trips(record, current or 0, missing, catalog.peak, guard):
         verdict.status, verdict.resolution = "suspect", "pending"
         catalog.pending = record
     else:
-        catalog.applied.append(record)
+        catalog.apply(record)
     catalog.previous_valid = record
 
 

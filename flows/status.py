@@ -18,6 +18,7 @@ from flows.config import Config
 from flows.database import db_path, reading
 from flows.secrets import printable_url
 from flows.sqlfiles import run
+from flows.timespec import FUTURE_SLACK
 
 FAILING = frozenset({"auth_error", "unavailable", "invalid"})
 DEPLOYMENT_NAME = "qcat-nightly"
@@ -49,6 +50,8 @@ def catalog_statuses(
             problem = f"failing ({last_status})"
         elif last_status == "suspect":
             problem = "suspect pull pending"
+        elif last_pull_at > now + FUTURE_SLACK:
+            problem = "dated in the future"
         elif last_ok_at is None or now - last_ok_at > stale_after:
             problem = "stale"
         else:

@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.errors import UsageError
 
+# how far past this machine's clock a pull may be dated before the date is taken for a clock's error
+FUTURE_SLACK = timedelta(minutes=10)
+
 SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -1,5 +1,5 @@
 -- failing catalogs among the given live pulls: the first auth error of a streak, the pull that makes an
--- unavailable/invalid streak $failing_after long, and every pull held back as a suspect shrink
+-- unavailable/invalid streak $failing_after long, and every pull the guard held back as suspect
 with classified as (
     select
         *,

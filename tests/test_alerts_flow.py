@@ -180,8 +180,16 @@ def test_a_missing_prefect_block_fails_its_channel_without_retrying(tmp_path: Pa
     ops = config.alerts.channel("ops")
     outcome = deliver(sample_message(ops), config.alerts)
     assert (outcome.ok, outcome.tries) == (False, 1)
-    with pytest.raises(ChannelError, match=r"^alert channel 'ops' \(prefect\): Prefect block 'custom-webhook/qcat-no-such-block' cannot be loaded: ValueError"):
+    with pytest.raises(ChannelError, match=r"^alert channel 'ops' \(prefect\): Prefect block 'custom-webhook/qcat-no-such-block' cannot be loaded: no block of that type and name is saved$"):
         send_test(config, ops)
+    # a Prefect API that fails: its error quotes the API's URL, user and password included
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    with Receiver() as broken:
+        api = broken.url.split("/hooks/")[0].replace("http://", "http://admin:s3cret@") + "/api"
+        with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_CLIENT_MAX_RETRIES: 0}), pytest.raises(ChannelError) as caught:
+            send_test(config, ops)
+    assert str(caught.value) == "alert channel 'ops' (prefect): Prefect block 'custom-webhook/qcat-no-such-block' cannot be loaded: PrefectHTTPStatusError"
 
 
 def test_a_secret_block_without_a_prefect_api_fails_its_channel_only(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -237,6 +237,10 @@ def test_shrink_guard_confirmed_removes_at_the_suspect_pull(simulator: Simulator
     assert removed == [(suspect_id, night(1), 7)]
     assert query(config, "select count(*) from model_versions where is_current") == [(3,)]
     assert query(config, "select distinct valid_to from model_versions where not is_current") == [(night(1),)]
+    # the whole catalog back: more than twice what is current, but no more than it ever listed
+    serve(simulator, full)
+    [back] = nightly_plain(config, night(3))
+    assert (back.status, back.events) == ("ok", 7)
 
 
 def test_a_catalog_swapped_for_another_is_held_back_and_dismissed(simulator: SimulatorServer, config: Config) -> None:
@@ -245,7 +249,7 @@ def test_a_catalog_swapped_for_another_is_held_back_and_dismissed(simulator: Sim
     history, nor the next honest pull a mass removal."""
     serve(simulator, BASE)
     nightly_plain(config, night(0))
-    serve(simulator, BASE + [model(f"other-{i}") for i in range(5)])
+    serve(simulator, BASE + [model(f"other-{i}") for i in range(5)])  # 9 models: more than twice the 4 it ever listed
     [held] = nightly_plain(config, night(1))
     assert (held.status, held.events) == ("suspect", 0)
     assert held.error == "lists 5 models beyond the catalog's 4 current ones: held back until the next valid pull confirms or dismisses it"
@@ -260,20 +264,20 @@ def test_a_catalog_swapped_for_another_is_held_back_and_dismissed(simulator: Sim
 
 
 def test_a_catalog_that_more_than_doubles_is_confirmed_by_the_next_pull(simulator: SimulatorServer, config: Config) -> None:
-    grown = BASE[:3] + [model(f"new-{i}") for i in range(5)]
+    grown = BASE[:3] + [model(f"new-{i}") for i in range(6)]  # 9 models: more than twice the 4 it ever listed
     serve(simulator, BASE)
     nightly_plain(config, night(0))
     serve(simulator, grown)
     [held] = nightly_plain(config, night(1))
     assert held.error == (
-        "lacks 1 of the catalog's 4 current models and lists 5 models beyond the catalog's 4 current ones: "
+        "lacks 1 of the catalog's 4 current models and lists 6 models beyond the catalog's 4 current ones: "
         "held back until the next valid pull confirms or dismisses it"
     )
     [confirming] = nightly_plain(config, night(2))
-    assert (confirming.status, confirming.events) == ("ok", 6), "the run reports what it confirmed"
+    assert (confirming.status, confirming.events) == ("ok", 7), "the run reports what it confirmed"
     suspect_id = query(config, "select pull_id from pulls where status = 'suspect' and resolution = 'confirmed'")[0][0]
     assert query(config, "select event_type, pull_id, count(*) from catalog_events group by all order by 1") == [
-        ("added", suspect_id, 5),
+        ("added", suspect_id, 6),
         ("removed", suspect_id, 1),
     ]
     live = snapshot(config)
@@ -325,7 +329,7 @@ def test_a_pull_dated_by_a_clock_that_ran_ahead_stops_further_loads(simulator: S
     folder = config.data_dir / "archive" / "pulls" / "license=acme-prod" / "provider=default" / f"date={ahead.date().isoformat()}"
     with pytest.raises(ArchiveError, match=rf"^acme-prod/default: its latest pull is dated {ahead.date().isoformat()}T.*after this machine's clock.*so nothing was loaded") as caught:
         nightly_plain(config, datetime.now(timezone.utc))
-    assert f"move that pull's record out of {folder} and run `qcat rebuild --drop-missing`" in str(caught.value)
+    assert f"move every pull record dated after now out of archive/pulls/ (this one is in {folder}) and run `qcat rebuild --drop-missing`" in str(caught.value)
     assert query(config, "select count(*) from pulls") == pulls
     assert len(read_records(config.data_dir)) == 2, "the new pull is archived, to load once the clock is dealt with"
 

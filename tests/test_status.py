@@ -6,7 +6,7 @@ import base64
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -60,6 +60,15 @@ def test_a_failing_or_held_back_catalog_exits_one(simulator: SimulatorServer, tm
     result = status(path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert problem in result.stdout and "1 of 1 catalogs stale or failing" in result.stderr
+
+
+def test_a_catalog_dated_in_the_future_exits_one(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Its last pull is never stale by the clock, yet loads stop behind it: it needs a person."""
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+    nightly_plain(load_config(path), datetime.now(timezone.utc) + timedelta(days=3))
+    result = status(path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "dated in the future" in result.stdout and "1 of 1 catalogs stale or failing" in result.stderr
 
 
 def test_bad_span_is_a_usage_error(tmp_path: Path, simulator: SimulatorServer) -> None:
