@@ -214,11 +214,11 @@ def discard_uncommitted(data_dir: Path, license: str, provider: str, observed_at
     partition(data_dir, "models", license, provider, day).joinpath(f"{pull_id}.parquet").unlink(missing_ok=True)
 
 
-def pulled_at(data_dir: Path, license: str, provider: str, observed_at: datetime) -> bool:
-    """Whether the catalog has a pull at this very instant: pull ids, live or imported, begin with it."""
+def pulls_at(data_dir: Path, license: str, provider: str, observed_at: datetime) -> list[PullRecord]:
+    """The catalog's pulls at this very instant, live or imported, as their records say."""
     folder = record_path(data_dir, license, provider, observed_at, "x").parent
-    stamp = f"{observed_at.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}-"
-    return folder.is_dir() and any(name.startswith(stamp) and name.endswith(".json") for name in os.listdir(folder))
+    records = map(read_record, folder.glob("*.json")) if folder.is_dir() else ()
+    return [record for record in records if record.observed_at == observed_at]
 
 
 def record_path(data_dir: Path, license: str, provider: str, observed_at: datetime, pull_id: str) -> Path:

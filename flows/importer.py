@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
-from flows.archive import PullRecord, archive_pull, discard_uncommitted, read_record, record_path
+from flows.archive import PullRecord, archive_pull, discard_uncommitted, pulls_at
 from flows.catalog import Catalog, InvalidCatalog, parse_catalog
 from flows.client import FetchResult
 from flows.config import NAME_PATTERN, Config
@@ -138,9 +138,7 @@ def _parse(license: str, provider: str, response: SavedResponse) -> Catalog:
 def _pulled_already(config: Config, license: str, provider: str, response: SavedResponse) -> PullRecord | None:
     """A pull of this catalog at this very instant with the same bytes (a live pull, say) is this
     response; one with other bytes is a contradiction that would fake two changes in no time."""
-    folder = record_path(config.data_dir, license, provider, response.observed_at, "x").parent
-    records = map(read_record, folder.glob("*.json")) if folder.is_dir() else ()
-    same_instant = [record for record in records if record.observed_at == response.observed_at and record.content_sha256 is not None]
+    same_instant = [record for record in pulls_at(config.data_dir, license, provider, response.observed_at) if record.content_sha256 is not None]
     digest = hashlib.sha256(response.body).hexdigest()
     for record in same_instant:
         if record.content_sha256 != digest:

@@ -14,7 +14,7 @@ import httpx
 
 from flows import ledger
 from flows.alerts import enqueue as enqueue_alerts
-from flows.archive import PullRecord, archive_failure, archive_pull, pulled_at
+from flows.archive import PullRecord, archive_failure, archive_pull, pulls_at
 from flows.client import fetch_catalog, make_http_client
 from flows.config import Config, LicenseConfig
 from flows.database import db_path
@@ -59,7 +59,7 @@ def instant_refused(config: Config, observed_at: datetime) -> UsageError | None:
     no order between them, and which one counts as the later would be chance."""
     if observed_at > datetime.now(timezone.utc) + FUTURE_SLACK:
         return UsageError(f"observed_at {observed_at.isoformat()} is in the future")
-    taken = [f"{license.name}/{provider}" for license, provider in config.catalogs if pulled_at(config.data_dir, license.name, provider, observed_at)]
+    taken = [f"{license.name}/{provider}" for license, provider in config.catalogs if pulls_at(config.data_dir, license.name, provider, observed_at)]
     if not taken:
         return None
     return UsageError(

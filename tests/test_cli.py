@@ -102,6 +102,12 @@ def test_a_rebuild_judges_each_shrink_by_the_share_it_was_archived_under(simulat
     result = qcat("rebuild", "--config", str(path), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert snapshot(database) == live
+    # records archived before qcat kept the shares are judged by the configuration
+    for record in (tmp_path / "data" / "archive" / "pulls").glob("*/*/*/*.json"):
+        document = json.loads(record.read_text())
+        record.write_text(json.dumps({key: value for key, value in document.items() if not key.startswith("max_")}))
+    assert qcat("rebuild", "--config", str(path), cwd=tmp_path).returncode == 0
+    assert [row[4] for row in snapshot(database)["pulls"]].count("suspect") == 1, "the shrink is judged by the stricter 0.5 now"
 
 
 def test_an_error_quoting_the_api_is_printed_as_sent(simulator: SimulatorServer, tmp_path: Path) -> None:

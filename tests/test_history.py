@@ -334,6 +334,25 @@ def test_a_pull_dated_by_a_clock_that_ran_ahead_stops_further_loads(simulator: S
     assert len(read_records(config.data_dir)) == 2, "the new pull is archived, to load once the clock is dealt with"
 
 
+def test_a_growth_is_judged_by_the_share_it_was_archived_under(simulator: SimulatorServer, config: Config) -> None:
+    from flows.archive import archive_pull
+    from flows.client import fetch_catalog, make_http_client
+    from flows.pipeline import load_and_summarise
+
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, BASE + [model(f"new-{i}") for i in range(8)])  # three times the peak
+    with make_http_client(config.api) as client:
+        grown = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
+    record = archive_pull(config.data_dir, "acme-prod", "default", night(1), grown, replace(config.history, max_added_share=2.5))
+    assert config.history.max_added_share == 1.0
+    [summary] = load_and_summarise(config, [record])
+    assert (summary.status, summary.events) == ("ok", 8)
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
 def test_late_pull_replays_its_catalog(simulator: SimulatorServer, config: Config) -> None:
     """A run that archived after a newer run loaded must not bend history: its catalog replays."""
     from flows.archive import archive_pull
