@@ -66,7 +66,8 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class HistoryConfig:
-    """The shrink guard's thresholds, as shares of a catalog's current models."""
+    """The shrink guard's thresholds: the share of a catalog's current models a pull may lack, and the
+    share of the most models it ever listed that a pull may list beyond that."""
 
     max_removed_share: float = 0.5
     max_added_share: float = 1.0
