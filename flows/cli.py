@@ -575,7 +575,8 @@ def _print_findings(data_dir: Path, report: RepairReport) -> None:
     counts = {
         "regenerated": sum(f.repaired for f in report.findings),
         "to regenerate (run without --dry-run)": sum(f.repairable and not f.repaired for f in report.findings),
-        "to restore from a backup": sum(not f.repairable for f in report.findings),
+        "to restore from a backup": sum(not f.repairable and not f.by_rebuild for f in report.findings),
+        "to load with `qcat rebuild`": sum(f.by_rebuild for f in report.findings),
     }
     summary = ", ".join(f"{n} file{'s' * (n != 1)} {label}" for label, n in counts.items() if n) or "no damage"
     out().print(f"Checked {report.pulls} archived pulls: {summary}.", highlight=False)

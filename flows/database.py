@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flows.engine import duckdb
@@ -76,6 +76,35 @@ def pulls_without_record(data_dir: Path, archived: list[str]) -> list[tuple[str,
         return []
     finally:
         con.close()
+
+
+def pulls_out_of_reach(data_dir: Path, archived: dict[str, str]) -> list[str]:
+    """Archived pulls (`archived`: record path by pull id) that catalog.duckdb never loaded and that
+    no nightly load will find: each load looks for pulls a run left behind only from the day before
+    its catalog's latest pull on (a crash between archiving and loading, found much later, or an
+    import stopped half-way). A database that is missing or cannot be read knows none."""
+    path = db_path(data_dir)
+    if not path.exists():
+        return []
+    try:
+        con = open_database(path, read_only=True, wait_seconds=0)
+    except (QcatError, duckdb.Error):
+        return []
+    try:
+        known = {row[0] for row in run(con, "pulls_known", {"pull_ids": sorted(archived)}).fetchall()}
+        latest = {(row[0], row[1]): row[2] for row in run(con, "catalog_last_pulls").fetchall()}
+    except duckdb.Error:
+        return []
+    finally:
+        con.close()
+    out_of_reach = []
+    for pull_id in sorted(set(archived) - known):
+        # .../pulls/license=L/provider=P/date=D/<pull id>.json
+        day, provider, license = (Path(archived[pull_id]).parts[-2 - n].partition("=")[2] for n in range(3))
+        last = latest.get((license, provider))
+        if last is not None and date.fromisoformat(day) < last.date() - timedelta(days=1):
+            out_of_reach.append(pull_id)
+    return out_of_reach
 
 
 def _unopenable(path: Path, exc: duckdb.Error) -> ArchiveError:

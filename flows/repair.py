@@ -34,7 +34,7 @@ from flows.archive import (
 )
 from flows.catalog import InvalidCatalog, parse_catalog
 from flows.config import Config, check_writable
-from flows.database import first_line, pulls_without_record
+from flows.database import first_line, pulls_out_of_reach, pulls_without_record
 from flows.errors import ArchiveError
 from flows.lock import writer_lock
 
@@ -51,6 +51,7 @@ class Finding:
     action: str
     repaired: bool = False
     repairable: bool = False
+    by_rebuild: bool = False  # nothing is damaged: `qcat rebuild` mends it
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,14 @@ def check(data_dir: Path, dry_run: bool, progress: Callable[[int, int], None] | 
         if progress is not None:
             progress(done, len(paths))
     findings += _records_lost(data_dir, list(records))
+    findings += _never_loaded(data_dir, records)
     return RepairReport(len(paths), tuple(findings))
+
+
+def _never_loaded(data_dir: Path, records: dict[str, str]) -> list[Finding]:
+    """The other way round: an archived pull that DuckDB lacks and that no nightly load will find."""
+    problem = "archived, but catalog.duckdb never loaded this pull, and nightly loads no longer look that far back"
+    return [Finding(Path(records[pull_id]), problem, "`qcat rebuild` loads it", by_rebuild=True) for pull_id in pulls_out_of_reach(data_dir, records)]
 
 
 def _records_lost(data_dir: Path, pull_ids: list[str]) -> list[Finding]:

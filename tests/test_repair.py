@@ -119,6 +119,30 @@ def test_originals_are_reported_and_left_alone(archived: Config) -> None:
     assert not (archived.data_dir / "damaged").exists()
 
 
+def test_an_archived_pull_no_load_will_reach_is_reported(archived: Config) -> None:
+    """A run that died between archiving and loading, found only long after: nightly loads look
+    back one day from each catalog's latest pull, so only a rebuild would bring it in. One archived
+    within that reach is no finding: the next run loads it."""
+    from flows.client import make_http_client
+    from flows.pipeline import pull_one
+
+    folder = archived.data_dir.parent
+    [license] = archived.licenses
+    with make_http_client(archived.api) as client:
+        old = pull_one(archived, license, "default", night(-3), client)
+        pull_one(archived, license, "default", night(2), client)
+    record = archived.data_dir / "archive" / "pulls" / "license=acme-prod" / "provider=default" / f"date={night(-3).date().isoformat()}" / f"{old.pull_id}.json"
+    dry = qcat(folder, "repair", "--dry-run")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert dry.stdout.splitlines() == [
+        f"{record.relative_to(archived.data_dir)}: archived, but catalog.duckdb never loaded this pull, and nightly loads no longer "
+        "look that far back: `qcat rebuild` loads it",
+        "Checked 8 archived pulls: 1 file to load with `qcat rebuild`.",
+    ]
+    assert qcat(folder, "rebuild").returncode == 0
+    assert qcat(folder, "repair", "--dry-run").stdout == "Checked 8 archived pulls: no damage.\n"
+
+
 def test_qcat_repair_mends_what_stopped_the_rebuild(archived: Config) -> None:
     folder = archived.data_dir.parent
     healthy = qcat(folder, "rates", "--format", "csv").stdout
