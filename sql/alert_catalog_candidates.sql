@@ -1,5 +1,8 @@
--- failing catalogs among the given live pulls: the first auth error of a streak, the pull that makes an
--- unavailable/invalid streak $failing_after long, and every pull the guard held back as suspect
+-- failing catalogs among the given live pulls: a streak of auth errors, a streak of unavailable/invalid
+-- pulls at least $failing_after long (at least, not exactly: a streak that a late pull lengthened, or
+-- a failing_after lowered mid-streak, must still alert), and every pull the guard held back as
+-- suspect. One candidate per streak, its first pull among the given ones: the ledger keys a streak
+-- by its first pull, so that it alerts once
 with classified as (
     select
         *,
@@ -35,7 +38,7 @@ streak_alerts as (
         streak_length, streak_first_pull_id, streak_since, null::integer as removed_count, null::integer as added_count,
         model_count, origin
     from streaks
-    where (failing = 'auth_error' and streak_length = 1) or (failing = 'unavailable' and streak_length = $failing_after)
+    where failing = 'auth_error' or (failing = 'unavailable' and streak_length >= $failing_after)
 ),
 
 applied_before as (
@@ -67,4 +70,5 @@ candidates as (
 select * exclude (origin)
 from candidates
 where pull_id in (select unnest($pull_ids)) and origin = 'live'
+qualify row_number() over (partition by license, provider, reason, streak_first_pull_id order by observed_at, pull_id) = 1
 order by license, provider, observed_at

@@ -275,6 +275,28 @@ def test_critical_alerts_go_first_in_one_bounded_message_and_auth_errors_always_
     assert (report.sent, report.failed) == (21, 0), "7 alerts on each of 3 channels"
 
 
+def test_an_outage_alerts_once_it_is_long_enough_even_if_failing_after_drops_past_it(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four pulls down with failing_after = 5, then the setting lowered to 3: the fifth pull alerts
+    (no pull was ever exactly 3 into the outage after the change), and the sixth does not again."""
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        sent: list[list[str]] = []
+        for n in range(7):
+            config = make_config(tmp_path, simulator, alerts_toml(f"failing_after = {5 if n < 5 else 3}\n", channel("hook")))
+            simulator.clear_faults()
+            if n:
+                simulator.add_fault("unavailable", count=None)
+            nightly_plain(config, night(n))
+            before = len(hook.bodies)
+            alerts.deliver_due(config)
+            sent.append([a["summary"] for body in hook.bodies[before:] for a in body["alerts"]])
+    assert sent[:5] == [[]] * 5
+    assert [len(s) for s in sent[5:]] == [1, 0]
+    assert sent[5][0].startswith("⚠ acme-prod/default catalog: unavailable for 5 pulls in a row since 2026-03-02 03:00 UTC")
+
+
 def test_failing_catalogs_alert_once_per_streak_and_suspect_shrinks(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Receiver() as hook:
         monkeypatch.setenv(HOOK_ENV, hook.url)
