@@ -85,18 +85,12 @@ def enqueue(con: duckdb.DuckDBPyConnection, config: Config, load: LoadReport, no
     Called inside the load's transaction: the log file exists before the load commits, so a crash
     cannot leave a change without its alert (a log file whose load never committed only repeats
     pairs that the retried load enqueues again, and the ledger keeps each pair once).
-    A catalog replayed because of a late pull re-derives its history under new event ids; what it
-    re-derives up to where its history ended before the load was news then, not now.
+    A catalog replayed because of a late pull derives its history again: what of it is news, `_news` says.
     """
     if not config.alerts.channels or not load.applied:
         return
     now = now or datetime.now(timezone.utc)
-    old_news = {(license, provider): until for license, provider, until in load.replayed_until}
-    alerts = [
-        alert
-        for alert in candidates(con, config.alerts, load.applied)
-        if datetime.fromisoformat(alert.item["observed_at"]) > old_news.get((alert.item["license"], alert.item["provider"]), datetime.min.replace(tzinfo=timezone.utc))
-    ]
+    alerts = [alert for alert in candidates(con, config.alerts, load.applied) if _news(alert.item, load)]
     keys = sorted({alert.key for alert in alerts})
     known = set(run(con, "alert_deliveries_known", {"alert_keys": keys}).fetchall()) if keys else set()
     ops = [
@@ -106,6 +100,16 @@ def enqueue(con: duckdb.DuckDBPyConnection, config: Config, load: LoadReport, no
         if (alert.key, channel) not in known
     ]
     ledger.write(config.data_dir, ops)
+
+
+def _news(item: dict[str, Any], load: LoadReport) -> bool:
+    """Whether an alert of this load is news: see LoadReport. Catalog alerts of a replay are keyed by
+    pulls, so the ledger keeps one per key however often a replay derives them."""
+    catalog = (item["license"], item["provider"])
+    if catalog in load.live_replays:
+        return item["event_id"] is None or item["event_id"] not in load.known_events
+    until = {(license, provider): until for license, provider, until in load.replayed_until}.get(catalog)
+    return until is None or datetime.fromisoformat(item["observed_at"]) > until
 
 
 def deliver_due(config: Config, now: datetime | None = None) -> DeliveryReport:

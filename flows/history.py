@@ -92,13 +92,19 @@ class LoadReport:
     """What a load or rebuild did; `applied` lists every pull whose events it (re)derived.
 
     `replayed_until` gives, for each catalog replayed because of a late pull, when its history
-    ended before the load: what the replay re-derives up to then is not news.
+    ended before the load. Where imports alone were late, what the replay re-derives up to then is
+    not news (imported history never alerts). Where a live pull was late (`live_replays`), it saw
+    what no loaded pull had, and so did the pulls a confirmation applied: there, the news is every
+    event that says what none of the catalog's events said before the replay; `known_events` are
+    the others (a change seen earlier than before, say, which alerted when first loaded).
     """
 
     pulls: int
     events: int | None = None
     applied: tuple[str, ...] = ()
     replayed_until: tuple[tuple[str, str, datetime], ...] = ()
+    live_replays: frozenset[tuple[str, str]] = frozenset()
+    known_events: frozenset[str] = frozenset()
 
 
 @contextmanager
@@ -254,6 +260,8 @@ def load_pending(
             if (record.license, record.provider) in watermarks and record.observed_at <= watermarks[(record.license, record.provider)]
         }
     )
+    live_late = frozenset((r.license, r.provider) for r in pending if (r.license, r.provider) in late and r.origin == "live"
+                          and r.observed_at <= watermarks[(r.license, r.provider)])
     if late:
         pending = [record for record in pending if (record.license, record.provider) not in late]
         pending += read_records(data_dir, set(late))
@@ -261,6 +269,7 @@ def load_pending(
         return LoadReport(0)
     con.begin()
     try:
+        said_before = {catalog: set(_event_signatures(con, catalog).values()) for catalog in live_late}
         for license, provider in late:
             run(con, "catalog_forget", {"license": license, "provider": provider})
         confirmed: list[str] = []
@@ -273,6 +282,10 @@ def load_pending(
             len(pending),
             applied=tuple(r.pull_id for r in pending) + tuple(confirmed),
             replayed_until=tuple((license, provider, watermarks[(license, provider)]) for license, provider in late),
+            live_replays=live_late,
+            known_events=frozenset(
+                event_id for catalog, said in said_before.items() for event_id, signature in _event_signatures(con, catalog).items() if signature in said
+            ),
         )
         if before_commit is not None:
             before_commit(con, report)
@@ -301,6 +314,11 @@ def _refuse_future_pulls(data_dir: Path, watermarks: dict[tuple[str, str], datet
             f"every pull record dated after now out of archive/pulls/ (this one is in {folder}) and run "
             "`qcat rebuild --drop-missing`"
         )
+
+
+def _event_signatures(con: duckdb.DuckDBPyConnection, catalog: tuple[str, str]) -> dict[str, str]:
+    """Event id -> what the event says, wherever it was seen (sql/catalog_event_signatures.sql)."""
+    return dict(run(con, "catalog_event_signatures", {"license": catalog[0], "provider": catalog[1]}).fetchall())
 
 
 def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:

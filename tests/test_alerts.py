@@ -620,6 +620,48 @@ def test_a_late_pull_that_replays_a_catalog_alerts_only_what_is_new(simulator: S
     assert sent == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)", "✚ acme-prod/default m-new: added (input 0.001, output 0.002)"]
 
 
+def test_a_late_live_pull_alerts_what_no_loaded_pull_had_seen(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The only loaded pull after the baseline failed (04:00); a run that started at 03:00 archives
+    a pull showing m-a doubled only afterwards. The replay dates the change before the catalog's
+    latest pull, yet nobody was ever told: it alerts, once."""
+    with Receiver() as hook:
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
+        doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
+        simulator.clear_faults()  # the first matching fault wins: the baseline's catalog would
+        simulator.add_fault("unavailable", count=None)
+        nightly_plain(config, night(1) + timedelta(hours=1))
+        simulator.clear_faults()
+        serve(simulator, {"acme-prod": doubled})
+        with make_http_client(config.api) as client:
+            pull_one(config, config.licenses[0], "default", night(1), client)
+        nightly_plain(config, night(2))
+        alerts.deliver_due(config)
+        nightly_plain(config, night(3))
+        alerts.deliver_due(config)
+    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)"]
+
+
+def test_removals_a_replay_confirms_alert(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shrink held back at 04:00; a run that started at 03:00 archives its pull (nothing missing
+    yet) afterwards; the next night confirms the shrink in the same load that replays the catalog.
+    The removals were never news while held back: they alert."""
+    with Receiver() as hook:
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
+        serve(simulator, {"acme-prod": [model("m-a")]})
+        nightly_plain(config, night(1) + timedelta(hours=1))
+        serve(simulator, {"acme-prod": BASE})
+        with make_http_client(config.api) as client:
+            pull_one(config, config.licenses[0], "default", night(1), client)
+        serve(simulator, {"acme-prod": [model("m-a")]})
+        nightly_plain(config, night(2))
+        alerts.deliver_due(config)
+    sent = [item["summary"] for body in hook.bodies for item in body["alerts"]]
+    assert [line for line in sent if "removed" in line] == [
+        "✖ acme-prod/default m-b: removed (was input 0.001, output 0.002)",
+        "✖ acme-prod/default m-c: removed (was input 0.001, output 0.002)",
+    ], sent
+
+
 def test_a_crash_after_the_load_commits_loses_no_alert(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The alerts are in the ledger log before the load commits; whoever syncs next applies them."""
     with Receiver() as hook:
