@@ -27,6 +27,7 @@ from flows.secrets import resolve_secret
 SCHEMA = "qcat.alerts/v1"
 USER_AGENT = "qcat-alerts/1"
 MAX_BACKOFF_SECONDS = 60.0
+SLACK_SECTION = 3000  # the most characters Slack takes in a section's text
 
 
 class ChannelError(QcatError):
@@ -116,10 +117,17 @@ def slack_payload(message: Message) -> dict[str, Any]:
     """Block Kit: a header, one section per license, and a context line for what did not fit."""
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": headline(message)[:150]}}]
     shown = message.alerts[: message.channel.max_items]
+    listed = 0
     for license, group in groupby(_by_license(shown), key=lambda alert: alert["license"]):
-        lines = "\n".join(("🔴 " if alert["critical"] else "• ") + _slack_text(alert["line"]) for alert in group)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{license}*\n{lines}"[:3000]}})
-    hidden = len(message.alerts) - len(shown)
+        # a section holds 3000 characters: whole lines up to that, the rest counted below
+        section = f"*{license}*"[:SLACK_SECTION]
+        for alert in group:
+            line = ("🔴 " if alert["critical"] else "• ") + _slack_text(alert["line"])
+            if len(section) + 1 + len(line) > SLACK_SECTION:
+                break
+            section, listed = f"{section}\n{line}", listed + 1
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
+    hidden = len(message.alerts) - listed
     if hidden:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"... and {hidden} more"}]})
     return {"text": _slack_text(text(message))[:3000], "blocks": blocks}

@@ -135,6 +135,24 @@ def test_slack_digest_groups_by_license_with_arrows_and_percentages(simulator: S
     assert body["text"].startswith("qcat: 4 catalog alerts\nacme-prod:\n  ▲ default m-a") and "m-n &lt;!here&gt; &amp; co: added" in body["text"]
 
 
+def test_a_slack_section_keeps_whole_lines_and_counts_the_rest(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long model ids: 25 lines overflow Slack's 3000 characters per section; what does not fit is
+    counted in the closing line, never cut mid-line or dropped unsaid."""
+    with Receiver() as slack:
+        monkeypatch.setenv(SLACK_ENV, slack.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("team", "slack", url_env=SLACK_ENV)))
+        base = [model(f"m-{n}") for n in range(30)]
+        long_ids = [model(f"vendor/{'x' * 150}-{n:02d}") for n in range(30)]
+        two_nights(simulator, config, {"acme-prod": base}, {"acme-prod": base + long_ids})
+        alerts.deliver_due(config)
+    [message] = slack.bodies
+    [section] = [block for block in message["blocks"] if block["type"] == "section"]
+    lines = section["text"]["text"].splitlines()[1:]
+    assert 0 < len(lines) < 25 and len(section["text"]["text"]) <= 3000
+    assert all(line.endswith("output 0.002)") for line in lines)
+    assert message["blocks"][-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": f"... and {30 - len(lines)} more"}]}
+
+
 def test_digest_is_bounded_but_the_json_payload_carries_everything(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Receiver() as hook, Receiver() as slack, Receiver() as each:
         monkeypatch.setenv(HOOK_ENV, hook.url)
