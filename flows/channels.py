@@ -28,6 +28,7 @@ SCHEMA = "qcat.alerts/v1"
 USER_AGENT = "qcat-alerts/1"
 MAX_BACKOFF_SECONDS = 60.0
 SLACK_SECTION = 3000  # the most characters Slack takes in a section's text
+SLACK_BLOCKS = 50  # the most blocks Slack takes in a message: a longer one is refused whole
 
 
 class ChannelError(QcatError):
@@ -119,6 +120,8 @@ def slack_payload(message: Message) -> dict[str, Any]:
     shown = message.alerts[: message.channel.max_items]
     listed = 0
     for license, group in groupby(_by_license(shown), key=lambda alert: alert["license"]):
+        if len(blocks) == SLACK_BLOCKS - 1:
+            break  # the last block says how many more
         # a section holds 3000 characters: whole lines up to that, the rest counted below
         section = f"*{license}*"[:SLACK_SECTION]
         for alert in group:

@@ -153,6 +153,20 @@ def test_a_slack_section_keeps_whole_lines_and_counts_the_rest(simulator: Simula
     assert message["blocks"][-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": f"... and {30 - len(lines)} more"}]}
 
 
+def test_a_slack_digest_of_many_licenses_stays_within_fifty_blocks(tmp_path: Path) -> None:
+    """Slack refuses a message of more than 50 blocks whole: one section per license must stop
+    before that, and the closing line counts every alert left out."""
+    from flows.alerts import sample_item
+    from flows.channels import Message, slack_payload
+
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("", channel("team", "slack", url_env=SLACK_ENV, max_items=100))))
+    alerts_of_60_licenses = tuple(sample_item() | {"license": f"lic-{n:02d}"} for n in range(60))
+    payload = slack_payload(Message(config.alerts.channel("team"), "digest", alerts_of_60_licenses))
+    sections = [block for block in payload["blocks"] if block["type"] == "section"]
+    assert len(payload["blocks"]) == 50 and len(sections) == 48
+    assert payload["blocks"][-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": "... and 12 more"}]}
+
+
 def test_digest_is_bounded_but_the_json_payload_carries_everything(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Receiver() as hook, Receiver() as slack, Receiver() as each:
         monkeypatch.setenv(HOOK_ENV, hook.url)
