@@ -21,7 +21,7 @@ from flows.channels import ChannelError, Message, deliver, messages
 from flows.config import AlertRule, AlertsConfig, ChannelConfig, Config
 from flows.database import db_path, open_database
 from flows.engine import duckdb
-from flows.errors import UsageError
+from flows.errors import LockTimeout, UsageError
 from flows.history import LoadReport, connect
 from flows.lock import writer_lock
 from flows.sqlfiles import as_dicts, run
@@ -163,12 +163,19 @@ def _send_channel(channel: ChannelConfig, alerts: list[dict[str, Any]], settings
 
 
 def _record(config: Config, ops: list[ledger.Op]) -> None:
-    with writer_lock(config.data_dir, config.lock_timeout_seconds):
-        con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
-        try:
-            ledger.append(con, config.data_dir, ops)
-        finally:
-            con.close()
+    """The outcomes go to the ledger's log at once, without the writer lock: the log is the ledger,
+    and whoever syncs next applies it. A rebuild or load holding the lock for long then delays
+    only DuckDB's copy; waiting for it instead could lose the outcomes, and send them again."""
+    ledger.write(config.data_dir, ops)
+    try:
+        with writer_lock(config.data_dir, config.lock_timeout_seconds):
+            con = connect(db_path(config.data_dir), config.lock_timeout_seconds)
+            try:
+                ledger.sync(con, config.data_dir)
+            finally:
+                con.close()
+    except LockTimeout:
+        return
 
 
 def preview(config: Config) -> tuple[list[Alert], list[Message]]:

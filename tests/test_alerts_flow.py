@@ -235,3 +235,48 @@ def test_a_webhook_url_from_a_prefect_secret_block(tmp_path: Path, caplog: pytes
     assert (body["schema"], body["channel"], body["kind"]) == ("qcat.alerts/v1", "hook", "test")
     for url in (hook.url, failing):
         assert url.rsplit("/", 1)[1] not in str(refused.value) + caplog.text
+
+
+def test_outcomes_sent_while_a_rebuild_holds_the_lock_are_not_sent_again(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver takes the writer lock before it answers, as a rebuild starting mid-send would:
+    the sender cannot record the outcome in DuckDB within lock_timeout_seconds, yet it is in the
+    ledger's log, so the next run finds the alert sent."""
+    import contextlib
+    import json as json_module
+    from http.server import BaseHTTPRequestHandler
+
+    from flows.alerts import deliver_due
+    from flows.lock import writer_lock
+    from tests.conftest import loopback_http
+
+    held = contextlib.ExitStack()
+    bodies: list[dict] = []
+    path = write_config(tmp_path, simulator.base_url, extra=alerts_toml("", channel("hook")))
+    path.write_text(path.read_text().replace("lock_timeout_seconds = 60", "lock_timeout_seconds = 1"))
+    config = load_config(path)
+
+    class LockingHook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            bodies.append(json_module.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            held.enter_context(writer_lock(config.data_dir, 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback_http(LockingHook) as base:
+        monkeypatch.setenv(HOOK_ENV, base + "/hooks/T000")
+        serve(simulator, {"acme-prod": BASE})
+        nightly_plain(config, night(0))
+        serve(simulator, {"acme-prod": BASE + [model("m-d")]})
+        nightly_plain(config, night(1))
+        first = deliver_due(config)
+        held.close()
+        again = deliver_due(config)
+    assert (first.sent, again.sent, len(bodies)) == (1, 0, 1)
+    assert [(row[1], row[2]) for row in ledger(config)] == [("hook", "sent")]
+
