@@ -90,7 +90,8 @@ def enqueue(con: duckdb.DuckDBPyConnection, config: Config, load: LoadReport, no
     if not config.alerts.channels or not load.applied:
         return
     now = now or datetime.now(timezone.utc)
-    alerts = [alert for alert in candidates(con, config.alerts, load.applied) if _news(alert.item, load)]
+    replayed_until = {(license, provider): until for license, provider, until in load.replayed_until}
+    alerts = [alert for alert in candidates(con, config.alerts, load.applied) if _news(alert.item, load, replayed_until)]
     keys = sorted({alert.key for alert in alerts})
     known = set(run(con, "alert_deliveries_known", {"alert_keys": keys}).fetchall()) if keys else set()
     ops = [
@@ -102,13 +103,13 @@ def enqueue(con: duckdb.DuckDBPyConnection, config: Config, load: LoadReport, no
     ledger.write(config.data_dir, ops)
 
 
-def _news(item: dict[str, Any], load: LoadReport) -> bool:
+def _news(item: dict[str, Any], load: LoadReport, replayed_until: dict[tuple[str, str], datetime]) -> bool:
     """Whether an alert of this load is news: see LoadReport. Catalog alerts of a replay are keyed by
     pulls, so the ledger keeps one per key however often a replay derives them."""
     catalog = (item["license"], item["provider"])
     if catalog in load.live_replays:
         return item["event_id"] is None or item["event_id"] not in load.known_events
-    until = {(license, provider): until for license, provider, until in load.replayed_until}.get(catalog)
+    until = replayed_until.get(catalog)
     return until is None or datetime.fromisoformat(item["observed_at"]) > until
 
 

@@ -111,7 +111,8 @@ class PullRecord:
             ("max_removed_share", self.max_removed_share, 1.0, "a number from 0 to 1"),
             ("max_added_share", self.max_added_share, math.inf, "a finite number of 0 or more"),
         ):
-            if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < math.inf or share > top):
+            # type(), not isinstance(): True is an int, and no share
+            if share is not None and not (type(share) in (int, float) and math.isfinite(share) and 0 <= share <= top):
                 return f"{name} {share!r} is not {allowed}"
         day = self.observed_at.astimezone(timezone.utc).date().isoformat()
         place = (f"license={self.license}", f"provider={self.provider}", f"date={day}", f"{self.pull_id}.json")

@@ -12,10 +12,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from flows.engine import duckdb
 from flows.errors import ArchiveError, LockTimeout, QcatError, UsageError
 from flows.sqlfiles import run
+
+T = TypeVar("T")
 
 DB_NAME = "catalog.duckdb"
 # bumped whenever a table, view or derived value changes: an older file must be rebuilt from the
@@ -61,50 +64,50 @@ def open_database(
 def pulls_without_record(data_dir: Path, archived: list[str]) -> list[tuple[str, str, str, datetime]]:
     """Pulls catalog.duckdb loaded whose records are not among the archive's (`archived` pull ids):
     lost originals, which a rebuild would leave out of the history. As (pull_id, license,
-    provider, observed_at), in time order. A database that is missing or cannot be read knows none:
-    making it again is `qcat rebuild`'s business."""
-    path = db_path(data_dir)
-    if not path.exists():
-        return []
-    try:
-        con = open_database(path, read_only=True, wait_seconds=0)
-    except (QcatError, duckdb.Error):
-        return []
-    try:
-        return run(con, "pulls_unarchived", {"pull_ids": archived}).fetchall()
-    except duckdb.Error:
-        return []
-    finally:
-        con.close()
+    provider, observed_at), in time order."""
+    return _if_readable(data_dir, lambda con: run(con, "pulls_unarchived", {"pull_ids": archived}).fetchall()) or []
 
 
 def pulls_out_of_reach(data_dir: Path, archived: dict[str, str]) -> list[str]:
     """Archived pulls (`archived`: record path by pull id) that catalog.duckdb never loaded and that
     no nightly load will find: each load looks for pulls a run left behind only from the day before
     its catalog's latest pull on (a crash between archiving and loading, found much later, or an
-    import stopped half-way). A database that is missing or cannot be read knows none."""
-    path = db_path(data_dir)
-    if not path.exists():
-        return []
-    try:
-        con = open_database(path, read_only=True, wait_seconds=0)
-    except (QcatError, duckdb.Error):
-        return []
-    try:
+    import stopped half-way)."""
+
+    def ask(con: duckdb.DuckDBPyConnection) -> tuple[set[str], dict[tuple[str, str], datetime]]:
         known = {row[0] for row in run(con, "pulls_known", {"pull_ids": sorted(archived)}).fetchall()}
-        latest = {(row[0], row[1]): row[2] for row in run(con, "catalog_last_pulls").fetchall()}
-    except duckdb.Error:
+        return known, {(row[0], row[1]): row[2] for row in run(con, "catalog_last_pulls").fetchall()}
+
+    answer = _if_readable(data_dir, ask)
+    if answer is None:
         return []
-    finally:
-        con.close()
+    known, latest = answer
     out_of_reach = []
     for pull_id in sorted(set(archived) - known):
-        # .../pulls/license=L/provider=P/date=D/<pull id>.json
-        day, provider, license = (Path(archived[pull_id]).parts[-2 - n].partition("=")[2] for n in range(3))
+        # the record's folder: .../license=L/provider=P/date=D
+        license, provider, day = (part.partition("=")[2] for part in Path(archived[pull_id]).parent.parts[-3:])
         last = latest.get((license, provider))
         if last is not None and date.fromisoformat(day) < last.date() - timedelta(days=1):
             out_of_reach.append(pull_id)
     return out_of_reach
+
+
+def _if_readable(data_dir: Path, ask: Callable[[duckdb.DuckDBPyConnection], T]) -> T | None:
+    """`ask`'s answer from catalog.duckdb, or None where there is no readable file to ask: checks of
+    the archive against it leave making it again to `qcat rebuild`."""
+    path = db_path(data_dir)
+    if not path.exists():
+        return None
+    try:
+        con = open_database(path, read_only=True, wait_seconds=0)
+    except (QcatError, duckdb.Error):
+        return None
+    try:
+        return ask(con)
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
 
 
 def _unopenable(path: Path, exc: duckdb.Error) -> ArchiveError:

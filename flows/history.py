@@ -253,15 +253,9 @@ def load_pending(
     unknown = set(files) | set(candidates)
     known = {row[0] for row in run(con, "pulls_known", {"pull_ids": sorted(unknown)}).fetchall()}
     pending = [candidates.get(pull_id) or read_record(files[pull_id]) for pull_id in sorted(unknown - known)]
-    late = sorted(
-        {
-            (record.license, record.provider)
-            for record in pending
-            if (record.license, record.provider) in watermarks and record.observed_at <= watermarks[(record.license, record.provider)]
-        }
-    )
-    live_late = frozenset((r.license, r.provider) for r in pending if (r.license, r.provider) in late and r.origin == "live"
-                          and r.observed_at <= watermarks[(r.license, r.provider)])
+    late_records = [r for r in pending if (r.license, r.provider) in watermarks and r.observed_at <= watermarks[(r.license, r.provider)]]
+    late = sorted({(record.license, record.provider) for record in late_records})
+    live_late = frozenset((record.license, record.provider) for record in late_records if record.origin == "live")
     if late:
         pending = [record for record in pending if (record.license, record.provider) not in late]
         pending += read_records(data_dir, set(late))

@@ -294,23 +294,32 @@ def test_small_removal_below_the_guard_applies_at_once(simulator: SimulatorServe
     assert (summary.status, summary.events) == ("ok", 5)
 
 
-def test_a_pull_is_judged_by_the_share_it_was_archived_under(simulator: SimulatorServer, config: Config) -> None:
-    """A crashed run's pull, loaded by a later run whose qcat.toml has a stricter share, keeps the
-    verdict it was archived for: loads and rebuilds must agree whatever the configuration says."""
+@pytest.mark.parametrize(
+    ("before", "after", "archived_under", "events"),
+    [
+        ([model(f"m-{i}") for i in range(10)], [model(f"m-{i}") for i in range(3)], {"max_removed_share": 0.9}, 7),
+        (BASE, BASE + [model(f"new-{i}") for i in range(8)], {"max_added_share": 2.5}, 8),  # three times the peak
+    ],
+    ids=["shrink", "growth"],
+)
+def test_a_pull_is_judged_by_the_shares_it_was_archived_under(
+    simulator: SimulatorServer, config: Config, before: list[dict], after: list[dict], archived_under: dict[str, float], events: int
+) -> None:
+    """A crashed run's pull, loaded by a later run whose qcat.toml is stricter, keeps the verdict it
+    was archived for: loads and rebuilds must agree whatever the configuration says."""
     from flows.archive import archive_pull
     from flows.client import fetch_catalog, make_http_client
     from flows.pipeline import load_and_summarise
 
-    full = [model(f"m-{i}") for i in range(10)]
-    serve(simulator, full)
+    serve(simulator, before)
     nightly_plain(config, night(0))
-    serve(simulator, full[:3])
+    serve(simulator, after)
     with make_http_client(config.api) as client:
-        shrunk = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
-    record = archive_pull(config.data_dir, "acme-prod", "default", night(1), shrunk, replace(config.history, max_removed_share=0.9))
-    assert config.history.max_removed_share == 0.5
+        result = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
+    record = archive_pull(config.data_dir, "acme-prod", "default", night(1), result, replace(config.history, **archived_under))
+    assert all(getattr(config.history, key) < share for key, share in archived_under.items()), "the configuration would hold it back"
     [summary] = load_and_summarise(config, [record])
-    assert (summary.status, summary.events) == ("ok", 7)
+    assert (summary.status, summary.events) == ("ok", events)
     live = snapshot(config)
     rebuild_database(config)
     assert snapshot(config) == live
@@ -332,25 +341,6 @@ def test_a_pull_dated_by_a_clock_that_ran_ahead_stops_further_loads(simulator: S
     assert f"move every pull record dated after now out of archive/pulls/ (this one is in {folder}) and run `qcat rebuild --drop-missing`" in str(caught.value)
     assert query(config, "select count(*) from pulls") == pulls
     assert len(read_records(config.data_dir)) == 2, "the new pull is archived, to load once the clock is dealt with"
-
-
-def test_a_growth_is_judged_by_the_share_it_was_archived_under(simulator: SimulatorServer, config: Config) -> None:
-    from flows.archive import archive_pull
-    from flows.client import fetch_catalog, make_http_client
-    from flows.pipeline import load_and_summarise
-
-    serve(simulator, BASE)
-    nightly_plain(config, night(0))
-    serve(simulator, BASE + [model(f"new-{i}") for i in range(8)])  # three times the peak
-    with make_http_client(config.api) as client:
-        grown = fetch_catalog(client, config.api, "sim-key-acme-prod", "default")
-    record = archive_pull(config.data_dir, "acme-prod", "default", night(1), grown, replace(config.history, max_added_share=2.5))
-    assert config.history.max_added_share == 1.0
-    [summary] = load_and_summarise(config, [record])
-    assert (summary.status, summary.events) == ("ok", 8)
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
 
 
 def test_late_pull_replays_its_catalog(simulator: SimulatorServer, config: Config) -> None:
