@@ -82,12 +82,13 @@ def _app_for(name: str | None) -> typer.Typer:
 def out() -> Console:
     """Rich is imported only by the commands that draw with it, so queries start faster.
 
-    Nothing printed is read as markup: it quotes the API (a model id in an error), paths and
-    configuration, any of which may hold brackets. Styles are given as `Text` instead."""
+    Nothing printed is read as markup or emoji codes: it quotes the API (a model id in an error),
+    paths and configuration, any of which may hold brackets, and `vendor/model:free: output ...`
+    holds `:free:`, which rich would draw as a picture. Styles are given as `Text` instead."""
     from rich.console import Console
 
     # piped output (logs, CI, scripts) gets wide tables instead of rich's 80 columns
-    return Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160, markup=False)
+    return Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160, markup=False, emoji=False)
 
 
 def say(message: str) -> None:
@@ -218,7 +219,7 @@ def status_command(
             Text(printable(s.problem), style="red") if s.problem else Text("ok", style="green"),
         )
     out().print(table)
-    out().print(f"Next scheduled run: {next_scheduled_run()}")
+    out().print(f"Next scheduled run: {next_scheduled_run(settings)}")
     problems = [s for s in statuses if s.problem]
     if problems:
         say(f"qcat: {len(problems)} of {len(statuses)} catalogs stale or failing")
@@ -352,12 +353,12 @@ def sql_command(
     config: ConfigOption = None,
 ) -> None:
     """Run a query against catalog.duckdb opened read-only."""
-    from flows.queries import adhoc
+    from flows.queries import adhoc, plan_lines
 
     text = sys.stdin.read() if query in (None, "-") else query
     if not text.strip():
         _usage_error("sql: no query given (as an argument, or on stdin)")
-    _ask(config, fmt, tz, lambda con, zone, now: adhoc(con, text))
+    _ask(config, fmt, tz, lambda con, zone, now: plan_lines(adhoc(con, text)) if fmt == "table" else adhoc(con, text))
 
 
 def _ask(config: str | None, fmt: str, tz: str, question: Question) -> None:

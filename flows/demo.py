@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import sys
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -106,16 +107,27 @@ def _report(data_dir: Path, config_path: Path, console: Console) -> None:
     finally:
         con.close()
     config = shlex.quote(str(config_path))  # the commands below are meant to be pasted into a shell
+    qcat = _command_name()
     console.print(
         f"\nThe archive (source of truth) is under {data_dir / 'archive'}; the history is in {db_path(data_dir)}.\n"
-        f"Alerts the rules let through went to {data_dir / 'alerts.jsonl'}; list them: qcat alerts --config {config}\n"
-        f"Ask it:   qcat changes --since 7d --config {config}\n"
-        f"          qcat rates --license acme-prod --model claude --config {config}\n"
-        f"          qcat compare --licenses acme-prod,acme-research --config {config}\n"
-        f"          qcat sql \"from price_change_stats order by rate_changes desc, license, provider, model_id limit 5\" --config {config}\n"
-        f"Rebuild it from the archive alone: qcat rebuild --config {config}",
+        f"Alerts the rules let through went to {data_dir / 'alerts.jsonl'}; list them: {qcat} alerts --config {config}\n"
+        f"Ask it:   {qcat} changes --since 7d --config {config}\n"
+        f"          {qcat} rates --license acme-prod --model claude --config {config}\n"
+        f"          {qcat} compare --licenses acme-prod,acme-research --config {config}\n"
+        f"          {qcat} sql \"from price_change_stats order by rate_changes desc, license, provider, model_id limit 5\" --config {config}\n"
+        f"Rebuild it from the archive alone: {qcat} rebuild --config {config}",
         highlight=False,
     )
+
+
+def _command_name() -> str:
+    """qcat as this run was started, for the hints: `.venv/bin/qcat` when the shell would not find
+    this very program by its bare name (the README's first command leaves the venv inactive)."""
+    started = Path(sys.argv[0])
+    found = shutil.which("qcat")
+    if started.name != "qcat" or (found is not None and Path(found).resolve() == started.resolve()):
+        return "qcat"
+    return shlex.quote(sys.argv[0])
 
 
 def _table(title: str, result: duckdb.DuckDBPyConnection) -> Table:

@@ -47,17 +47,18 @@ def model_glob(pattern: str | None) -> str | None:
     return f"*{literal}*"
 
 
-def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
+def check_filters(con: duckdb.DuckDBPyConnection, filters: Filters, options: tuple[str, str] = ("--license", "--provider")) -> None:
+    """`options`: the command line's names for the licenses and providers given, for the error."""
     if not filters.licenses and not filters.providers:
         return
     catalogs = run(con, "query_catalogs").fetchall()
-    for option, wanted, known in (
-        ("--license", filters.licenses, sorted({license for license, _ in catalogs})),
-        ("--provider", filters.providers, sorted({provider for _, provider in catalogs})),
+    for option, kind, wanted, known in (
+        (options[0], "license", filters.licenses, sorted({license for license, _ in catalogs})),
+        (options[1], "provider", filters.providers, sorted({provider for _, provider in catalogs})),
     ):
         for name in wanted:
             if name not in known:
-                raise UsageError(f"{option}: no catalog with {option[2:]} {name!r} in the database (known: {', '.join(known) or 'none yet'})")
+                raise UsageError(f"{option}: no catalog with {kind} {name!r} in the database (known: {', '.join(known) or 'none yet'})")
 
 
 def rates(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetime | None, zone: tzinfo = timezone.utc) -> Result:
@@ -128,9 +129,13 @@ def changes(
 def compact_history(result: Result) -> Result:
     """The table view of `history`: each rate beside its change, and removals spelled out."""
     rows = []
+    previous: dict[str, Any] = {}
     for row in result.rows:
         version = dict(zip(result.columns, row))
-        rates = [_with_pct(version[f"{rate}_cost_per_micro_credit"], version[f"{rate}_pct_change"]) for rate in ("input", "output")]
+        if (previous.get("license"), previous.get("provider")) != (version["license"], version["provider"]):
+            previous = {}
+        rates = [_with_pct(version, previous.get(f"{rate}_cost_per_micro_credit"), rate) for rate in ("input", "output")]
+        previous = version
         ended = "removed" if version["removed_at_end"] else ("changed" if version["valid_to"] else "current")
         limits = " / ".join("-" if version[limit] is None else str(version[limit]) for limit in ("context_window", "max_output_tokens"))
         rows.append((version["license"], version["provider"], version["valid_from"], version["valid_to"], version["change"], *rates, version["name"], limits, ended))
@@ -138,12 +143,17 @@ def compact_history(result: Result) -> Result:
     return Result(columns, rows, result.title, result.utc)
 
 
-def _with_pct(rate: float, pct: float | None) -> str:
-    return f"{rate!r} ({pct:+.2f}%)" if pct else repr(rate)
+def _with_pct(version: dict[str, Any], previous: float | None, rate: str) -> str:
+    """A rate beside its move from the catalog's previous version (rows come in that order); a move
+    from 0 has no percentage, and shown bare it would look unmoved."""
+    value, pct = version[f"{rate}_cost_per_micro_credit"], version[f"{rate}_pct_change"]
+    if pct is None and previous == 0 and value != 0:
+        return f"{value!r} (from 0)"
+    return f"{value!r} ({pct:+.2f}%)" if pct else repr(value)
 
 
 def compare(con: duckdb.DuckDBPyConnection, by: str, pair: tuple[str, str], filters: Filters) -> Result:
-    check_filters(con, Filters(licenses=pair) if by == "license" else Filters(providers=pair))
+    check_filters(con, Filters(licenses=pair) if by == "license" else Filters(providers=pair), ("--licenses", "--providers"))
     check_filters(con, filters)
     params = {"by": by, "a": pair[0], "b": pair[1], **filters.params()}
     return _result(run(con, "query_compare", params), f"{by.capitalize()} {pair[0]} against {pair[1]}: ratio = {pair[0]} / {pair[1]}")
@@ -180,6 +190,15 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
     if cursor.description is None:
         return Result([], [])
     return _result(cursor, "", utc=False)
+
+
+def plan_lines(result: Result) -> Result:
+    """The table view of an EXPLAIN: its plan is one text of many lines, which a table would show
+    on one line with its breaks escaped. Each line of it becomes a row; the key heads its first."""
+    if result.columns != ["explain_key", "explain_value"]:
+        return result
+    rows = [(key if index == 0 else "", line) for key, plan in result.rows for index, line in enumerate(str(plan).splitlines())]
+    return Result(result.columns, rows, result.title, result.utc)
 
 
 def _kind(statement: duckdb.Statement) -> str:

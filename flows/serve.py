@@ -7,6 +7,7 @@ PREFECT_HOME says otherwise), serves the deployment against it, and stops it on 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from flows.config import Config
 from flows.errors import QcatError, port_unavailable
 from flows.runner import prefect_defaults
 from flows.secrets import printable_url
+from flows.status import SERVE_MARKER, local_prefect_home
 
 FLOW_NAME = "qcat-nightly"
 DEPLOYMENT = f"{FLOW_NAME}/{FLOW_NAME}"
@@ -71,6 +73,7 @@ class LocalPrefectServer:
                 raise QcatError(f"the local Prefect server exited at start; see {self.home / 'server.log'}")
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    self._leave_marker()
                     return
             except httpx.TransportError:
                 pass
@@ -78,8 +81,16 @@ class LocalPrefectServer:
         self.stop()
         raise QcatError(f"the local Prefect server did not become healthy in {HEALTH_TIMEOUT_SECONDS:.0f} s; see {self.home / 'server.log'}")
 
+    def _leave_marker(self) -> None:
+        """Tell `qcat status` in other shells where this server is (status.served_api)."""
+        marker = self.home / SERVE_MARKER
+        temporary = marker.with_name(f".{marker.name}.{os.getpid()}")
+        temporary.write_text(json.dumps({"api_url": self.api_url, "pid": os.getpid()}), encoding="utf-8")
+        temporary.replace(marker)
+
     def stop(self) -> None:
         """SIGTERM to the whole process group (the server has workers), then SIGKILL if it lingers."""
+        (self.home / SERVE_MARKER).unlink(missing_ok=True)
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -94,7 +105,7 @@ def serve(config: Config, port: int, once_now: bool, interval_seconds: float | N
     prefect_defaults()
     server: LocalPrefectServer | None = None
     if not os.environ.get("PREFECT_API_URL"):
-        home = Path(os.environ.get("PREFECT_HOME") or config.data_dir / "prefect")
+        home = local_prefect_home(config)
         server = LocalPrefectServer(home, port)
         console.print(f"Starting a local Prefect server on {server.url} (state in {home})...")
         server.start()

@@ -7,10 +7,12 @@ over plain HTTP, so that it answers in a fraction of a second without importing 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 
@@ -22,6 +24,7 @@ from flows.timespec import FUTURE_SLACK
 
 FAILING = frozenset({"auth_error", "unavailable", "invalid"})
 DEPLOYMENT_NAME = "qcat-nightly"
+SERVE_MARKER = "qcat-serve.json"
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,39 @@ def catalog_statuses(
     return statuses
 
 
-def next_scheduled_run() -> str:
+def local_prefect_home(config: Config) -> Path:
+    """Where `qcat serve` keeps the state of the Prefect server it starts."""
+    return Path(os.environ.get("PREFECT_HOME") or config.data_dir / "prefect")
+
+
+def served_api(config: Config) -> tuple[str, int] | None:
+    """The API of the Prefect server a running `qcat serve` started, and that process's id, as it
+    left them in its Prefect home: without them `qcat status` in another shell, where
+    PREFECT_API_URL is not set, could not say when the served flow runs next. A marker left by a
+    `qcat serve` that was killed names a process that is gone, and counts for nothing."""
+    try:
+        marker = json.loads((local_prefect_home(config) / SERVE_MARKER).read_text(encoding="utf-8"))
+        api, pid = str(marker["api_url"]), int(marker["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        pass  # alive, run by another user
+    except OSError:
+        return None
+    return api, pid
+
+
+def next_scheduled_run(config: Config) -> str:
     """When the served or deployed nightly flow runs next, as the Prefect API says."""
     api = os.environ.get("PREFECT_API_URL")
+    served = None if api else served_api(config)
+    if served is not None:
+        api = served[0]
     if not api:
-        return "unknown (PREFECT_API_URL is not set; `qcat serve` or a Prefect server schedules runs)"
-    shown = printable_url(api)
+        return "unknown (PREFECT_API_URL is not set and no `qcat serve` is running for this data directory)"
+    shown = printable_url(api) if served is None else f"{printable_url(api)} (`qcat serve`, process {served[1]})"
     try:
         with _prefect_api(api) as client:
             deployments = _listed(client, "/deployments/filter", {"deployments": {"name": {"any_": [DEPLOYMENT_NAME]}}})

@@ -99,8 +99,9 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
     serve(simulator, {"acme-prod": BASE})
     nightly_plain(config, night(0))
     # m-e's id holds an escape sequence that would clear the screen, and a line break before a line
-    # of its own making: both shown as their escapes
-    serve(simulator, {"acme-prod": [model("m-a", out=0.0028), model("m-b", inp=0.00101), model("m-c"), model("m-d"), model("m-e\x1b[2J\n  ▲ default m-a: input -90.0%")]})
+    # of its own making: both shown as their escapes. In "m-d:free: added", rich would see the emoji
+    # code :free:
+    serve(simulator, {"acme-prod": [model("m-a", out=0.0028), model("m-b", inp=0.00101), model("m-c"), model("m-d:free"), model("m-e\x1b[2J\n  ▲ default m-a: input -90.0%")]})
     nightly_plain(config, night(1))
     from flows.alerts import deliver_due
 
@@ -117,7 +118,7 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
             "qcat: 3 catalog alerts",
             "acme-prod:",
             "  ▲ default m-a: output +40.0% (0.002 → 0.0028)",
-            "  ✚ default m-d: added (input 0.001, output 0.002)",
+            "  ✚ default m-d:free: added (input 0.001, output 0.002)",
             "  ✚ default m-e\\x1b[2J\\x0a  ▲ default m-a: input -90.0%: added (input 0.001, output 0.002)",
             "--- file (jsonl, digest) ---",
             "qcat: 3 catalog alerts",

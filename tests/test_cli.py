@@ -345,8 +345,13 @@ def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
     lines = (demo / "alerts.jsonl").read_text().splitlines()
     assert deliveries == [("sent", len(lines))] and lines, "the demo's alerts went to its JSONL channel"
     (demo / "leftover.txt").write_text("from the first demo")
-    again = qcat("demo", "--days", "2", "--data-dir", str(demo), cwd=tmp_path)
-    assert again.returncode == 0
+    # as the README's first command runs it: the venv's script, the venv not on PATH
+    script = Path(sys.executable).parent / "qcat"
+    path = os.pathsep.join(part for part in os.environ["PATH"].split(os.pathsep) if Path(part).resolve() != script.parent.resolve())
+    again = subprocess.run([str(script), "demo", "--days", "2", "--data-dir", str(demo)], cwd=tmp_path, env={**os.environ, "PATH": path},
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{script} rebuild --config '{demo / 'qcat.toml'}'" in again.stdout, "hints name the script the shell cannot find by name alone"
     assert not (demo / "leftover.txt").exists(), "a folder the demo made is replaced, not added to"
     con = duckdb.connect(str(demo / "catalog.duckdb"), read_only=True)
     try:

@@ -182,6 +182,15 @@ def test_history_gives_each_rate_its_change(home: Path) -> None:
     ]
 
 
+def test_history_table_says_a_rate_rose_from_zero(home: Path) -> None:
+    """A move from 0 has no percentage: the table says so rather than show the rate as unmoved."""
+    table = qcat(home, "history", "c", "-l", "acme-prod", "-p", "default")
+    assert table.returncode == 0, table.stderr
+    first, second = table.stdout.splitlines()[3:5]
+    assert "(from 0)" not in first and "added" in first
+    assert "0.0001 (from 0)" in second and "rate_changed" in second, table.stdout
+
+
 def test_history_of_an_unknown_model_suggests_close_ids(home: Path) -> None:
     result = qcat(home, "history", "A")
     assert result.returncode == 2
@@ -283,6 +292,10 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     for query in ("explain analyze select count(*) from pulls", "explain analyze (select 1) union (select 2)", "explain (analyze) (select 1)"):
         explained = qcat(home, "sql", query)
         assert (explained.returncode, explained.stderr) == (0, "") and "analyzed_plan" in explained.stdout, f"EXPLAIN ANALYZE of a SELECT is fine: {query}"
+    plan = qcat(home, "sql", "explain select count(*) from pulls")
+    assert plan.returncode == 0 and "\\x0a" not in plan.stdout, "a plan's lines are the table's rows, not one row of escaped breaks"
+    assert plan.stdout.splitlines()[2].startswith("physical_plan  ") and plan.stdout.count("physical_plan") == 1, plan.stdout
+    assert "\n" in json.loads(qcat(home, "sql", "explain select 1", "-f", "json").stdout)[0]["explain_value"], "scripts get the plan as DuckDB gives it"
     assert qcat(home, "sql", "select 1; select 2").stderr.strip() == "qcat: error: qcat sql runs one query at a time; 2 statements were given"
     user_home = home / "user-home"  # where DuckDB would download an extension to
     remote = subprocess.run(
@@ -312,6 +325,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         (("compare", "--licenses", ""), "--licenses: '' names nothing"),
         (("rates", "--format", "xml"), "--format: 'xml' is not one of table, json, csv"),
         (("compare", "--licenses", "acme-prod"), "--licenses: 'acme-prod' is not two different names"),
+        (("compare", "--licenses", "acme-prod,acme-typo"), "--licenses: no catalog with license 'acme-typo'"),
+        (("compare", "--providers", "default,bedrock"), "--providers: no catalog with provider 'bedrock'"),
         (("compare",), "give exactly one of --licenses A,B or --providers P,Q"),
         (("sql", "select * from no_such_table"), "query failed: Catalog Error"),
         (("changes", "--type", "added", "--min-pct", "5"), "--min-pct and --direction select rate changes; they cannot apply to --type added"),

@@ -66,9 +66,9 @@ def test_serve_runs_on_schedule_and_stops_cleanly(simulator: SimulatorServer, tm
         while archived_pulls(data_dir) < 6 and time.monotonic() < deadline and serve.poll() is None:
             time.sleep(1)
         assert archived_pulls(data_dir) >= 6, (tmp_path / "serve.log").read_text()[-3000:]
+        # from another shell, where PREFECT_API_URL is not set: status finds the server serve started
         status = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "status", "--config", str(path)],
-            env=env | {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}, capture_output=True, text=True, timeout=60,
+            [sys.executable, "-m", "flows.cli", "status", "--config", str(path)], env=env, capture_output=True, text=True, timeout=60,
         )
         assert status.returncode == 0, status.stdout + status.stderr
         assert re.search(r"Next scheduled run: \d{4}-\d\d-\d\dT", status.stdout), status.stdout
@@ -84,6 +84,8 @@ def test_serve_runs_on_schedule_and_stops_cleanly(simulator: SimulatorServer, tm
     while processes_with(str(home)) and time.monotonic() < deadline:  # children may take a moment to be reaped
         time.sleep(0.2)
     assert processes_with(str(home)) == [], "the local Prefect server and the runs it served are gone"
+    after = subprocess.run([sys.executable, "-m", "flows.cli", "status", "--config", str(path)], env=env, capture_output=True, text=True, timeout=60)
+    assert "Next scheduled run: unknown (PREFECT_API_URL is not set and no `qcat serve` is running" in after.stdout, after.stdout
     con = duckdb.connect(str(db_path(data_dir)), read_only=True)
     try:
         runs, ok = con.execute("select count(distinct observed_at), count(*) filter (where status = 'ok') from pulls").fetchone()

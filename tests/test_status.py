@@ -33,6 +33,32 @@ def test_fresh_catalogs_exit_zero(simulator: SimulatorServer, tmp_path: Path) ->
     assert "prefect" not in result.heavy_imports
 
 
+def test_status_asks_the_server_a_running_qcat_serve_started(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """`qcat serve` leaves where its Prefect server is (tests/test_serve.py runs the real one); a
+    marker whose process is gone (a serve that was killed) counts for nothing."""
+    from flows.status import SERVE_MARKER, local_prefect_home
+
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+    config = load_config(path)
+    nightly_plain(config, datetime.now(timezone.utc))
+    marker = local_prefect_home(config) / SERVE_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    marker.write_text(f'{{"api_url": "http://127.0.0.1:9/api", "pid": {gone.pid}}}')
+    assert "PREFECT_API_URL is not set and no `qcat serve` is running for this data directory" in status(path).stdout
+    class NoDeployments(JsonAnswer):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.answer(200, b"[]")
+
+    with loopback_http(NoDeployments) as api:
+        marker.write_text(f'{{"api_url": "{api}/api", "pid": {os.getpid()}}}')
+        asked = status(path)
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    assert f"Next scheduled run: none (no qcat-nightly deployment on {api}/api (`qcat serve`, process {os.getpid()}))" in asked.stdout
+
+
 def test_stale_and_never_pulled_catalogs_exit_one(simulator: SimulatorServer, tmp_path: Path) -> None:
     path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
     nightly_plain(load_config(path), night(0))
