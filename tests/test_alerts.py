@@ -227,6 +227,16 @@ def test_thresholds_directions_filters_and_channel_routing(simulator: SimulatorS
     assert (zero["direction"], zero["input_pct_change"], zero["line"]) == ("increase", None, "▲ default m-z: input 0 → 0.001 (was free)")
 
 
+def test_a_move_of_exactly_critical_pct_is_critical(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml("min_pct = 1\ncritical_pct = 5\n", channel("hook")))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a", out=0.0021), model("m-b", inp=0.00104), BASE[2]]})
+    assert sorted((row[10], row[3]) for row in ledger(config)) == [
+        ("▲ acme-prod/default m-a: output +5.0% (0.002 → 0.0021)", True),
+        ("▲ acme-prod/default m-b: input +4.0% (0.001 → 0.00104)", False),
+    ]
+
+
 def test_a_rule_makes_an_alert_critical_on_its_own_channels_only(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pager rule that marks additions critical must not turn the team channel's digest into pages."""
     monkeypatch.setenv(HOOK_ENV, down_url())

@@ -277,7 +277,7 @@ def test_unknown_key_is_auth_error_without_retry(server: SimulatorServer, pull, 
 def test_429_retry_after_is_honoured(server: SimulatorServer, pull, api: ApiConfig, sleep: RecordingSleep) -> None:
     server.add_fault("rate_limited", count=1, retry_after=1)
     started = time.monotonic()
-    result = pull(config=replace(api, max_backoff_seconds=2.0))
+    result = pull(config=replace(api, max_backoff_seconds=1.0))  # no longer than the limit: honoured
     assert time.monotonic() - started >= 1.0
     assert result.status == "ok"
     assert statuses(result) == [429, 200]
@@ -302,6 +302,13 @@ def test_retry_after_beyond_max_backoff_gives_up_early(server: SimulatorServer, 
     assert len(result.attempts) == 1 and sleep.delays == []
     assert "429" in result.error and "60 s" in result.error and "max_backoff_seconds" in result.error
     assert len(logged(server, 1)) == 1  # no second try
+
+
+def test_retry_after_just_beyond_max_backoff_gives_up_too(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    server.add_fault("rate_limited", count=None, retry_after=1)
+    result = pull()  # max_backoff_seconds = 0.5
+    assert (result.status, len(result.attempts), sleep.delays) == ("unavailable", 1, [])
+    assert "asked to retry after 1 s, beyond api.max_backoff_seconds" in result.error
 
 
 @pytest.mark.parametrize("retry_after", ["\u00b2", "1.5", "-1", "soon"])

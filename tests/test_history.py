@@ -19,11 +19,11 @@ from flows.database import db_path
 from flows.history import SCHEMA_VERSION, connect
 from flows.replay import rebuild_database
 from flows.simulator import SimulatorServer
-from tests.conftest import KEY_VARS, model, night, nightly_plain, write_config
+from tests.conftest import KEY_VARS, model, night, nightly_plain, play_nights, write_config
 
 TABLES = {
     "pulls": "pull_id",
-    "model_versions": "license, provider, model_id, valid_from",
+    "model_versions": "license, provider, model_id, valid_from, valid_from_pull_id",
     "catalog_events": "event_id",
 }
 
@@ -772,3 +772,100 @@ def test_an_unreadable_file_of_the_night_fails_the_load_by_name_and_loads_once_r
     models_file.write_bytes(content)
     [summary] = load_and_summarise(config, records)
     assert (summary.status, summary.events) == ("ok", 1)
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        ({"context_window": None}, ("limits_changed", "old_context_window", None, "new_context_window", 128000)),
+        ({"max_output_tokens": None}, ("limits_changed", "old_max_output_tokens", None, "new_max_output_tokens", 8192)),
+        ({"name": None}, ("renamed", "old_name", None, "new_name", "M-A")),
+    ],
+    ids=["context window", "max output", "name"],
+)
+def test_a_value_that_appears_from_null_is_a_change(simulator: SimulatorServer, config: Config, before: dict, expected: tuple) -> None:
+    """null -> value is a change like any other (`<>` would see none: it is null on nulls), in the
+    load and the rebuild alike."""
+    event_type, old_column, old, new_column, new = expected
+    serve(simulator, [{**model("m-a"), **before}, *BASE[1:]])
+    nightly_plain(config, night(0))
+    serve(simulator, BASE)
+    [summary] = nightly_plain(config, night(1))
+    assert summary.events == 1
+    assert query(config, f"select model_id, event_type, {old_column}, {new_column} from catalog_events") == [("m-a", event_type, old, new)]
+    column = new_column.removeprefix("new_")
+    assert query(config, f"select {column} from model_versions where model_id = 'm-a' and is_current") == [(new,)]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_model_gone_from_one_catalog_is_added_to_another(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """`readded` means back in this catalog: having been in another catalog does not count."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]}))
+    others = [model(f"o-{n}") for n in range(4)]
+    play_nights(simulator, config, {
+        0: {("acme-prod", "default"): BASE, ("acme-prod", "anthropic"): others},
+        1: {("acme-prod", "default"): BASE[:3]},
+        2: {("acme-prod", "anthropic"): [*others, model("m-d")]},
+    })
+    assert query(config, "select provider, model_id, event_type from catalog_events order by observed_at") == [
+        ("default", "m-d", "removed"),
+        ("anthropic", "m-d", "added"),
+    ]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_pull_of_the_latest_instant_archived_late_replays_its_catalog(simulator: SimulatorServer, config: Config) -> None:
+    """Pulls of one instant apply in pull id order: one archived after the other loaded, with the
+    smaller id, belongs before it, so the catalog replays rather than make its rate current."""
+    from flows.archive import archive_pull
+    from flows.client import fetch_catalog, make_http_client
+    from flows.pipeline import load_and_summarise
+
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    with make_http_client(config.api) as client:
+        serve(simulator, [model("m-a", inp=0.005), *BASE[1:]])
+        earlier = fetch_catalog(client, config.api, os.environ[KEY_VARS["acme-prod"]], "default")
+        serve(simulator, [model("m-a", inp=0.003), *BASE[1:]])
+        later = fetch_catalog(client, config.api, os.environ[KEY_VARS["acme-prod"]], "default")
+    load_and_summarise(config, [archive_pull(config.data_dir, "acme-prod", "default", night(1), later, config.history, pull_id="same-instant-b")])
+    load_and_summarise(config, [archive_pull(config.data_dir, "acme-prod", "default", night(1), earlier, config.history, pull_id="same-instant-a")])
+    assert query(config, "select input_cost_per_micro_credit from model_versions where model_id = 'm-a' and is_current") == [(0.003,)]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_suspects_of_two_catalogs_in_one_round_are_each_settled_against_their_own(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """acme-prod's pull lacks 7 of its 10 models and acme-research's lists 15 strangers besides its
+    10, on the same night: both held. The next night both are whole again: both dismissed, whatever
+    the other catalog's suspect listed."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["default"]}))
+    ten = [model(f"m-{n}") for n in range(10)]
+    prod, research = ("acme-prod", "default"), ("acme-research", "default")
+    play_nights(simulator, config, {
+        0: {prod: ten, research: ten},
+        1: {prod: ten[:3], research: [*ten, *(model(f"x-{n}") for n in range(15))]},
+        2: {prod: ten, research: ten},
+    })
+    assert query(config, "select license, resolution from pulls where status = 'suspect' order by 1") == [("acme-prod", "dismissed"), ("acme-research", "dismissed")]
+    assert events(config) == []
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_archive_files_are_never_overwritten(tmp_path: Path) -> None:
+    from flows.archive import write_new
+    from flows.errors import ArchiveError
+
+    path = tmp_path / "archive" / "x.json"
+    write_new(path, b"original")
+    with pytest.raises(ArchiveError, match="never overwritten"):
+        write_new(path, b"replacement")
+    assert path.read_bytes() == b"original"
+    assert [entry.name for entry in path.parent.iterdir()] == ["x.json"], "no temporary file left behind"
