@@ -40,7 +40,7 @@ def run_demo(data_dir: Path, nights: int, console: Console) -> None:
     first_night = datetime.combine(datetime.now(timezone.utc).date() - timedelta(days=nights), time(3), timezone.utc)
     with SimulatorServer(CatalogSimulator(DEMO_LICENSES, seed=42)) as simulator:
         config_path = _write_config(data_dir, simulator.base_url)
-        console.print(f"Simulator on {simulator.base_url}; {len(DEMO_LICENSES) * len(PROVIDERS)} catalogs; data in {data_dir}")
+        console.print(f"Simulator on {simulator.base_url}; {len(DEMO_LICENSES) * len(PROVIDERS)} catalogs; data in {data_dir}", soft_wrap=True)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
         ) as progress:
@@ -117,6 +117,7 @@ def _report(data_dir: Path, config_path: Path, console: Console) -> None:
         f"          {qcat} sql \"from price_change_stats order by rate_changes desc, license, provider, model_id limit 5\" --config {config}\n"
         f"Rebuild it from the archive alone: {qcat} rebuild --config {config}",
         highlight=False,
+        soft_wrap=True,  # commands and paths to paste: a line break inside one would break it
     )
 
 

@@ -107,7 +107,7 @@ def serve(config: Config, port: int, once_now: bool, interval_seconds: float | N
     if not os.environ.get("PREFECT_API_URL"):
         home = local_prefect_home(config)
         server = LocalPrefectServer(home, port)
-        console.print(f"Starting a local Prefect server on {server.url} (state in {home})...")
+        console.print(f"Starting a local Prefect server on {server.url} (state in {home})...", soft_wrap=True)
         server.start()
         os.environ["PREFECT_API_URL"] = server.api_url
     signal.signal(signal.SIGTERM, _interrupt)
@@ -137,7 +137,7 @@ def _serve_deployment(config: Config, once_now: bool, interval_seconds: float | 
         schedule = Cron(config.schedule.cron, timezone=config.schedule.timezone)
         when = f"cron '{config.schedule.cron}' ({config.schedule.timezone})"
     dashboard = printable_url(os.environ["PREFECT_API_URL"]).removesuffix("/api")
-    console.print(f"Serving {DEPLOYMENT} {when}; Prefect dashboard: {dashboard}. Ctrl-C stops.")
+    console.print(f"Serving {DEPLOYMENT} {when}; Prefect dashboard: {dashboard}. Ctrl-C stops.", soft_wrap=True)
     threading.Thread(target=_announce, args=(once_now, console), daemon=True).start()
     nightly.serve(
         name=FLOW_NAME,

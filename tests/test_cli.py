@@ -348,7 +348,8 @@ def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
     # as the README's first command runs it: the venv's script, the venv not on PATH
     script = Path(sys.executable).parent / "qcat"
     path = os.pathsep.join(part for part in os.environ["PATH"].split(os.pathsep) if Path(part).resolve() != script.parent.resolve())
-    again = subprocess.run([str(script), "demo", "--days", "2", "--data-dir", str(demo)], cwd=tmp_path, env={**os.environ, "PATH": path},
+    # and in a narrow terminal: the hints must not break across lines
+    again = subprocess.run([str(script), "demo", "--days", "2", "--data-dir", str(demo)], cwd=tmp_path, env={**os.environ, "PATH": path, "COLUMNS": "60"},
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"{script} rebuild --config '{demo / 'qcat.toml'}'" in again.stdout, "hints name the script the shell cannot find by name alone"
