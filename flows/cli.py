@@ -136,7 +136,7 @@ def rebuild_command(
     settings = _guard(lambda: load_config(config))
     with out().status("Rebuilding from the archive..."):
         report = _guard(lambda: rebuild_database(settings, drop_missing))
-    out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.", highlight=False)
+    out().print(f"Rebuilt {settings.data_dir / 'catalog.duckdb'} from {report.pulls} archived pulls: {report.events} events.", highlight=False, soft_wrap=True)
 
 
 @app.command("repair")
@@ -219,7 +219,7 @@ def status_command(
             Text(printable(s.problem), style="red") if s.problem else Text("ok", style="green"),
         )
     out().print(table)
-    out().print(f"Next scheduled run: {next_scheduled_run(settings)}")
+    out().print(f"Next scheduled run: {next_scheduled_run(settings)}", highlight=False, soft_wrap=True)
     problems = [s for s in statuses if s.problem]
     if problems:
         say(f"qcat: {len(problems)} of {len(statuses)} catalogs stale or failing")
@@ -524,7 +524,7 @@ def alerts_preview_command(config: ConfigOption = None) -> None:
         out().print(f"--- {message.channel.name} ({message.channel.type}, {message.kind}) ---", highlight=False)
         # the gateway's ids and names made printable before they are laid out in lines
         shown = tuple(alert | {"summary": printable(alert["summary"]), "line": printable(alert["line"])} for alert in message.alerts)
-        out().print(text(Message(message.channel, message.kind, shown)), highlight=False)
+        out().print(text(Message(message.channel, message.kind, shown)), highlight=False, soft_wrap=True)
 
 
 def _guard(action: Callable[[], T]) -> T:
