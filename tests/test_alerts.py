@@ -735,3 +735,19 @@ def test_an_import_that_loads_a_crashed_runs_live_pull_enqueues_its_alerts(simul
         import_responses(config, "acme-prod", "default", collect([saved], None, timezone.utc))
         alerts.deliver_due(config)
     assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)"]
+
+
+def test_a_pair_enqueued_again_keeps_its_first_enqueue_when_both_replay_at_once(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load that wrote its alerts to the log and died before committing, then ran again, leaves the
+    same (alert, channel) enqueued twice; a rebuild applies both log files in one sync and must keep
+    the first, as the live ledger did (its enqueue time is what expiry counts from)."""
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml("attempts = 1\n", channel("hook")))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d")]})
+    live = ledger(config)
+    [entry] = ledger_log.log_files(config.data_dir)
+    document = json.loads((ledger_log.log_root(config.data_dir) / entry).read_text())
+    again = [ledger_log.Op.from_json(item) for item in document["ops"]]
+    ledger_log.write(config.data_dir, [replace(op, at=op.at + timedelta(hours=1)) for op in again])
+    rebuild_database(config)
+    assert ledger(config) == live

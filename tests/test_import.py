@@ -254,3 +254,19 @@ def test_an_import_held_back_by_the_shrink_guard_says_so(tmp_path: Path) -> None
     )
     confirmed = qcat(tmp_path, "import", str(write(tmp_path / "2025-09-03.json", [])), "-l", "acme-prod")
     assert (confirmed.returncode, confirmed.stderr) == (0, ""), confirmed.stderr
+
+
+def test_times_without_an_offset_in_names_and_sidecars_are_read_in_tz(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "models-2026-03-12T03-00-00.json").write_text(json.dumps([model("a", 0.001)]))
+    (folder / "latest.json").write_text(json.dumps([model("a", 0.002)]))
+    (folder / "latest.meta.json").write_text(json.dumps({"observed_at": "2026-03-13T03:00:00"}))
+    result = qcat(tmp_path, "import", str(folder), "-l", "acme-prod", "--tz", "Asia/Kolkata")
+    assert result.returncode == 0, result.stderr
+    con = duckdb.connect(str(db_path(tmp_path / "data")), read_only=True)
+    try:
+        assert con.execute("select observed_at::varchar from pulls order by 1").fetchall() == [("2026-03-11 21:30:00+00",), ("2026-03-12 21:30:00+00",)]
+    finally:
+        con.close()

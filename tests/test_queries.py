@@ -490,3 +490,77 @@ def test_gateway_text_cannot_drive_the_terminal_but_json_keeps_it(tmp_path: Path
     missing = qcat(tmp_path, "history", "owned")
     assert missing.returncode == 2 and missing.stderr.endswith("ids containing it: evil\\x1b]0;owned\\x07\n"), missing.stderr
     assert [row["model_id"] for row in as_json(tmp_path, "changes", "--since", "2026-01-01")] == [evil]
+
+
+def test_compare_puts_the_largest_spread_first_whichever_side_is_cheaper(tmp_path: Path) -> None:
+    """A at a tenth of B is a larger spread than A at 1.5 times B."""
+    write_config(tmp_path, "http://127.0.0.1:9/v1", {"acme-prod": ["default"], "acme-research": ["default"]})
+    prod, research = tmp_path / "prod" / "2026-03-01.json", tmp_path / "research" / "2026-03-01.json"
+    prod.parent.mkdir()
+    research.parent.mkdir()
+    prod.write_text(json.dumps([model("cheap", 0.0001, 0.002), model("dear", 0.0015, 0.002)]))
+    research.write_text(json.dumps([model("cheap", 0.001, 0.002), model("dear", 0.001, 0.002)]))
+    assert qcat(tmp_path, "import", str(prod), "-l", "acme-prod").returncode == 0
+    assert qcat(tmp_path, "import", str(research), "-l", "acme-research").returncode == 0
+    rows = as_json(tmp_path, "compare", "--licenses", "acme-prod,acme-research")
+    assert [(row["model_id"], row["input_ratio"]) for row in rows] == [("cheap", pytest.approx(0.1)), ("dear", pytest.approx(1.5))]
+
+
+def test_history_of_every_catalog_measures_each_against_its_own_past(home: Path) -> None:
+    rows = as_json(home, "history", "a")
+    assert [(row["license"], row["provider"], row["input_pct_change"]) for row in rows] == [
+        ("acme-prod", "anthropic", None),
+        ("acme-prod", "default", None),
+        ("acme-prod", "default", pytest.approx(50.0)),
+        ("acme-prod", "default", 0.0),
+        ("acme-prod", "default", 0.0),
+        ("acme-research", "default", None),
+    ]
+
+
+def test_history_says_a_model_that_never_came_back_was_removed(tmp_path: Path) -> None:
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    first, second = tmp_path / "2026-03-01.json", tmp_path / "2026-03-02.json"
+    first.write_text(json.dumps([model("a"), model("b")]))
+    second.write_text(json.dumps([model("a")]))
+    assert qcat(tmp_path, "import", str(first), str(second), "-l", "acme-prod").returncode == 0
+    rows = as_json(tmp_path, "history", "b")
+    assert [(row["valid_to"], row["removed_at_end"]) for row in rows] == [("2026-03-02T00:00:00+00:00", True)]
+    table = qcat(tmp_path, "history", "b")
+    assert "removed" in table.stdout.splitlines()[3], table.stdout
+
+
+def test_changes_until_excludes_its_own_instant(home: Path) -> None:
+    """[since, until): a pull observed exactly at --until belongs to the next window."""
+    rows = as_json(home, "changes", "--since", "2026-03-01", "--until", "2026-03-03T03:00Z")
+    assert [(row["observed_at"], row["model_id"], row["event_type"]) for row in rows] == [
+        ("2026-03-02T03:00:00+00:00", "a", "rate_changed"),
+        ("2026-03-02T03:00:00+00:00", "b", "removed"),
+    ]
+
+
+def test_changes_filter_by_provider(home: Path) -> None:
+    window = ("--since", "2026-03-01", "--until", "2026-03-05")
+    everything = as_json(home, "changes", *window)
+    assert len(everything) == 7
+    assert as_json(home, "changes", *window, "--provider", "default") == everything, "every change is in a default catalog"
+    assert as_json(home, "changes", *window, "--provider", "anthropic") == []
+
+
+def test_sql_tables_sign_percent_changes(home: Path) -> None:
+    table = qcat(home, "sql", "select model_id, rate, pct_change from rate_changes where pct_change is not null order by observed_at, rate")
+    assert table.returncode == 0, table.stderr
+    assert [line.split() for line in table.stdout.splitlines()[2:4]] == [["a", "input", "+50.00%"], ["a", "output", "-50.00%"]], table.stdout
+
+
+def test_an_arabic_letter_mark_from_the_gateway_shows_as_its_escape(tmp_path: Path) -> None:
+    """U+061C reorders text like the other bidi controls: every table shows it escaped, as the rates table (DuckDB's printable) does."""
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    marked = "mark\u061cid"
+    first, second = tmp_path / "2026-03-01.json", tmp_path / "2026-03-02.json"
+    first.write_text(json.dumps([model(marked, 1.0)]))
+    second.write_text(json.dumps([model(marked, 2.0)]))
+    assert qcat(tmp_path, "import", str(first), str(second), "-l", "acme-prod").returncode == 0
+    for args in (("changes", "--since", "2026-01-01"), ("rates",), ("history", marked), ("sql", "select model_id from current_rates")):
+        table = qcat(tmp_path, *args)
+        assert table.returncode == 0 and "mark\\u061cid" in table.stdout and "\u061c" not in table.stdout, (args, table.stdout)

@@ -194,3 +194,24 @@ def test_a_record_deleted_after_its_pull_loaded_is_reported(archived: Config) ->
     assert dropped.returncode == 0, dropped.stderr
     assert [row[0] for row in snapshot(archived)["pulls"]].count(pull["pull_id"]) == 0 and len(snapshot(archived)["pulls"]) == 5
     assert qcat(folder, "repair", "--dry-run").returncode == 0, "what the database loads is what the archive holds again"
+
+
+def test_rows_of_another_pull_are_damage_even_when_the_raw_response_cannot_tell(archived: Config) -> None:
+    """One row's pull id changed, and the raw response it was made from damaged too: with nothing
+    to compare values against, the pull ids alone say the file is not this pull's."""
+    raw = files(archived, "raw")[0]
+    root = archive_root(archived.data_dir)
+    records = {record.raw_file: record for record in read_records(archived.data_dir)}
+    models = root / str(records[raw.relative_to(root).as_posix()].models_file)
+    table = pq.read_table(models)
+    ids = table.column("pull_id").to_pylist()
+    ids[0] = "20260301T030000000000Z-0000beef"
+    models.unlink()
+    pq.write_table(table.set_column(0, "pull_id", pa.array(ids)), models)
+    raw.write_bytes(gzip.compress(gzip.decompress(raw.read_bytes()).replace(b"}", b" }", 1)))
+    report = repair_archive(archived, dry_run=True)
+    problems = {f.file: f.problem.split(" (")[0] for f in report.findings}
+    assert problems == {
+        raw: "its content differs from the response the pull received",
+        models: "holds rows of another pull",
+    }

@@ -156,3 +156,15 @@ def test_status_waits_for_a_load_and_says_so(simulator: SimulatorServer, tmp_pat
         writer.close()
     stdout, _ = process.communicate(timeout=60)
     assert process.returncode == 0 and "acme-prod" in stdout
+
+
+def test_a_catalog_whose_last_response_was_invalid_exits_one(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """A gateway answering 200 with a body that is no catalog: the last good pull is fresh, yet the catalog fails."""
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+    config = load_config(path)
+    nightly_plain(config, datetime.now(timezone.utc))
+    simulator.add_fault("malformed_json", count=None)
+    nightly_plain(config, datetime.now(timezone.utc))
+    result = status(path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "failing (invalid)" in result.stdout and "1 of 1 catalogs stale or failing" in result.stderr

@@ -247,3 +247,76 @@ def test_pulls_of_one_instant_keep_their_order_in_the_views(simulator: Simulator
     charts = {chart["model_id"]: chart["series"] for chart in embedded(out)["charts"]["models"]}
     assert charts["a"][0]["input"] == [[int(night(0).timestamp()), 0.001], [int(night(1).timestamp()), 0.002], [int(night(1).timestamp()), 0.003]]
     assert charts["b"][0]["input"][-1] == [int(night(1).timestamp()), 0.03], "listed at the end: the empty versions come first"
+
+
+DEFAULT, ANTHROPIC = ("acme-prod", "default"), ("acme-prod", "anthropic")
+LONG_NIGHTS = {
+    0: {
+        DEFAULT: [model("x", 0.001, 0.002), model("y", 0.001, 0.002), model("z", 0.001, 0.002), model("s", 0.001, 0.002), model("r", 0.001, 0.002)],
+        ANTHROPIC: [model("x", 0.005, 0.002), model("w", 0.001, 0.002)],
+    },
+    # x and r leave; y moves both rates in one event; z is cut 10%; x moves under anthropic
+    1: {DEFAULT: [model("y", 0.002, 0.004), model("z", 0.0009, 0.002), model("s", 0.001, 0.002)], ANTHROPIC: [model("x", 0.006, 0.002), model("w", 0.001, 0.002)]},
+    # r is back at its old rate; z is cut 50%; x moves again under anthropic, later than it left default
+    2: {
+        DEFAULT: [model("y", 0.002, 0.004), model("z", 0.00045, 0.002), model("s", 0.001, 0.002), model("r", 0.001, 0.002)],
+        ANTHROPIC: [model("x", 0.007, 0.002), model("w", 0.001, 0.002)],
+    },
+    # x is back under default at another rate
+    3: {DEFAULT: [model("x", 0.002, 0.002), model("y", 0.002, 0.004), model("z", 0.00045, 0.002), model("s", 0.001, 0.002), model("r", 0.001, 0.002)]},
+    # x and r leave again; r never comes back
+    4: {DEFAULT: [model("y", 0.002, 0.004), model("z", 0.00045, 0.002), model("s", 0.001, 0.002)]},
+    # x is back a second time, at yet another rate
+    5: {DEFAULT: [model("x", 0.003, 0.002), model("y", 0.002, 0.004), model("z", 0.00045, 0.002), model("s", 0.001, 0.002)]},
+}
+
+
+@pytest.fixture
+def long_history(simulator: SimulatorServer, tmp_path: Path) -> Config:
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]}))
+    play_nights(simulator, config, LONG_NIGHTS)
+    return config
+
+
+def test_a_return_compares_with_the_last_version_of_its_own_catalog(long_history: Config) -> None:
+    """x leaves default twice and comes back each time at another rate: each return is measured
+    against the version just before it (not the first one), and never against the same id under
+    another provider, whose versions ended later."""
+    moves = _read(
+        long_history,
+        "select provider, model_id, rate, old_rate, new_rate, while_removed, last_seen_old_at, observed_at "
+        "from rate_changes where model_id = 'x' order by provider, observed_at, rate",
+    )
+    assert moves == [
+        ("anthropic", "x", "input", 0.005, 0.006, False, night(0), night(1)),
+        ("anthropic", "x", "input", 0.006, 0.007, False, night(1), night(2)),
+        ("default", "x", "input", 0.001, 0.002, True, night(0), night(3)),
+        ("default", "x", "input", 0.002, 0.003, True, night(3), night(5)),
+    ]
+
+
+def test_price_change_stats_counts_events_keeps_quiet_models_and_the_deepest_cut(long_history: Config) -> None:
+    rows = _read(
+        long_history,
+        "select model_id, rate_changes, first_input, last_input, largest_increase_pct, largest_decrease_pct "
+        "from price_change_stats where provider = 'default' order by model_id",
+    )
+    assert rows == [
+        ("r", 0, 0.001, 0.001, None, None),  # left twice, never at another rate: still listed, with 0 changes
+        ("s", 0, 0.001, 0.001, None, None),  # never moved
+        ("x", 2, 0.001, 0.003, pytest.approx(100.0), None),
+        ("y", 1, 0.001, 0.002, pytest.approx(100.0), None),  # one event moving both rates counts once
+        ("z", 2, 0.001, 0.00045, None, pytest.approx(-50.0)),  # -10% then -50%: the largest cut is -50%
+    ]
+
+
+def test_model_lifecycle_follows_the_latest_departure_and_return(long_history: Config) -> None:
+    rows = _read(
+        long_history,
+        "select model_id, is_listed, times_removed, times_readded, last_seen_at, last_removed_at, last_readded_at "
+        "from model_lifecycle where provider = 'default' and model_id in ('r', 'x') order by model_id",
+    )
+    assert rows == [
+        ("r", False, 2, 1, night(3), night(4), night(2)),  # last seen by the pull before its latest removal
+        ("x", True, 2, 2, night(5), night(4), night(5)),
+    ]
