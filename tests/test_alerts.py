@@ -751,3 +751,116 @@ def test_a_pair_enqueued_again_keeps_its_first_enqueue_when_both_replay_at_once(
     ledger_log.write(config.data_dir, [replace(op, at=op.at + timedelta(hours=1)) for op in again])
     rebuild_database(config)
     assert ledger(config) == live
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[[alerts.rules]]\nmodel = ["gpt-*"]\n', "alerts.rules[0].model: unknown key"),
+        ('[[alerts.rules]]\nmin_pct = 1\n[[alerts.rules]]\nlicence = ["acme-*"]\n', "alerts.rules[1].licence: unknown key"),
+        ('[alerts]\ncritical_event_types = ["remove"]\n', "alerts.critical_event_types: 'remove' is not one of"),
+        ('[[alerts.rules]]\ncritical_event_types = ["rate_up"]\n', "alerts.rules[0].critical_event_types: 'rate_up' is not one of"),
+    ],
+)
+def test_a_misspelt_rule_key_or_event_type_is_refused_not_ignored(tmp_path: Path, toml: str, expected: str) -> None:
+    """A typo in a rule would silently widen it (no model filter) or keep removals from ever being critical."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=toml))
+    assert str(caught.value).startswith(expected), str(caught.value)
+
+
+def test_a_jsonl_path_under_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`~/...` means the home folder, as for storage.data_dir: not a folder named `~` beside qcat.toml."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("", channel("file", "jsonl", path="~/qcat/alerts.jsonl"))))
+    assert config.alerts.channels[0].path == tmp_path / "home" / "qcat" / "alerts.jsonl"
+
+
+def test_a_rules_provider_filter_keeps_other_providers_out(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    rules = '[[alerts.rules]]\nproviders = ["Anthropic"]\n'  # case ignored, as for the other filters
+    config = make_config(tmp_path, simulator, alerts_toml("", channel("hook"), rules), {"acme-prod": ["default", "anthropic"]})
+    for n, models in enumerate((BASE, [*BASE, model("m-d")])):
+        simulator.clear_faults()
+        for provider in ("default", "anthropic"):
+            simulator.add_fault("override", count=None, license="acme-prod", provider=provider, models=models)
+        nightly_plain(config, night(n))
+    assert [row[10] for row in ledger(config)] == ["✚ acme-prod/anthropic m-d: added (input 0.001, output 0.002)"]
+
+
+def test_a_channel_fed_by_two_rules_gets_the_alert_critical_if_either_makes_it_so(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order of the rules must not decide: a later, milder rule cannot take a page back."""
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    rules = (
+        '[[alerts.rules]]\nevent_types = ["added"]\ncritical_event_types = ["added"]\n'
+        '[[alerts.rules]]\nevent_types = ["added"]\ncritical_event_types = []\n'
+    )
+    config = make_config(tmp_path, simulator, alerts_toml("", channel("hook"), rules))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [*BASE, model("m-new")]})
+    assert [(row[10], row[3], json.loads(row[11])["critical"]) for row in ledger(config)] == [
+        ("✚ acme-prod/default m-new: added (input 0.001, output 0.002)", True, True)
+    ]
+
+
+def test_a_rule_without_catalog_failing_does_not_alert_a_failing_catalog(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(
+        tmp_path, simulator, alerts_toml('event_types = ["added"]\n', channel("hook")), {"acme-prod": ["default"], "acme-broken": ["default"]}
+    )
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [*BASE, model("m-d")]})
+    assert [row[10] for row in ledger(config)] == ["✚ acme-prod/default m-d: added (input 0.001, output 0.002)"], "acme-broken's auth error is no event type of the rule"
+
+
+def test_what_a_rename_and_a_limits_change_say(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml('event_types = ["renamed", "limits_changed"]\n', channel("hook")))
+        after = [model("m-a", name="Alpha"), model("m-b", ctx=200000), model("m-c", ctx=64000, max_out=4096)]
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": after})
+        alerts.deliver_due(config)
+    [body] = hook.bodies
+    assert [(a["type"], a["name"], a["line"]) for a in body["alerts"]] == [
+        ("renamed", "Alpha", "✎ default m-a: renamed 'M-A' → 'Alpha'"),
+        ("limits_changed", None, "↔ default m-b: context window 128000 → 200000"),
+        ("limits_changed", None, "↔ default m-c: context window 128000 → 64000, max output 8192 → 4096"),
+    ], "a rename names the model as it is now; a limits change lists only the limits that changed"
+
+
+def test_a_slack_header_is_cut_to_slacks_150_characters(tmp_path: Path) -> None:
+    """Slack refuses a message whose header text is longer, whole: a critical alert on a per_event
+    channel (its summary is the header) about a long model id would never arrive."""
+    from flows.alerts import sample_item
+    from flows.channels import Message, slack_payload
+
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=alerts_toml("", channel("pager", "slack", url_env=SLACK_ENV, mode="per_event"))))
+    summary = f"▲ example-license/default vendor/{'x' * 200}: input +20.0% (0.001 → 0.0012)"
+    payload = slack_payload(Message(config.alerts.channel("pager"), "critical", (sample_item() | {"critical": True, "summary": summary},)))
+    header = payload["blocks"][0]
+    assert header["type"] == "header" and len(header["text"]["text"]) == 150
+    assert header["text"]["text"] == f"qcat CRITICAL: {summary}"[:150]
+
+
+def test_a_webhook_answering_4xx_is_a_failed_delivery(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deleted Slack webhook answers 404: the alert was not delivered and must stay due, not be recorded as sent."""
+    with Receiver(fail_first=10, status=404) as gone:
+        monkeypatch.setenv(HOOK_ENV, gone.url)
+        config = make_config(tmp_path, simulator, alerts_toml("attempts = 2\n", channel("hook")))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [*BASE, model("m-d")]})
+        report = alerts.deliver_due(config)
+    assert (report.sent, report.failed, report.errors) == (0, 1, ["alert channel 'hook': HTTP 404"])
+    assert [(row[2], row[4], row[9]) for row in ledger(config)] == [("failed", 2, "HTTP 404")]
+
+
+def test_retries_back_off_exponentially(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows import channels
+
+    section = alerts_toml("attempts = 4\n", channel("hook")).replace("backoff_seconds = 0.01", "backoff_seconds = 0.5")
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", extra=section))
+    slept: list[float] = []
+    monkeypatch.setattr(channels.time, "sleep", slept.append)
+    with Receiver(fail_first=3) as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        outcome = channels.deliver(alerts.sample_message(config.alerts.channel("hook")), config.alerts)
+    assert (outcome.ok, outcome.tries, outcome.error, slept) == (True, 4, "HTTP 503", [0.5, 1.0, 2.0])

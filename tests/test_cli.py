@@ -431,7 +431,7 @@ def test_the_edge_turns_what_is_not_qcats_own_error_into_one_line_and_a_code(
     with pytest.raises(typer.Exit) as stopped:
         _guard(fail)
     assert stopped.value.exit_code == code and capsys.readouterr().err == line + "\n"
-    if code == 70:  # noqa: PLR2004
+    if code == 70:
         monkeypatch.setenv("QCAT_DEBUG", "1")
         with pytest.raises(KeyError):
             _guard(fail)
@@ -445,3 +445,40 @@ def test_help_shows_toml_table_names_whole() -> None:
 
     shown = CliRunner().invoke(_app_for("alerts"), ["alerts", "test", "--help"], env={"COLUMNS": "200"})
     assert shown.exit_code == 0 and "Name of an [[alerts.channels]] entry." in shown.output, shown.output
+
+
+def test_run_exits_one_when_a_catalog_crashes(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "openrouter"]})
+    blocked = load_config(path).data_dir / "archive" / "raw" / "license=acme-prod" / "provider=openrouter"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the catalog's folder goes")
+    result = qcat("run", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "NotADirectoryError" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_held_lock_names_the_pid_that_holds_it(tmp_path: Path) -> None:
+    """The message tells a person which process to look at: never a pid a writer long gone left behind."""
+    from flows.errors import LockTimeout
+    from flows.lock import LOCK_NAME, writer_lock
+
+    (tmp_path / LOCK_NAME).write_text("99999999")
+    with writer_lock(tmp_path, 1):
+        with pytest.raises(LockTimeout) as caught, writer_lock(tmp_path, 0):
+            pass
+    assert f"another qcat writer (pid {os.getpid()}) has held {tmp_path}" in str(caught.value)
+
+
+def test_a_held_lock_is_waited_for_as_long_as_configured(tmp_path: Path) -> None:
+    import time
+
+    from flows.errors import LockTimeout
+    from flows.lock import writer_lock
+
+    with writer_lock(tmp_path, 1):
+        started = time.monotonic()
+        with pytest.raises(LockTimeout), writer_lock(tmp_path, 1.0):
+            pass
+        waited = time.monotonic() - started
+    # at least the timeout, and not twice it (a generous bound: the wait polls)
+    assert 1.0 <= waited < 1.9, waited

@@ -392,3 +392,30 @@ def test_non_finite_numbers_are_rejected(tmp_path: Path, key: str, value: str) -
 def test_empty_licenses_array_is_rejected(tmp_path: Path) -> None:
     message = config_error(tmp_path, "licenses = []\n")
     assert message.startswith("licenses:") and "at least one" in message
+
+
+@pytest.mark.parametrize("secret", ["sk_live_51HxPastedKeyAbCdEf0123456789", "qk_4f9a8b7c6d5e4f3a", "Bearer sk-live-4f9a"])
+def test_a_key_pasted_into_api_key_secret_is_rejected_and_not_echoed(tmp_path: Path, secret: str) -> None:
+    """What is typed as a Secret block's name may be the key itself: Prefect would get it in a URL
+    (and log it) when the block is loaded. A value that is no block name is refused unseen."""
+    message = config_error(tmp_path, f'[[licenses]]\nname = "a"\napi_key_secret = "{secret}"\n')
+    assert message.startswith("licenses[0].api_key_secret: must be the name of a Prefect Secret block"), message
+    assert "keys belong in an environment variable (api_key_env)" in message
+    assert secret not in message
+
+
+@pytest.mark.parametrize(
+    ("cron", "detail"),
+    [
+        ("60 3 * * *", "minute field '60'"),
+        ("0 24 * * *", "hour field '24'"),
+        ("0 3 32 * *", "day-of-month field '32'"),
+        ("0 3 * 13 *", "month field '13'"),
+        ("0 3 * * 8", "day-of-week field '8'"),
+        ("0 3 * * 1-8", "day-of-week field '1-8'"),
+    ],
+)
+def test_cron_values_one_past_a_fields_highest_are_rejected(tmp_path: Path, cron: str, detail: str) -> None:
+    """Prefect refuses them when `qcat serve` hands the schedule over: the file must fail when read."""
+    message = config_error(tmp_path, f'[schedule]\ncron = "{cron}"\n' + LICENSE)
+    assert message.startswith("schedule.cron:") and detail in message, message

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.config import load_config
+from flows.config import Config, load_config
 from flows.database import db_path
 from flows.errors import UsageError
 from flows.simulator import SimulatorServer
@@ -73,7 +73,7 @@ def test_flow_bounds_concurrency(simulator: SimulatorServer, tmp_path: Path) -> 
     simulator.add_fault("latency", count=None, seconds=0.3)
     summaries = nightly(config_path=str(path), observed_at=night(0))
     assert [s.status for s in summaries] == ["ok"] * 4
-    assert simulator.peak_in_flight == 2  # noqa: PLR2004
+    assert simulator.peak_in_flight == 2
 
 
 def test_keys_from_prefect_secret_blocks(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -115,3 +115,49 @@ def test_a_failing_prefect_api_never_names_the_secret_block() -> None:
         with pytest.raises(SecretError) as caught:
             resolve_api_key(LicenseConfig("acme-prod", ("default",), None, pasted))
     assert str(caught.value) == "the Prefect Secret block named by api_key_secret cannot be loaded: PrefectHTTPStatusError"
+
+
+def test_a_catalog_that_crashes_is_listed_and_fails_the_run(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Not an API failure but a crash of its own (here its archive folder cannot be made): the other
+    catalog is pulled and loaded, and the crashed one is in the summary, the artifact and the state."""
+    import json
+
+    from prefect.artifacts import Artifact
+
+    from flows.nightly import ARTIFACT_KEY, nightly
+
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "openrouter"]})
+    blocked = load_config(path).data_dir / "archive" / "raw" / "license=acme-prod" / "provider=openrouter"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the catalog's folder goes")
+    state = nightly(config_path=str(path), observed_at=night(0), return_state=True)
+    assert state.is_failed()
+    assert state.message == "1 of 2 catalogs need attention: acme-prod/openrouter (error)"
+    summaries = {(s.license, s.provider): s for s in state.result(raise_on_failure=False)}
+    assert summaries[("acme-prod", "default")].status == "ok"
+    crashed = summaries[("acme-prod", "openrouter")]
+    assert (crashed.status, crashed.models, crashed.events, crashed.pull_id) == ("error", None, 0, None)
+    assert crashed.error.startswith("NotADirectoryError: ")
+    artifact = Artifact.get(ARTIFACT_KEY)
+    rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+    assert {(row["provider"], row["status"], row["error"]) for row in rows} == {("default", "ok", ""), ("openrouter", "error", crashed.error)}
+
+
+def test_instants_ahead_of_the_clock_are_refused_beyond_the_slack(config: Config) -> None:
+    from flows.pipeline import instant_refused
+
+    assert instant_refused(config, datetime.now(timezone.utc) + timedelta(minutes=5)) is None, "within the slack"
+    ahead = datetime.now(timezone.utc) + timedelta(minutes=20)
+    refused = instant_refused(config, ahead)
+    assert isinstance(refused, UsageError) and str(refused) == f"observed_at {ahead.isoformat()} is in the future"
+
+
+def test_only_the_very_instant_already_pulled_is_refused(simulator: SimulatorServer, config: Config) -> None:
+    """A backfill of several instants of one day is fine; pulling one of them again is not."""
+    from flows.pipeline import instant_refused
+    from tests.conftest import nightly_plain
+
+    nightly_plain(config, night(0))
+    assert instant_refused(config, night(0) + timedelta(hours=1)) is None
+    assert instant_refused(config, night(0) - timedelta(seconds=1)) is None
+    assert "acme-prod/default already has a pull at that instant" in str(instant_refused(config, night(0)))

@@ -869,3 +869,72 @@ def test_archive_files_are_never_overwritten(tmp_path: Path) -> None:
         write_new(path, b"replacement")
     assert path.read_bytes() == b"original"
     assert [entry.name for entry in path.parent.iterdir()] == ["x.json"], "no temporary file left behind"
+
+
+def test_an_archive_write_that_fails_leaves_no_file_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pull record is the commit point: one that could not be written whole (a full disk) must not
+    be found, half-written, by the next load."""
+    from flows import archive
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(archive.os, "fsync", full_disk)
+    path = tmp_path / "archive" / "x.json"
+    with pytest.raises(OSError, match="No space left"):
+        archive.write_new(path, b'{"pull_id": "x"}')
+    assert list(path.parent.iterdir()) == []
+
+
+def test_read_records_gives_pulls_of_one_instant_in_pull_id_order(tmp_path: Path) -> None:
+    """Load order: a rebuild applies pulls of one instant as the nightly load does, by pull id."""
+    from flows.archive import archive_failure
+
+    made = [archive_failure(tmp_path, license, "default", night(0), "auth_error", "no key") for license in ("a", "b", "c") for _ in range(8)]
+    made += [archive_failure(tmp_path, "a", "default", night(1), "auth_error", "no key")]
+    assert [r.pull_id for r in read_records(tmp_path)] == sorted(r.pull_id for r in made[:-1]) + [made[-1].pull_id]
+
+
+def test_a_pull_a_crashed_run_archived_earlier_the_same_day_loads_with_the_rerun(simulator: SimulatorServer, config: Config) -> None:
+    """The rerun looks for pulls left behind up to and including its own day."""
+    from flows.client import make_http_client
+    from flows.pipeline import pull_one
+
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, [model("m-a", inp=0.002), *BASE[1:]])
+    with make_http_client(config.api) as client:
+        orphan = pull_one(config, config.licenses[0], "default", night(1), client)
+    nightly_plain(config, night(1) + timedelta(hours=6))  # the crashed run started again, the same day
+    assert [row[0] for row in query(config, "select pull_id from pulls order by observed_at")][1] == orphan.pull_id
+    assert query(config, "select observed_at, new_input_cost_per_micro_credit from catalog_events") == [(night(1), 0.002)]
+
+
+def test_list_records_since_a_day_includes_that_day(tmp_path: Path) -> None:
+    from flows.archive import archive_failure, list_records
+
+    made = [archive_failure(tmp_path, "a", "default", night(n), "auth_error", "no key") for n in range(3)]
+    since = {("a", "default"): night(1).date()}
+    assert sorted(list_records(tmp_path, since)) == sorted(r.pull_id for r in made[1:])
+    assert sorted(list_records(tmp_path, since, night(1).date())) == [made[1].pull_id]
+
+
+@pytest.mark.parametrize("key", ["sim-key acme-prod", "sim-key-acme-prod\r\nX-Injected: 1", "sim-key-acmé-prod"])
+def test_a_key_no_header_can_carry_is_an_auth_error_naming_its_variable(
+    simulator: SimulatorServer, config: Config, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv(KEY_VARS["acme-prod"], key)
+    [summary] = nightly_plain(config, night(0))
+    assert (summary.status, summary.error) == (
+        "auth_error", f"environment variable {KEY_VARS['acme-prod']} holds a key with spaces, line breaks or non-ASCII characters"
+    )
+    assert simulator.requests == [], "nothing was sent"
+
+
+def test_a_key_read_with_its_line_end_still_works(simulator: SimulatorServer, config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key copied from a file keeps its newline (KEY=$(<file) does not strip a \\r)."""
+    from tests.conftest import API_KEYS
+
+    monkeypatch.setenv(KEY_VARS["acme-prod"], f"  {API_KEYS['acme-prod']}\r\n")
+    [summary] = nightly_plain(config, night(0))
+    assert summary.status == "ok" and summary.models > 0

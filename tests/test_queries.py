@@ -208,7 +208,7 @@ def test_changes_since_a_relative_span(home: Path) -> None:
         ("2026-03-04T03:00:00+00:00", "a", "renamed"),
         ("2026-03-04T03:00:00+00:00", "c", "rate_changed"),
     ]
-    assert as_json(home, "changes", "--since", f"{hours - 2 * 24}h") == [], "a span ending before the last night's pull"  # noqa: PLR2004
+    assert as_json(home, "changes", "--since", f"{hours - 2 * 24}h") == [], "a span ending before the last night's pull"
 
 
 def test_changes_filters_by_type_size_and_direction(home: Path) -> None:
@@ -242,7 +242,7 @@ def test_csv_and_json_agree_and_keep_exact_rates(home: Path) -> None:
     assert result.returncode == 0, result.stderr
     from_csv = list(csv.DictReader(io.StringIO(result.stdout)))
     from_json = as_json(home, "rates")
-    assert len(from_csv) == len(from_json) == 6  # noqa: PLR2004
+    assert len(from_csv) == len(from_json) == 6
     for line, document in zip(from_csv, from_json):
         assert float(line["input_cost_per_micro_credit"]) == document["input_cost_per_micro_credit"]
         assert line["valid_from"] == document["valid_from"]
@@ -397,7 +397,7 @@ def test_a_reader_waits_for_a_writer_and_says_so(home: Path) -> None:
     finally:
         writer.close()
     stdout, _ = process.communicate(timeout=60)
-    assert process.returncode == 0 and len(json.loads(stdout)) == 6  # noqa: PLR2004
+    assert process.returncode == 0 and len(json.loads(stdout)) == 6
 
 
 def test_a_writer_waits_for_a_reader(home: Path) -> None:
@@ -564,3 +564,34 @@ def test_an_arabic_letter_mark_from_the_gateway_shows_as_its_escape(tmp_path: Pa
     for args in (("changes", "--since", "2026-01-01"), ("rates",), ("history", marked), ("sql", "select model_id from current_rates")):
         table = qcat(tmp_path, *args)
         assert table.returncode == 0 and "mark\\u061cid" in table.stdout and "\u061c" not in table.stdout, (args, table.stdout)
+
+
+def test_a_reader_kept_waiting_is_told_once(home: Path) -> None:
+    """The busy notice is printed when the wait begins, not once per poll (ten lines a second)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(2.0)", str(db_path(home / "data"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "open"
+    told: list[None] = []
+    con = open_database(db_path(home / "data"), read_only=True, wait_seconds=30, on_wait=lambda: told.append(None))
+    con.close()
+    holder.wait(timeout=30)
+    assert len(told) == 1
+
+
+def test_a_database_an_older_qcat_numbered_asks_for_a_rebuild(tmp_path: Path) -> None:
+    """A file that records its layout, an older one: readers say what to do, as for a file without one."""
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    (tmp_path / "data").mkdir()
+    con = duckdb.connect(str(db_path(tmp_path / "data")))
+    con.execute("create table qcat_schema (version integer not null)")
+    con.execute("insert into qcat_schema values (5)")
+    con.execute("create table pulls (pull_id varchar)")
+    con.close()
+    for question in (("rates",), ("changes", "--since", "7d")):
+        result = qcat(tmp_path, *question)
+        assert result.returncode == 2, (question, result.stdout, result.stderr)
+        assert result.stderr.startswith(f"qcat: error: {db_path(tmp_path / 'data')} lacks what this qcat expects ("), result.stderr
+        assert result.stderr.endswith("): run `qcat rebuild`\n") and len(result.stderr.splitlines()) == 1, result.stderr

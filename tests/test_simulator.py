@@ -365,3 +365,11 @@ def test_serve_forever_runs_in_another_process() -> None:
             assert proc.wait(timeout=5) == 0
         finally:
             proc.kill()
+
+
+def test_a_known_key_under_another_scheme_is_401(client: httpx.Client, server: SimulatorServer) -> None:
+    """Like the gateway, only `Bearer <key>` authenticates: a client that sends the key otherwise must fail here too."""
+    for auth in (f"Token {PROD.api_key}", f"Basic {PROD.api_key}", PROD.api_key):
+        answer = client.get("/models", headers={"Authorization": auth})
+        assert (answer.status_code, answer.json()) == (401, {"error": "invalid api key"}), auth
+    assert get_models(client).status_code == 200
