@@ -864,3 +864,19 @@ def test_retries_back_off_exponentially(tmp_path: Path, monkeypatch: pytest.Monk
         monkeypatch.setenv(HOOK_ENV, hook.url)
         outcome = channels.deliver(alerts.sample_message(config.alerts.channel("hook")), config.alerts)
     assert (outcome.ok, outcome.tries, outcome.error, slept) == (True, 4, "HTTP 503", [0.5, 1.0, 2.0])
+
+
+def test_webhook_sent_at_is_the_sending_instant_with_its_offset(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """v1's sent_at is an ISO time with an offset: a receiver in another zone must not read it as its own local time."""
+    from datetime import datetime
+
+    with Receiver() as hook:
+        monkeypatch.setenv(HOOK_ENV, hook.url)
+        config = make_config(tmp_path, simulator, alerts_toml("", channel("hook")))
+        two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": [model("m-a", inp=0.0011), model("m-b"), model("m-c")]})
+        before = datetime.now(timezone.utc)
+        alerts.deliver_due(config)
+        after = datetime.now(timezone.utc)
+    [body] = hook.bodies
+    sent_at = datetime.fromisoformat(body["sent_at"])
+    assert sent_at.utcoffset() == timedelta(0) and before <= sent_at <= after

@@ -482,3 +482,20 @@ def test_a_held_lock_is_waited_for_as_long_as_configured(tmp_path: Path) -> None
         waited = time.monotonic() - started
     # at least the timeout, and not twice it (a generous bound: the wait polls)
     assert 1.0 <= waited < 1.9, waited
+
+
+def test_the_edge_turns_an_os_error_into_exit_one(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk or a permission is the machine's doing, not a bug: exit 1 as documented, not 70."""
+    import errno
+
+    import typer
+
+    from flows.cli import _guard
+
+    def fail() -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.delenv("QCAT_DEBUG", raising=False)
+    with pytest.raises(typer.Exit) as stopped:
+        _guard(fail)
+    assert stopped.value.exit_code == 1 and capsys.readouterr().err == f"qcat: error: [Errno {errno.ENOSPC}] {os.strerror(errno.ENOSPC)}\n"

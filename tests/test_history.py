@@ -938,3 +938,18 @@ def test_a_key_read_with_its_line_end_still_works(simulator: SimulatorServer, co
     monkeypatch.setenv(KEY_VARS["acme-prod"], f"  {API_KEYS['acme-prod']}\r\n")
     [summary] = nightly_plain(config, night(0))
     assert summary.status == "ok" and summary.models > 0
+
+
+def test_rebuild_reports_the_pulls_and_events_it_rebuilt(simulator: SimulatorServer, config: Config) -> None:
+    """`qcat rebuild` prints these counts: they must be the rebuilt history's, not zero."""
+    play_nights(simulator, config, {
+        0: {("acme-prod", "default"): [model("a"), model("b")]},
+        1: {("acme-prod", "default"): [model("a", 0.002), model("c")]},
+    })
+    report = rebuild_database(config)
+    con = duckdb.connect(str(db_path(config.data_dir)), read_only=True)
+    try:
+        events = con.execute("select count(*) from catalog_events").fetchone()[0]
+    finally:
+        con.close()
+    assert (report.pulls, report.events) == (2, events) and events == 3

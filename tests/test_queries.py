@@ -595,3 +595,28 @@ def test_a_database_an_older_qcat_numbered_asks_for_a_rebuild(tmp_path: Path) ->
         assert result.returncode == 2, (question, result.stdout, result.stderr)
         assert result.stderr.startswith(f"qcat: error: {db_path(tmp_path / 'data')} lacks what this qcat expects ("), result.stderr
         assert result.stderr.endswith("): run `qcat rebuild`\n") and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_a_date_ends_after_an_hour_that_dst_repeats_at_midnight() -> None:
+    """Chile turns its clocks back at midnight: 2026-04-04 ends with 23:00 to 24:00 twice, so an
+    --as-of of that day must reach the second one (03:59:59.999999 UTC), not stop an hour short."""
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    santiago = parse_zone("America/Santiago")
+    assert parse_instant("2026-04-04", "--as-of", santiago, now, date_is_end=True) == datetime(2026, 4, 5, 3, 59, 59, 999999, tzinfo=timezone.utc)
+    assert parse_instant("2026-04-05", "--since", santiago, now) == datetime(2026, 4, 5, 4, 0, tzinfo=timezone.utc)
+
+
+def test_time_arguments_in_any_case_and_in_seconds() -> None:
+    """What the messages promise: spans in seconds (45s), `now` however it is typed, `--tz utc`."""
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    assert parse_span("45s", "--since") == timedelta(seconds=45)
+    assert parse_instant("45s", "--since", timezone.utc, now) == datetime(2026, 11, 25, 11, 59, 15, tzinfo=timezone.utc)
+    assert parse_instant("NOW", "--until", timezone.utc, now) == parse_instant(" Now ", "--until", timezone.utc, now) == now
+    assert parse_zone("utc") is timezone.utc and parse_zone("Utc") is timezone.utc
+
+
+def test_a_zone_written_as_a_path_is_an_unknown_zone() -> None:
+    """zoneinfo refuses paths with a ValueError: that is a bad --tz (exit 2), not an internal error."""
+    for name in ("/etc/localtime", "../UTC", "Europe//Paris"):
+        with pytest.raises(UsageError, match=f"--tz: unknown time zone {name!r}"):
+            parse_zone(name)

@@ -305,3 +305,76 @@ def is_error(event: dict[str, Any]) -> bool:
         or (event["method"] == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"))
         or (event["method"] == "Log.entryAdded" and params["entry"]["level"] == "error")
     )
+
+
+def test_a_since_at_a_pull_instant_includes_that_pulls_changes(history: Config, tmp_path: Path) -> None:
+    """The window is [since, until]: a --since exactly at night 1's pull keeps night 1's changes in
+    every section, and a version that ended right then is not drawn."""
+    out = tmp_path / "at-night-1.html"
+    assert qcat_report(history.source, "--out", str(out), "--since", iso(1)).returncode == 0
+    data = embedded(out)
+    assert data["window"]["since"] == iso(1)
+    assert data["changes"]["total"] == 9
+    assert [(r["observed_at"], r["model_id"], r["event_type"]) for r in data["changes"]["rows"][-2:]] == [(iso(1), "a", "rate_changed"), (iso(1), "b", "removed")]
+    assert [(c["provider"], c["rate_changed"], c["removed"], c["readded"]) for c in data["catalogs"]] == [("anthropic", 0, 0, 0), ("default", 4, 1, 1), ("default", 0, 0, 0)]
+    a = next(m for m in data["charts"]["models"] if m["model_id"] == "a")
+    assert (a["changed"], a["changes"]) == (["input", "output"], 2)
+    assert a["series"][1]["input"] == [[seconds(1), 0.0015]]
+
+
+def test_spreads_names_removals_and_a_failed_last_pull(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Equal rates are no spread; a tie between the two orders names the first license first; a
+    model's chart is titled by its latest name, ends unlisted when the latest pull removed it;
+    and a catalog whose latest pull failed says so."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["default"]}))
+    prod, research = ("acme-prod", "default"), ("acme-research", "default")
+    keep = [model(f"k{i}") for i in range(6)]
+    play_nights(simulator, config, {
+        0: {
+            prod: [*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), model("m", 0.001, 0.002, name="M"), model("gone", 0.001, 0.002)],
+            research: [*keep, model("e", 0.001, 0.002), model("t", 0.001, 0.002), model("m", 0.001, 0.002, name="M")],
+        },
+        1: {prod: [*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), model("m", 0.0012, 0.002, name="New M"), model("gone", 0.002, 0.002)]},
+    })
+    simulator.clear_faults()
+    simulator.add_fault("override", count=None, license="acme-prod", provider="default", models=[*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), model("m", 0.0012, 0.002, name="New M")])
+    simulator.add_fault("server_error", count=None, license="acme-research", provider="default")
+    nightly_plain(config, night(2))
+    out = tmp_path / "spreads.html"
+    result = qcat_report(config.source, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    data = embedded(out)
+    assert [(r["model_id"], r["license_a"], r["license_b"], r["spread"]) for r in data["spreads"]["rows"]] == [
+        ("t", "acme-prod", "acme-research", pytest.approx(2.0)),
+        ("m", "acme-prod", "acme-research", pytest.approx(1.2)),
+    ]
+    assert data["spreads"]["total"] == 2
+    charts = {m["model_id"]: m for m in data["charts"]["models"]}
+    assert charts["m"]["name"] == "New M"
+    assert charts["gone"]["series"] == [{"license": "acme-prod", "provider": "default", "input": [[seconds(0), 0.001], [seconds(1), 0.002], [seconds(2), None]]}]
+    assert [(c["license"], c["last_status"], c["last_pull_at"], c["last_applied_at"]) for c in data["catalogs"]] == [
+        ("acme-prod", "ok", iso(2), iso(2)),
+        ("acme-research", "unavailable", iso(2), iso(1)),
+    ]
+
+
+def test_a_move_from_zero_is_charted_first_even_beside_a_measured_move(config: Config, simulator: SimulatorServer, tmp_path: Path) -> None:
+    """A model whose input left 0 moved most, even when its output's small move has a percentage."""
+    nights = {
+        0: {("acme-prod", "default"): [model("z", 0.0, 0.002), model("big", 0.001, 0.002)]},
+        1: {("acme-prod", "default"): [model("z", 0.001, 0.0021), model("big", 0.003, 0.002)]},
+    }
+    play_nights(simulator, config, nights)
+    out = tmp_path / "top-one.html"
+    assert qcat_report(config.source, "--out", str(out), "--top", "1").returncode == 0
+    charts = embedded(out)["charts"]
+    assert ([m["model_id"] for m in charts["models"]], charts["total"]) == (["z"], 2)
+
+
+def test_a_since_at_the_latest_pull_reports_that_pull(history: Config, tmp_path: Path) -> None:
+    """--since the latest pull itself is a window of one instant, not after the history's end."""
+    out = tmp_path / "last-night.html"
+    result = qcat_report(history.source, "--out", str(out), "--since", iso(3))
+    assert result.returncode == 0, result.stderr
+    data = embedded(out)
+    assert (data["window"]["since"], data["window"]["until"], data["changes"]["total"]) == (iso(3), iso(3), 4)
