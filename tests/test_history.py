@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.archive import archive_root, read_raw, read_records
+from flows.archive import PullRecord, archive_root, read_raw, read_records
 from flows.config import Config, load_config
 from flows.database import db_path
 from flows.history import SCHEMA_VERSION, connect
@@ -509,15 +509,21 @@ def test_suspect_is_dismissed_when_any_lacked_model_is_back(simulator: Simulator
     assert snapshot(config) == live
 
 
-def test_a_pull_archived_by_a_crashed_run_loads_with_the_next_run(simulator: SimulatorServer, config: Config) -> None:
+def archived_by_a_crashed_run(simulator: SimulatorServer, config: Config, observed_at: datetime) -> PullRecord:
+    """acme-prod/default pulled (m-a's input at 0.002) and archived, but never loaded: what a run
+    that died between archiving and loading leaves."""
     from flows.client import make_http_client
     from flows.pipeline import pull_one
 
-    serve(simulator, BASE)
-    nightly_plain(config, night(0))
     serve(simulator, [model("m-a", inp=0.002), *BASE[1:]])
     with make_http_client(config.api) as client:
-        orphan = pull_one(config, config.licenses[0], "default", night(1), client)
+        return pull_one(config, config.licenses[0], "default", observed_at, client)
+
+
+def test_a_pull_archived_by_a_crashed_run_loads_with_the_next_run(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    orphan = archived_by_a_crashed_run(simulator, config, night(1))
     serve(simulator, [model("m-a", inp=0.003), *BASE[1:]])
     nightly_plain(config, night(2))
     assert [row[0] for row in query(config, "select pull_id from pulls order by observed_at")][1] == orphan.pull_id
@@ -544,19 +550,12 @@ def test_a_rebuild_clears_what_a_killed_rebuild_or_load_left(simulator: Simulato
 def test_a_pull_dated_before_midnight_archived_after_a_later_load_still_loads(simulator: SimulatorServer, config: Config) -> None:
     """A run that crossed midnight archives its pull (dated the day before) after another run loaded a
     later one: the next load looks back a day before its catalog's latest load and replays it in."""
-    from datetime import timedelta
-
-    from flows.client import make_http_client
-    from flows.pipeline import pull_one
-
     serve(simulator, BASE)
     nightly_plain(config, night(0))
     after_midnight = night(1).replace(hour=0, minute=10)
     serve(simulator, [model("m-a", inp=0.003), *BASE[1:]])
     nightly_plain(config, after_midnight)
-    serve(simulator, [model("m-a", inp=0.002), *BASE[1:]])
-    with make_http_client(config.api) as client:
-        orphan = pull_one(config, config.licenses[0], "default", after_midnight - timedelta(minutes=20), client)
+    orphan = archived_by_a_crashed_run(simulator, config, after_midnight - timedelta(minutes=20))
     assert orphan.observed_at.date() < after_midnight.date()
     serve(simulator, [model("m-a", inp=0.003), *BASE[1:]])
     nightly_plain(config, night(2))
@@ -897,14 +896,9 @@ def test_read_records_gives_pulls_of_one_instant_in_pull_id_order(tmp_path: Path
 
 def test_a_pull_a_crashed_run_archived_earlier_the_same_day_loads_with_the_rerun(simulator: SimulatorServer, config: Config) -> None:
     """The rerun looks for pulls left behind up to and including its own day."""
-    from flows.client import make_http_client
-    from flows.pipeline import pull_one
-
     serve(simulator, BASE)
     nightly_plain(config, night(0))
-    serve(simulator, [model("m-a", inp=0.002), *BASE[1:]])
-    with make_http_client(config.api) as client:
-        orphan = pull_one(config, config.licenses[0], "default", night(1), client)
+    orphan = archived_by_a_crashed_run(simulator, config, night(1))
     nightly_plain(config, night(1) + timedelta(hours=6))  # the crashed run started again, the same day
     assert [row[0] for row in query(config, "select pull_id from pulls order by observed_at")][1] == orphan.pull_id
     assert query(config, "select observed_at, new_input_cost_per_micro_credit from catalog_events") == [(night(1), 0.002)]

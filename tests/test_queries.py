@@ -400,14 +400,21 @@ def test_a_reader_waits_for_a_writer_and_says_so(home: Path) -> None:
     assert process.returncode == 0 and len(json.loads(stdout)) == 6
 
 
-def test_a_writer_waits_for_a_reader(home: Path) -> None:
-    """A long query holds the file read-only; a load waits for it instead of failing."""
-    reader = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(1.5)", str(db_path(home / "data"))],
+def holding_open(path: Path, seconds: float, read_only: bool) -> subprocess.Popen[str]:
+    """Another process with the database open for `seconds` (read-only, or as a writer), once it has it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == 'ro'); "
+         "print('open', flush=True); time.sleep(float(sys.argv[2]))", str(path), str(seconds), "ro" if read_only else "rw"],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert reader.stdout.readline().strip() == "open"
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    return holder
+
+
+def test_a_writer_waits_for_a_reader(home: Path) -> None:
+    """A long query holds the file read-only; a load waits for it instead of failing."""
+    reader = holding_open(db_path(home / "data"), 1.5, read_only=True)
     opened = threading.Event()
 
     def write() -> None:
@@ -568,12 +575,7 @@ def test_an_arabic_letter_mark_from_the_gateway_shows_as_its_escape(tmp_path: Pa
 
 def test_a_reader_kept_waiting_is_told_once(home: Path) -> None:
     """The busy notice is printed when the wait begins, not once per poll (ten lines a second)."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(2.0)", str(db_path(home / "data"))],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "open"
+    holder = holding_open(db_path(home / "data"), 2.0, read_only=False)
     told: list[None] = []
     con = open_database(db_path(home / "data"), read_only=True, wait_seconds=30, on_wait=lambda: told.append(None))
     con.close()
