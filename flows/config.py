@@ -6,6 +6,7 @@ offending key in dotted form (`licenses[1].name`), the way a person would look f
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -56,6 +57,7 @@ class ApiConfig:
     max_attempts: int = 5
     backoff_seconds: float = 1.0
     max_backoff_seconds: float = 30.0
+    allow_insecure_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -211,13 +213,15 @@ def parse_config(raw: dict[str, Any], base_dir: Path, source: Path | None = None
     _only_keys(raw, "", {"api", "storage", "schedule", "history", "licenses", "alerts"})
     api_raw = _table(raw, "api")
     _only_keys(api_raw, "api.", set(ApiConfig.__dataclass_fields__))
+    allow_insecure_http = _boolean(api_raw, "api.allow_insecure_http", False)
     api = ApiConfig(
-        base_url=_url(api_raw, "api.base_url", DEFAULT_BASE_URL),
+        base_url=_gateway_url(api_raw, "api.base_url", allow_insecure_http),
         timeout_seconds=_number(api_raw, "api.timeout_seconds", 30.0, minimum=0.1),
         max_concurrency=_integer(api_raw, "api.max_concurrency", 8, minimum=1, maximum=256),
         max_attempts=_integer(api_raw, "api.max_attempts", 5, minimum=1, maximum=20),
         backoff_seconds=_number(api_raw, "api.backoff_seconds", 1.0, minimum=0.0),
         max_backoff_seconds=_number(api_raw, "api.max_backoff_seconds", 30.0, minimum=0.0),
+        allow_insecure_http=allow_insecure_http,
     )
     storage_raw = _table(raw, "storage")
     _only_keys(storage_raw, "storage.", {"data_dir", "lock_timeout_seconds"})
@@ -486,6 +490,13 @@ def _number(
     return float(value)
 
 
+def _boolean(table: dict[str, Any], key: str, default: bool) -> bool:
+    value = table.get(key.rsplit(".", 1)[-1], default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false, got {value!r}")
+    return value
+
+
 def _integer(table: dict[str, Any], key: str, default: int, minimum: int, maximum: int) -> int:
     value = table.get(key.rsplit(".", 1)[-1], default)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -509,6 +520,29 @@ def _url(table: dict[str, Any], key: str, default: str) -> str:
     if not valid or re.search(r"\s", value):
         raise ConfigError(f"{key}: must be an http(s) URL with a host and no spaces, got {value!r}")
     return value
+
+
+def _gateway_url(table: dict[str, Any], key: str, allow_insecure_http: bool) -> str:
+    """Every request carries a license's key: over plain http, anyone on the path reads it. The
+    simulator and tunnels on this machine (loopback) need no TLS; any other host needs https, or
+    the explicit `allow_insecure_http` of a network the user trusts."""
+    value = _url(table, key, DEFAULT_BASE_URL)
+    host = urlsplit(value).hostname or ""
+    if urlsplit(value).scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+        raise ConfigError(
+            f"{key}: http:// would send every license's API key unencrypted to {host}; use https://, or set "
+            "api.allow_insecure_http = true for a gateway on a network you trust"
+        )
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _cron(table: dict[str, Any], key: str, default: str) -> str:

@@ -65,8 +65,9 @@ VIEWS = (
 # an archived file named in an error, as DuckDB quotes its path
 ARCHIVED_FILE = re.compile(r"[\"']([^\"']*/license=[^/]+/provider=[^/]+/date=[^/]+/[^/\"']+\.parquet)[\"']")
 CATALOG_FOLDERS = re.compile(r"/license=([^/]+)/provider=([^/]+)/")
-# temporary: what loads and rebuilds share, created on each writer's connection (not part of the layout)
-WRITER_MACROS = ("archive_models", "event_id")
+# each writer connection's setup: the temporary macros that loads and rebuilds share (not part of the
+# layout) and its thread count
+WRITER_SETUP = ("archive_models", "event_id", "writer_threads")
 PULL_COLUMNS = pa.schema(
     [
         ("pull_id", pa.string()),
@@ -204,8 +205,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"{path} was built by {'an older' if (version or 0) < SCHEMA_VERSION else 'a newer'} qcat (layout "
             f"{version or 1}, this qcat needs {SCHEMA_VERSION}): run `qcat rebuild` to derive it again from the archive"
         )
-    for macro in WRITER_MACROS:
-        run(con, macro)
+    for step in WRITER_SETUP:
+        run(con, step)
 
 
 def _upgrade(con: duckdb.DuckDBPyConnection, version: int) -> int:

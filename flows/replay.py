@@ -77,6 +77,7 @@ def rebuild(data_dir: Path, guard: HistoryConfig, drop_missing: bool = False) ->
         )
     con = connect(scratch)
     try:
+        run(con, "rebuild_threads")
         con.begin()
         replay(con, data_dir, records, guard)
         con.commit()

@@ -111,6 +111,24 @@ api_key_env = "RESEARCH_KEY"
     ]
 
 
+@pytest.mark.parametrize(
+    ("url", "allow"),
+    [
+        ("http://127.0.0.1:8765/v1", False),
+        ("http://127.0.0.2/v1", False),
+        ("http://localhost:8765/v1", False),
+        ("http://[::1]:8765/v1", False),
+        ("http://gateway.internal/v1", True),
+        ("https://gateway.example.com/v1", False),
+    ],
+)
+def test_plain_http_only_to_this_machine_or_when_allowed(tmp_path: Path, url: str, allow: bool) -> None:
+    flag = "allow_insecure_http = true\n" if allow else ""
+    config = load_config(write(tmp_path / "qcat.toml", f'[api]\nbase_url = "{url}"\n{flag}' + LICENSE))
+    assert config.api.base_url == url
+    assert config.api.allow_insecure_http is allow
+
+
 def test_example_file_loads_with_both_key_sources() -> None:
     config = load_config(EXAMPLE)
     assert config.source == EXAMPLE
@@ -252,6 +270,9 @@ ERROR_CASES = [
     ("url-bad-port", '[api]\nbase_url = "http://h:99999/v1"\n' + LICENSE, "api.base_url:", "http(s) URL with a host"),
     ("url-space", '[api]\nbase_url = "http://exa mple.com/v1"\n' + LICENSE, "api.base_url:", "no spaces"),
     ("url-trailing-space", '[api]\nbase_url = "http://h/v1 "\n' + LICENSE, "api.base_url:", "no spaces"),
+    ("url-plain-http-remote", '[api]\nbase_url = "http://gateway.example.com/v1"\n' + LICENSE, "api.base_url:", "unencrypted to gateway.example.com"),
+    ("url-plain-http-lookalike", '[api]\nbase_url = "http://127.0.0.1.example.com/v1"\n' + LICENSE, "api.base_url:", "allow_insecure_http = true"),
+    ("insecure-http-string", '[api]\nallow_insecure_http = "yes"\n' + LICENSE, "api.allow_insecure_http:", "true or false"),
     ("data-dir-number", "[storage]\ndata_dir = 5\n" + LICENSE, "storage.data_dir:", "string"),
     ("data-dir-blank", '[storage]\ndata_dir = "  "\n' + LICENSE, "storage.data_dir:", "non-empty"),
     ("lock-negative", "[storage]\nlock_timeout_seconds = -1\n" + LICENSE, "storage.lock_timeout_seconds:", "at least"),
