@@ -527,8 +527,9 @@ def _gateway_url(table: dict[str, Any], key: str, allow_insecure_http: bool) -> 
     simulator and tunnels on this machine (loopback) need no TLS; any other host needs https, or
     the explicit `allow_insecure_http` of a network the user trusts."""
     value = _url(table, key, DEFAULT_BASE_URL)
-    host = urlsplit(value).hostname or ""
-    if urlsplit(value).scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
         raise ConfigError(
             f"{key}: http:// would send every license's API key unencrypted to {host}; use https://, or set "
             "api.allow_insecure_http = true for a gateway on a network you trust"
