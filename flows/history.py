@@ -195,9 +195,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     except duckdb.CatalogException:
         version = None if run(con, "table_count").fetchone()[0] else SCHEMA_VERSION
         if version is not None:
-            for name in SCHEMA + VIEWS:
-                run(con, name)
-            run(con, "qcat_schema_insert", {"version": SCHEMA_VERSION})
+            _create(con)
     if version in UPGRADES:
         version = _upgrade(con, version)
     if version != SCHEMA_VERSION:
@@ -207,6 +205,20 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         )
     for step in WRITER_SETUP:
         run(con, step)
+
+
+def _create(con: duckdb.DuckDBPyConnection) -> None:
+    """A new file's tables, views and layout row, all or nothing: a run killed in between would
+    leave tables without a layout, a file no qcat would open again without a rebuild."""
+    con.begin()
+    try:
+        for name in SCHEMA + VIEWS:
+            run(con, name)
+        run(con, "qcat_schema_insert", {"version": SCHEMA_VERSION})
+        con.commit()
+    except BaseException:
+        rollback(con)
+        raise
 
 
 def _upgrade(con: duckdb.DuckDBPyConnection, version: int) -> int:

@@ -1,9 +1,11 @@
--- delivery outcomes from the ledger log in log order: attempts add up, the last outcome is the state, sent is final
+-- delivery outcomes from the ledger log in log order: attempts add up, the last outcome is the state,
+-- and sent is final, within the ops applied here (a rebuild applies the whole log at once) as against
+-- the state already stored (a live sync applies one run's ops)
 with outcomes as (
     select
         alert_key,
         channel,
-        arg_max(op, seq) as state,
+        if(bool_or(op = 'sent'), 'sent', arg_max(op, seq)) as state,
         sum(tries) as tries,
         min(first_at) as first_at,
         max(op_at) filter (where op <> 'expired') as last_at,

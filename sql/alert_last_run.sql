@@ -1,4 +1,6 @@
--- the pulls whose events the last live run applied: its own pulls and the suspect pulls they confirmed
+-- the pulls whose events the last live run applied: its own pulls and the suspect pulls they confirmed.
+-- A run stamps its pulls with one instant, and the last run is the one of the latest instant: a run
+-- given an earlier one (the flow's observed_at, for simulated dates) is not the last, even if it ran last
 with live as (
     select *
     from pulls

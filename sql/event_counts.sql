@@ -1,4 +1,4 @@
--- events per catalog, to report what one load added
+-- events per catalog: the rebuild reports how many it derived
 select license, provider, count(*) as events
 from catalog_events
 group by license, provider

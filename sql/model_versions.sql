@@ -1,4 +1,5 @@
--- scd type 2: one row per distinct state of a model in a catalog; [valid_from, valid_to). The
+-- scd type 2: one row per stretch of unchanged values of a model in a catalog (values it goes back
+-- to start a new row); [valid_from, valid_to). The
 -- union of the current versions and the ended ones, kept apart so that a nightly load reads and
 -- changes only the current ones however long the history grows. By name: a column added to both
 -- tables in another order must not shift the others

@@ -1,4 +1,4 @@
--- one row per pull attempt of a catalog, failures included; derived from archive/pulls
+-- one row per pull of a catalog, failures included (`attempts` counts its HTTP requests); derived from archive/pulls
 create table if not exists pulls (
     pull_id varchar primary key,
     license varchar not null,

@@ -14,6 +14,7 @@ with versions as (
         and (len($providers::varchar[]) = 0 or list_contains($providers::varchar[], provider))
     window catalog as (partition by license, provider order by valid_from, valid_from_pull_id)
 ),
+
 beginnings as (
     -- the events of the pull that opened a version (two pulls of one instant stay apart)
     select pull_id, string_agg(event_type, ', ' order by event_type) as began_with
@@ -21,6 +22,7 @@ beginnings as (
     where model_id = $model_id
     group by pull_id
 )
+
 select
     v.license,
     v.provider,

@@ -1,7 +1,10 @@
--- the $limit models whose rates moved most since $since (largest percent move, then the latest), with how many moved in all
+-- the $limit models whose rates moved most since $since (largest percent move, then the latest), with how many moved in all.
+-- A model's changes are its rate_changed events (and returns at another rate) in every catalog, as
+-- price_change_stats counts them: an event that moved both rates is one change
 with moves as (
     select
         model_id,
+        event_id,
         rate,
         abs(pct_change) as abs_pct,
         observed_at
@@ -14,7 +17,7 @@ models as (
         model_id,
         bool_or(rate = 'input') as input_changed,
         bool_or(rate = 'output') as output_changed,
-        count(*) as changes,
+        count(distinct event_id) as changes,
         max(abs_pct) as largest_pct,
         bool_or(abs_pct is null) as moved_from_zero,
         max(observed_at) as last_change_at

@@ -550,6 +550,28 @@ def test_the_webhook_url_is_never_written_logged_or_reported(
         assert all(secret not in str(row) for row in ledger(config))
 
 
+def test_sent_stays_final_when_a_rebuild_replays_a_later_outcome_with_it(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live, each sync applies one run's outcomes and a sent delivery keeps its state whatever comes
+    after; a rebuild applies the whole log at once and must end the same (not as expired, beside a
+    sent_at)."""
+    monkeypatch.setenv(HOOK_ENV, down_url())
+    config = make_config(tmp_path, simulator, alerts_toml("attempts = 1\n", channel("hook")))
+    two_nights(simulator, config, {"acme-prod": BASE}, {"acme-prod": BASE + [model("m-d")]})
+    [(key, name, state, *_)] = ledger(config)
+    assert state == "pending"
+    sent_at = night(2)
+    for op in (ledger_log.Op("sent", key, name, sent_at, sent_at, 1), ledger_log.Op("expired", key, name, sent_at + timedelta(days=8))):
+        con = connect(db_path(config.data_dir))
+        try:
+            ledger_log.append(con, config.data_dir, [op])
+        finally:
+            con.close()
+    live = ledger(config)
+    assert [(row[2], row[8]) for row in live] == [("sent", sent_at)]
+    rebuild_database(config)
+    assert ledger(config) == live
+
+
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [

@@ -323,21 +323,23 @@ def test_a_since_at_a_pull_instant_includes_that_pulls_changes(history: Config, 
 
 
 def test_spreads_names_removals_and_a_failed_last_pull(simulator: SimulatorServer, tmp_path: Path) -> None:
-    """Equal rates are no spread; a tie between the two orders names the first license first; a
-    model's chart is titled by its latest name, ends unlisted when the latest pull removed it;
+    """Equal rates are no spread; a tie between the two orders names the first license first, once,
+    even where the two orders' ratios differ in the last bit (1.5x each way: 0.00105 / 0.0007 is
+    not 1 / (0.0007 / 0.00105) in floating point); a model's chart is titled by its latest name, ends unlisted when the latest pull removed it;
     and a catalog whose latest pull failed says so."""
     config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["default"]}))
     prod, research = ("acme-prod", "default"), ("acme-research", "default")
     keep = [model(f"k{i}") for i in range(6)]
+    tie = model("u", 0.00105, 0.0007)
     play_nights(simulator, config, {
         0: {
-            prod: [*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), model("m", 0.001, 0.002, name="M"), model("gone", 0.001, 0.002)],
-            research: [*keep, model("e", 0.001, 0.002), model("t", 0.001, 0.002), model("m", 0.001, 0.002, name="M")],
+            prod: [*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), tie, model("m", 0.001, 0.002, name="M"), model("gone", 0.001, 0.002)],
+            research: [*keep, model("e", 0.001, 0.002), model("t", 0.001, 0.002), model("u", 0.0007, 0.00105), model("m", 0.001, 0.002, name="M")],
         },
-        1: {prod: [*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), model("m", 0.0012, 0.002, name="New M"), model("gone", 0.002, 0.002)]},
+        1: {prod: [*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), tie, model("m", 0.0012, 0.002, name="New M"), model("gone", 0.002, 0.002)]},
     })
     simulator.clear_faults()
-    simulator.add_fault("override", count=None, license="acme-prod", provider="default", models=[*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), model("m", 0.0012, 0.002, name="New M")])
+    simulator.add_fault("override", count=None, license="acme-prod", provider="default", models=[*keep, model("e", 0.001, 0.002), model("t", 0.002, 0.001), tie, model("m", 0.0012, 0.002, name="New M")])
     simulator.add_fault("server_error", count=None, license="acme-research", provider="default")
     nightly_plain(config, night(2))
     out = tmp_path / "spreads.html"
@@ -346,9 +348,10 @@ def test_spreads_names_removals_and_a_failed_last_pull(simulator: SimulatorServe
     data = embedded(out)
     assert [(r["model_id"], r["license_a"], r["license_b"], r["spread"]) for r in data["spreads"]["rows"]] == [
         ("t", "acme-prod", "acme-research", pytest.approx(2.0)),
+        ("u", "acme-prod", "acme-research", pytest.approx(1.5)),
         ("m", "acme-prod", "acme-research", pytest.approx(1.2)),
     ]
-    assert data["spreads"]["total"] == 2
+    assert data["spreads"]["total"] == 3
     charts = {m["model_id"]: m for m in data["charts"]["models"]}
     assert charts["m"]["name"] == "New M"
     assert charts["gone"]["series"] == [{"license": "acme-prod", "provider": "default", "input": [[seconds(0), 0.001], [seconds(1), 0.002], [seconds(2), None]]}]
@@ -359,7 +362,8 @@ def test_spreads_names_removals_and_a_failed_last_pull(simulator: SimulatorServe
 
 
 def test_a_move_from_zero_is_charted_first_even_beside_a_measured_move(config: Config, simulator: SimulatorServer, tmp_path: Path) -> None:
-    """A model whose input left 0 moved most, even when its output's small move has a percentage."""
+    """A model whose input left 0 moved most, even when its output's small move has a percentage.
+    Both its rates moved in one pull: one change, as its events count it."""
     nights = {
         0: {("acme-prod", "default"): [model("z", 0.0, 0.002), model("big", 0.001, 0.002)]},
         1: {("acme-prod", "default"): [model("z", 0.001, 0.0021), model("big", 0.003, 0.002)]},
@@ -369,6 +373,7 @@ def test_a_move_from_zero_is_charted_first_even_beside_a_measured_move(config: C
     assert qcat_report(config.source, "--out", str(out), "--top", "1").returncode == 0
     charts = embedded(out)["charts"]
     assert ([m["model_id"] for m in charts["models"]], charts["total"]) == (["z"], 2)
+    assert (charts["models"][0]["changed"], charts["models"][0]["changes"]) == (["input", "output"], 1)
 
 
 def test_a_since_at_the_latest_pull_reports_that_pull(history: Config, tmp_path: Path) -> None:
