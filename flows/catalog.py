@@ -61,11 +61,23 @@ def parse_catalog(body: bytes) -> Catalog:
         seen = by_id.get(model.model_id)
         if seen is None:
             by_id[model.model_id] = (item, model)
-        elif seen[0] == item:
+        elif _same(seen[0], item):
             warnings.append(f"model {model.model_id!r} is listed twice with identical content; kept once")
         else:
             raise InvalidCatalog(f"model {model.model_id!r} is listed twice with different content")
     return Catalog(tuple(model for _, model in by_id.values()), tuple(warnings))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values: true is not 1 (Python's == says it is, and the second entry's value would
+    be dropped unseen), while 1 and 1.0 are one number."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
 
 
 def _whole_list(envelope: dict[str, Any]) -> None:
@@ -126,7 +138,7 @@ def _rate(cost: dict[str, Any], key: str, where: str) -> float:
     except OverflowError:
         rate = math.inf
     if not math.isfinite(rate) or rate < 0:
-        raise InvalidCatalog(f"{where}: cost.{key} must be finite and non-negative, got {value}")
+        raise InvalidCatalog(f"{where}: cost.{key} must be finite and non-negative, got {_kind(value)}")
     return rate
 
 

@@ -29,6 +29,7 @@ MIN_REDACTED_KEY = 8
 # what an escaped key's characters start with: a body holding none of them holds the key only as it is
 ESCAPE_MARKS = (b"\\u", b"&#", b"%")
 HTML_NAMES = {"&": b"&amp;", "<": b"&lt;", ">": b"&gt;", '"': b"&quot;", "'": b"&apos;"}
+WIDE_CODECS = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 # UTF-32's little-endian mark begins like UTF-16's: checked first, as json.detect_encoding does
 BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -168,9 +169,15 @@ def _without_key(body: bytes, api_key: str) -> tuple[bytes, tuple[str, ...]]:
             # searched in a UTF-8 copy; lone surrogates (which JSON readers accept) pass through both ways
             text, found = _redacted(units.decode(codec, "surrogatepass").encode("utf-8", "surrogatepass"), api_key)
             cleaned = head + text.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass") + tail if found else body
-        except UnicodeError:  # not text even so: the key's own code units are searched for, as they are
-            cleaned = body.replace(api_key.encode(codec), "***".encode(codec))
-            found = int(cleaned != body)
+        except UnicodeError:  # not text even so: the key's own code units are searched for below
+            cleaned, found = body, 0
+    # the key as it is in every wide encoding, wherever it stands: a UTF-16 body without a byte-order
+    # mark that starts with a character above U+00FF reads as UTF-8 above. Keys are ASCII: their wide
+    # code units put a NUL beside each character, which no body means as anything but the key
+    for codec in WIDE_CODECS:
+        wide_key = api_key.encode(codec)
+        if wide_key in cleaned:
+            cleaned, found = cleaned.replace(wide_key, "***".encode(codec)), found + 1
     if not found:
         return body, ()
     return cleaned, ("the response carried the API key; it was replaced by *** before archiving",)

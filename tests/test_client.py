@@ -274,6 +274,17 @@ def test_unknown_key_is_auth_error_without_retry(server: SimulatorServer, pull, 
     assert logged(server, 1) == [{"path": "/v1/models", "license": None, "provider": "default", "status": 401}]
 
 
+def test_forbidden_key_is_auth_error_without_retry(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    """403 (a key without access to this catalog) is the key's fault like 401: asking again cannot help."""
+    server.add_fault("echo_key", count=None, status=403)
+    result = pull()
+    assert result.status == "auth_error"
+    assert result.http_status == 403 and statuses(result) == [403]
+    assert sleep.delays == []
+    assert result.error == "HTTP 403: the API key was rejected (invalid, expired or lacking access)"
+    assert len(logged(server, 1)) == 1  # no second try
+
+
 def test_429_retry_after_is_honoured(server: SimulatorServer, pull, api: ApiConfig, sleep: RecordingSleep) -> None:
     server.add_fault("rate_limited", count=1, retry_after=1)
     started = time.monotonic()
@@ -292,6 +303,37 @@ def test_retry_after_as_a_past_http_date_means_retry_now(server: SimulatorServer
     result = pull()
     assert result.status == "ok" and statuses(result) == [429, 200]
     assert len(sleep.delays) == 1 and sleep.delays[0] <= 0.01
+
+
+def test_retry_after_zero_still_waits_the_jittered_backoff(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
+    """Retry-After only ever lengthens the wait: catalogs told "0" together must not retry in step."""
+    server.add_fault("rate_limited", count=1, retry_after=0)
+    result = pull()
+    assert result.status == "ok" and statuses(result) == [429, 200]
+    assert len(sleep.delays) == 1 and 0.005 <= sleep.delays[0] <= 0.01  # the first backoff, 50-100% of 0.01
+
+
+# the three forms of an HTTP-date (RFC 9110 5.6.7): a recipient must read the two obsolete ones too;
+# asctime's has no zone, and "-0000" says the zone is unknown: both are GMT
+HTTP_DATE_FORMS: dict[str, Callable[[datetime], str]] = {
+    "IMF-fixdate": lambda when: format_datetime(when, usegmt=True),
+    "rfc850": lambda when: when.strftime("%A, %d-%b-%y %H:%M:%S GMT"),
+    "asctime": lambda when: when.strftime("%a %b %d %H:%M:%S %Y"),
+    "rfc2822 with -0000": lambda when: when.strftime("%a, %d %b %Y %H:%M:%S -0000"),
+}
+
+
+@pytest.mark.parametrize("form", HTTP_DATE_FORMS)
+def test_retry_after_as_an_http_date_in_any_form(server: SimulatorServer, pull, sleep: RecordingSleep, form: str) -> None:
+    now = datetime.now(timezone.utc)
+    server.add_fault("rate_limited", count=1, retry_after=HTTP_DATE_FORMS[form](now - timedelta(hours=1)))
+    past = pull()
+    assert past.status == "ok" and statuses(past) == [429, 200]
+    assert len(sleep.delays) == 1 and sleep.delays[0] <= 0.01  # retry now, after the plain backoff
+    server.add_fault("rate_limited", count=None, retry_after=HTTP_DATE_FORMS[form](now + timedelta(hours=1)))
+    future = pull()  # an hour is beyond max_backoff_seconds = 0.5
+    assert (future.status, future.http_status, len(future.attempts), len(sleep.delays)) == ("unavailable", 429, 1, 1)
+    assert "beyond api.max_backoff_seconds" in future.error, future.error
 
 
 def test_retry_after_beyond_max_backoff_gives_up_early(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
@@ -329,6 +371,48 @@ def test_500_is_retried(server: SimulatorServer, pull, sleep: RecordingSleep) ->
     assert result.attempts[0].error == "HTTP 500"
     assert len(sleep.delays) == 1
     assert as_api(result) == served(server)
+
+
+def test_every_5xx_up_to_599_is_retried(api: ApiConfig, sleep: RecordingSleep) -> None:
+    """599 (a proxy's network timeout) is a server error like 500: the next attempt may succeed."""
+    answered: list[int] = []
+
+    class Gateway(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            answered.append(599 if not answered else 200)
+            self.answer(answered[-1], json.dumps([ONE_MODEL]).encode())
+
+    with loopback_http(Gateway) as base, make_http_client(api) as client:
+        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    assert result.status == "ok" and statuses(result) == [599, 200] == answered
+    assert result.attempts[0].error == "HTTP 599" and len(sleep.delays) == 1
+
+
+def test_backoff_delays_are_jittered(server: SimulatorServer, http: httpx.Client, api: ApiConfig) -> None:
+    """Catalogs failing together must not retry in step: each draws its own 50-100% of the backoff."""
+    delays: list[float] = []
+    for seed in range(3):
+        server.add_fault("unavailable", count=1)
+        result = fetch_catalog(http, api, PROD.api_key, "default", sleep=delays.append, rng=random.Random(seed))
+        assert result.status == "ok" and statuses(result) == [503, 200]
+    assert len(delays) == 3 and all(0.005 <= d <= 0.01 for d in delays), delays
+    assert len(set(delays)) == 3, delays
+
+
+@pytest.mark.parametrize("status", [203, 206])
+def test_a_success_other_than_200_is_not_taken_for_the_catalog(api: ApiConfig, sleep: RecordingSleep, status: int) -> None:
+    """206 is part of a list, 203 a proxy's rewrite of it: taken for the catalog, what is missing would look removed."""
+    body = json.dumps([ONE_MODEL]).encode()
+
+    class Gateway(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.answer(status, body)
+
+    with loopback_http(Gateway) as base, make_http_client(api) as client:
+        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    assert (result.status, result.http_status, result.body, result.catalog) == ("invalid", status, body, None)
+    assert result.error == f"HTTP {status} from {base}/v1/models: not a catalog (check api.base_url)"
+    assert sleep.delays == []
 
 
 def test_dropped_connection_is_retried_then_ok(server: SimulatorServer, pull, sleep: RecordingSleep) -> None:
@@ -464,6 +548,15 @@ UNREADABLE_BODY_CASES = [
      "response is one page of a longer list (has_more set): a partial catalog would fake removals"),
     ("next-cursor", json.dumps({"data": [ONE_MODEL], "next_cursor": "abc"}).encode(),
      "response is one page of a longer list (next_cursor set): a partial catalog would fake removals"),
+    ("next-url", json.dumps({"data": [ONE_MODEL], "next": "https://gateway.example/v1/models?page=2"}).encode(),
+     "response is one page of a longer list (next set): a partial catalog would fake removals"),
+    ("next-page", json.dumps({"data": [ONE_MODEL], "next_page": 2}).encode(),
+     "response is one page of a longer list (next_page set): a partial catalog would fake removals"),
+    ("next-page-token", json.dumps({"data": [ONE_MODEL], "next_page_token": "t2"}).encode(),
+     "response is one page of a longer list (next_page_token set): a partial catalog would fake removals"),
+    ("deeply-nested", b"[" * 100_000 + b"]" * 100_000, "response JSON is nested too deeply to be a catalog"),
+    ("html-without-doctype", b"<html><body><h1>502 Bad Gateway</h1></body></html>\n",
+     "response body is not JSON (Expecting value at line 1 column 1); it looks like an HTML page"),
 ]
 
 
@@ -488,11 +581,41 @@ def test_a_last_page_envelope_is_the_whole_catalog(api: ApiConfig, sleep: Record
     assert result.status == "ok" and [m.model_id for m in result.catalog.models] == ["m"]
 
 
+@pytest.mark.parametrize("markers", [{"next": ""}, {"next_page_token": ""}, {"next_cursor": ""}, {"next": []}],
+                         ids=["empty-next", "empty-token", "empty-cursor", "no-next-links"])
+def test_an_empty_next_marker_is_the_last_page(api: ApiConfig, sleep: RecordingSleep, markers: dict[str, Any]) -> None:
+    """Gateways end a paged list with an empty cursor as often as with null: that page is the whole list."""
+    class Answer(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.answer(200, json.dumps({"object": "list", "data": [ONE_MODEL], **markers}).encode())
+
+    with loopback_http(Answer) as base, make_http_client(api) as client:
+        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    assert result.status == "ok", result.error
+    assert [m.model_id for m in result.catalog.models] == ["m"]
+
+
 def test_conflicting_duplicate_names_the_model(server: SimulatorServer, pull) -> None:
     server.add_fault("duplicate_conflict", count=1)
     result = pull()
     first_id = served(server)[0]["id"]
     assert result.error == f"model {first_id!r} is listed twice with different content"
+
+
+@pytest.mark.parametrize(("first", "second"), [(1, True), (0, False), ([1], [True]), ({"on": 1}, {"on": True})])
+def test_duplicates_differing_in_true_and_1_conflict(server: SimulatorServer, pull, first: Any, second: Any) -> None:
+    """Python's == takes true for 1: the second entry's value would be dropped unseen as "identical"."""
+    server.add_fault("override", count=1, models=[model("m", flag=first), model("m", flag=second)])
+    result = pull()
+    assert (result.status, result.error) == ("invalid", "model 'm' is listed twice with different content")
+
+
+def test_duplicates_differing_only_in_how_a_number_is_written_are_identical(server: SimulatorServer, pull) -> None:
+    """1 and 1.0 are one JSON number, as the rates compare."""
+    server.add_fault("override", count=1, models=[model("m", flag=1, context_window=1000), model("m", flag=1.0, context_window=1000)])
+    result = pull()
+    assert result.status == "ok", result.error
+    assert [m.model_id for m in result.catalog.models] == ["m"] and len(result.catalog.warnings) == 1
 
 
 def test_identical_duplicate_is_kept_once_with_a_warning(server: SimulatorServer, pull) -> None:
@@ -544,7 +667,7 @@ INVALID_MODEL_CASES = [
     ("infinite-rate", [model("m4", cost={"input_cost_per_micro_credit": 0.1, "output_cost_per_micro_credit": float("inf")})],
      ["'m4'", "cost.output_cost_per_micro_credit", "finite"]),
     ("huge-int-rate", [model("m5", cost={"input_cost_per_micro_credit": 10**400, "output_cost_per_micro_credit": 0})],
-     ["'m5'", "cost.input_cost_per_micro_credit", "finite"]),
+     ["'m5'", "cost.input_cost_per_micro_credit", "finite", "got 1000000000000000000000000000000000000..."]),
     ("bool-rate", [model("m6", cost={"input_cost_per_micro_credit": True, "output_cost_per_micro_credit": 0})],
      ["'m6'", "cost.input_cost_per_micro_credit", "must be a number", "true"]),
     ("missing-rate", [model("m7", cost={"input_cost_per_micro_credit": 0.1})],
@@ -552,6 +675,7 @@ INVALID_MODEL_CASES = [
     ("no-cost", [model("m8", cost=None)], ["'m8'", "cost must be an object"]),
     ("float-context", [model("m9", context_window=1000.5)], ["'m9'", "context_window", "1000.5"]),
     ("negative-context", [model("m10", context_window=-1)], ["'m10'", "context_window", "non-negative"]),
+    ("context-beyond-int64", [model("m15", context_window=2**63)], ["'m15'", "context_window", "non-negative integer"]),
     ("bool-max-output", [model("m11", max_output_tokens=True)], ["'m11'", "max_output_tokens", "true"]),
     ("string-name", [model("m12", name=["x"])], ["'m12'", "name must be a string"]),
     ("not-an-object", [model("ok"), "m13"], ["model #1", "str"]),
@@ -589,6 +713,18 @@ def test_integer_costs_parse_to_floats(server: SimulatorServer, pull) -> None:
     assert type(parsed.input_cost) is float and type(parsed.output_cost) is float
     assert (parsed.context_window, parsed.max_output_tokens) == (None, None)
     assert parsed.extra_json is None
+
+
+def test_limits_at_both_ends_of_their_range_are_kept(server: SimulatorServer, pull) -> None:
+    """0 is a real limit (an embedding model writes no output tokens), and so is the largest int64."""
+    server.add_fault("override", count=1, models=[
+        model("embed", context_window=0, max_output_tokens=0),
+        model("huge", context_window=2**63 - 1, max_output_tokens=2**63 - 1),
+    ])
+    result = pull()
+    assert result.status == "ok", result.error
+    assert [(m.model_id, m.context_window, m.max_output_tokens) for m in result.catalog.models] == [
+        ("embed", 0, 0), ("huge", 2**63 - 1, 2**63 - 1)]
 
 
 def test_rates_keep_their_exact_precision(server: SimulatorServer, pull) -> None:
@@ -650,6 +786,8 @@ CHARSETS: dict[str, Callable[[str], bytes]] = {
     "utf-16-be with its mark": lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
     "utf-32-be": lambda text: text.encode("utf-32-be"),
     "utf-16-le cut off mid-character": lambda text: text.encode("utf-16-le") + b"\n",
+    "utf-32 with its little-endian mark": lambda text: codecs.BOM_UTF32_LE + text.encode("utf-32-le"),
+    "utf-32-le cut off mid-character": lambda text: text.encode("utf-32-le") + b"\n\x00",
     "utf-16-le with a lone surrogate": lambda text: text.replace("}", ', "odd": "\ud800"}').encode("utf-16-le", "surrogatepass"),
 }
 
@@ -675,6 +813,91 @@ def test_a_key_quoted_back_escaped_is_found_too(api: ApiConfig, encoder: str, ch
             result = fetch_catalog(client, config, key, "default")
     assert result.status == "auth_error" and result.warnings
     assert result.body == body("***")
+
+
+# escapes HTML readers decode to the key too, that the forms above do not write
+MORE_ECHOING_ENCODERS: dict[str, Callable[[str], str]] = {
+    "decimal entities with leading zeros": lambda key: _each_character(key, lambda char: f"&#{ord(char):05d};"),
+    "hex entities with a capital X": lambda key: _each_character(key, lambda char: f"&#X{ord(char):x};"),
+    "xml's named entities": lambda key: json.dumps(key.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                                                   .replace('"', "&quot;").replace("'", "&apos;"))[1:-1],
+}
+
+
+def _echo_401(api: ApiConfig, key: str, body: Callable[[str], bytes]) -> FetchResult:
+    """A pull from a gateway that refuses the key and quotes it back inside `body`."""
+    class EchoingGateway(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            self.answer(401, body(self.headers["Authorization"].removeprefix("Bearer ")))
+
+    with loopback_http(EchoingGateway) as base_url:
+        config = replace(api, base_url=f"{base_url}/v1")
+        with make_http_client(config) as client:
+            return fetch_catalog(client, config, key, "default")
+
+
+@pytest.mark.parametrize("encoder", MORE_ECHOING_ENCODERS)
+def test_a_key_quoted_back_in_other_html_escapes_is_found_too(api: ApiConfig, encoder: str) -> None:
+    key = "sk/it's<9f3Kq2>&x"
+
+    def body(echoed: str) -> bytes:
+        return ('{"error": "invalid api key", "received": "Bearer ' + MORE_ECHOING_ENCODERS[encoder](echoed) + '"}').encode()
+
+    result = _echo_401(api, key, body)
+    assert result.status == "auth_error" and result.warnings
+    assert result.body == b'{"error": "invalid api key", "received": "Bearer ***"}'
+
+
+def test_a_key_of_exactly_the_shortest_length_looked_for_is_replaced(api: ApiConfig) -> None:
+    key = "k3y-8chr"  # MIN_REDACTED_KEY characters
+
+    def body(echoed: str) -> bytes:
+        return json.dumps({"error": "invalid api key", "received": f"Bearer {echoed}"}).encode()
+
+    result = _echo_401(api, key, body)
+    assert result.status == "auth_error" and result.warnings
+    assert result.body == body("***")
+
+
+def test_a_key_in_a_wide_body_that_is_not_text_is_found_as_it_is(api: ApiConfig) -> None:
+    """UTF-32 with a code unit beyond Unicode decodes to nothing: the key's own code units are still replaced."""
+    key = "sk-live-9f3Kq2abc"
+
+    def body(echoed: str) -> bytes:
+        return (('{"received": "Bearer ' + echoed + '", "odd": "').encode("utf-32-be") + b"\x00\x11\x00\x00"
+                + '"}'.encode("utf-32-be"))
+
+    result = _echo_401(api, key, body)
+    assert result.status == "auth_error" and result.warnings
+    assert result.body == body("***")
+
+
+def test_a_key_in_utf16_without_a_byte_order_mark_is_found(api: ApiConfig) -> None:
+    """A plain-text 401 in UTF-16 whose first character is above U+00FF reads as UTF-8 to JSON's
+    detection: the key's wide code units are replaced all the same."""
+    key = "sk-live-9f3Kq2abc"
+    for codec in ("utf-16-le", "utf-16-be"):
+        def body(echoed: str, codec: str = codec) -> bytes:
+            return ("Ошибка: ключ " + echoed + " отклонён").encode(codec)
+
+        result = _echo_401(api, key, body)
+        assert result.status == "auth_error" and result.warnings, codec
+        assert result.body == body("***"), codec
+
+
+def test_a_key_too_short_to_look_for_in_bodies_is_still_kept_out_of_errors(api: ApiConfig, sleep: RecordingSleep) -> None:
+    """Below MIN_REDACTED_KEY characters the body is archived as it came, but no message may carry the key."""
+    key = "k-42xy"
+
+    class EchoingGateway(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            self.answer(200, json.dumps([model(self.headers["Authorization"].removeprefix("Bearer "), cost=None)]).encode())
+
+    with loopback_http(EchoingGateway) as base, make_http_client(api) as client:
+        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), key, "default", sleep=sleep)
+    assert result.status == "invalid" and result.warnings == ()
+    assert result.error == "model '***': cost must be an object with input and output rates"
+    assert result.attempts[0].error == result.error
 
 
 @pytest.mark.parametrize(("fault", "params"), [
