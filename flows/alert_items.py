@@ -169,4 +169,6 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def order(item: dict[str, Any]) -> tuple:
-    return (item["license"], not item["critical"], item["provider"], item["model_id"] or "", item["type"], item["key"])
+    """A model's alerts in the order they happened (a replay can bring several moves of one rate),
+    so that the last one names the price in force; `observed_at` is UTC ISO text, which sorts as time."""
+    return (item["license"], not item["critical"], item["provider"], item["model_id"] or "", item["observed_at"] or "", item["type"], item["key"])

@@ -9,7 +9,7 @@ tests check that both give the same rows and event ids.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,8 +96,9 @@ class LoadReport:
     ended before the load. Where imports alone were late, what the replay re-derives up to then is
     not news (imported history never alerts). Where a live pull was late (`live_replays`), it saw
     what no loaded pull had, and so did the pulls a confirmation applied: there, the news is every
-    event that says what none of the catalog's events said before the replay; `known_events` are
-    the others (a change seen earlier than before, say, which alerted when first loaded).
+    event beyond what the catalog's events said before the replay (a thing said once before and
+    twice now is news once); `known_events` are the others (a change seen earlier than before, say,
+    which alerted when first loaded).
     """
 
     pulls: int
@@ -276,7 +277,7 @@ def load_pending(
         return LoadReport(0)
     con.begin()
     try:
-        said_before = {catalog: set(_event_signatures(con, catalog).values()) for catalog in live_late}
+        said_before = {catalog: _event_signatures(con, catalog) for catalog in live_late}
         for license, provider in late:
             run(con, "catalog_forget", {"license": license, "provider": provider})
         confirmed: list[str] = []
@@ -290,9 +291,7 @@ def load_pending(
             applied=tuple(r.pull_id for r in pending) + tuple(confirmed),
             replayed_until=tuple((license, provider, watermarks[(license, provider)]) for license, provider in late),
             live_replays=live_late,
-            known_events=frozenset(
-                event_id for catalog, said in said_before.items() for event_id, signature in _event_signatures(con, catalog).items() if signature in said
-            ),
+            known_events=frozenset(event_id for catalog, said in said_before.items() for event_id in _already_said(con, catalog, said)),
         )
         if before_commit is not None:
             before_commit(con, report)
@@ -323,9 +322,26 @@ def _refuse_future_pulls(data_dir: Path, watermarks: dict[tuple[str, str], datet
         )
 
 
-def _event_signatures(con: duckdb.DuckDBPyConnection, catalog: tuple[str, str]) -> dict[str, str]:
-    """Event id -> what the event says, wherever it was seen (sql/catalog_event_signatures.sql)."""
-    return dict(run(con, "catalog_event_signatures", {"license": catalog[0], "provider": catalog[1]}).fetchall())
+def _event_signatures(con: duckdb.DuckDBPyConnection, catalog: tuple[str, str]) -> list[tuple[str, str]]:
+    """(event id, what the event says, wherever it was seen), oldest first (sql/catalog_event_signatures.sql)."""
+    return run(con, "catalog_event_signatures", {"license": catalog[0], "provider": catalog[1]}).fetchall()
+
+
+def _already_said(con: duckdb.DuckDBPyConnection, catalog: tuple[str, str], said: list[tuple[str, str]]) -> list[str]:
+    """The replayed events that say what the catalog's events said before the replay (`said`), one
+    for one: first each event still there unchanged, then the earliest of the others that says the
+    same thing (a change the late pull dates earlier). A price that went 1 -> 2, then (the late pull
+    shows) back to 1 and up to 2 again has said 1 -> 2 once before and twice now: one of them is
+    news, or the last alert would leave 1 as the price."""
+    now = _event_signatures(con, catalog)
+    unchanged = set(said) & set(now)
+    left = Counter(signature for event_id, signature in said if (event_id, signature) not in unchanged)
+    known = [event_id for event_id, _ in unchanged]
+    for event_id, signature in now:
+        if (event_id, signature) not in unchanged and left[signature]:
+            left[signature] -= 1
+            known.append(event_id)
+    return known
 
 
 def _rounds(records: Sequence[PullRecord]) -> list[list[PullRecord]]:

@@ -1,6 +1,8 @@
 -- one catalog's events, each with what it says (the model, the kind of change, the old and new
 -- values) apart from where it was seen: when a late live pull replays the catalog, an event that
--- says what one before the replay said is old news, though it may now sit at another pull
+-- says what one before the replay said is old news, though it may now sit at another pull. Oldest
+-- first, in the order loads apply pulls: of the events that say one thing, the earliest are the
+-- ones said before
 select
     event_id,
     md5(to_json({
@@ -19,3 +21,4 @@ select
     })::varchar) as signature
 from catalog_events
 where license = $license and provider = $provider
+order by observed_at, pull_id, event_id

@@ -684,6 +684,85 @@ def test_a_late_pull_that_replays_a_catalog_alerts_only_what_is_new(simulator: S
     assert sent == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)", "✚ acme-prod/default m-new: added (input 0.001, output 0.002)"]
 
 
+def test_a_late_pull_showing_a_rise_undone_and_made_again_alerts_both_moves(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """m-a doubled on night 1 (alerted) and stayed so at night 3; a late pull of night 2 shows it back
+    at its old rate. The replay says the rise twice and the cut once: the cut and the second rise
+    are news, or the last alert would leave the old rate as the price."""
+    with Receiver() as hook:
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
+        doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
+        serve(simulator, {"acme-prod": doubled})
+        nightly_plain(config, night(1))
+        nightly_plain(config, night(3))
+        alerts.deliver_due(config)
+        with make_http_client(config.api) as client:
+            serve(simulator, {"acme-prod": BASE})
+            late = pull_one(config, config.licenses[0], "default", night(2), client)
+            serve(simulator, {"acme-prod": doubled})
+            tonight = pull_one(config, config.licenses[0], "default", night(4), client)
+        load_and_summarise(config, [late, tonight])
+        alerts.deliver_due(config)
+    sent = [item["summary"] for body in hook.bodies for item in body["alerts"]]
+    assert sent == [
+        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
+        "▼ acme-prod/default m-a: input -50.0% (0.002 → 0.001)",
+        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
+    ]
+
+
+def test_a_late_pull_before_an_alerted_rise_that_shows_it_earlier_and_undone_alerts_only_the_new_moves(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m-a held its rate on nights 1 and 2 and doubled on night 3 (alerted). A late pull from between
+    nights 1 and 2 shows it doubled already: the rise at night 3 is the very event alerted before,
+    and the rise and the cut the late pull brings are the news (not the rise at night 3 again)."""
+    with Receiver() as hook:
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
+        nightly_plain(config, night(1))
+        nightly_plain(config, night(2))
+        serve(simulator, {"acme-prod": [model("m-a", inp=0.002), model("m-b"), model("m-c")]})
+        nightly_plain(config, night(3))
+        alerts.deliver_due(config)
+        with make_http_client(config.api) as client:
+            late = pull_one(config, config.licenses[0], "default", night(1) + timedelta(hours=12), client)
+            tonight = pull_one(config, config.licenses[0], "default", night(4), client)
+        load_and_summarise(config, [late, tonight])
+        alerts.deliver_due(config)
+    sent = [item["summary"] for body in hook.bodies for item in body["alerts"]]
+    assert sent == [
+        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
+        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
+        "▼ acme-prod/default m-a: input -50.0% (0.002 → 0.001)",
+    ]
+
+
+def test_late_pulls_that_date_a_rise_earlier_and_show_it_undone_and_made_again_alert_the_new_moves_only(
+    simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m-a doubled at night 2 (alerted). Three late pulls from night 1 show it doubled already, then
+    back, then doubled again: the rise said once before is said twice now, one of them (the earliest)
+    the alerted one dated earlier; the cut and the other rise are news."""
+    with Receiver() as hook:
+        config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
+        doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
+        serve(simulator, {"acme-prod": doubled})
+        nightly_plain(config, night(2))
+        alerts.deliver_due(config)
+        records = []
+        with make_http_client(config.api) as client:
+            for hours, models in ((0, doubled), (6, BASE), (12, doubled)):
+                serve(simulator, {"acme-prod": models})
+                records.append(pull_one(config, config.licenses[0], "default", night(1) + timedelta(hours=hours), client))
+            records.append(pull_one(config, config.licenses[0], "default", night(3), client))
+        load_and_summarise(config, records)
+        alerts.deliver_due(config)
+    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == [
+        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
+        "▼ acme-prod/default m-a: input -50.0% (0.002 → 0.001)",
+        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
+    ]
+
+
 def test_a_late_live_pull_alerts_what_no_loaded_pull_had_seen(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The only loaded pull after the baseline failed (04:00); a run that started at 03:00 archives
     a pull showing m-a doubled only afterwards. The replay dates the change before the catalog's
