@@ -74,9 +74,9 @@ def rates_table(con: duckdb.DuckDBPyConnection, filters: Filters, as_of: datetim
 
 
 def _ask_rates(con: duckdb.DuckDBPyConnection, query: str, filters: Filters, as_of: datetime | None) -> duckdb.DuckDBPyConnection:
-    """Both forms select through the rates_query macro (sql/rates_query.sql), created here."""
+    """Both forms select through the rates_filtered macro (sql/rates_filtered.sql), created here."""
     check_filters(con, filters)
-    run(con, "rates_query")
+    run(con, "rates_filtered")
     return run(con, query, {"as_of": as_of, **filters.params()})
 
 

@@ -5,7 +5,7 @@
 -- greatest by (observed_at, pull_id), the order in which loads and the rebuild apply pulls, so that
 -- pulls of one instant count as they were applied
 create or replace view catalog_state as
-with latest as (
+with per_catalog as (
     select
         license,
         provider,
@@ -27,4 +27,4 @@ select
     last_applied.model_count as last_applied_model_count,
     peak_applied_model_count,
     pending_suspect_pull_id
-from latest
+from per_catalog

@@ -1,3 +1,3 @@
 -- qcat rates as rows (json, csv)
-from rates_query($as_of, $licenses, $providers, $model_glob)
+from rates_filtered($as_of, $licenses, $providers, $model_glob)
 order by license, provider, model_id

@@ -17,7 +17,7 @@ with shown as (
         coalesce(context_window::varchar, '-') as context,
         coalesce(max_output_tokens::varchar, '-') as max_output,
         valid_from
-    from rates_query($as_of, $licenses, $providers, $model_glob)
+    from rates_filtered($as_of, $licenses, $providers, $model_glob)
 ),
 
 widths as (

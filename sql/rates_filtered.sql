@@ -2,7 +2,7 @@
 -- filtered; times are naive UTC (much cheaper to fetch into Python). Fetched as rows for json and
 -- csv (query_rates.sql), laid out as a table by DuckDB itself (query_rates_table.sql). A temporary
 -- macro, created by the read-only command that asks
-create or replace temp macro rates_query(as_of, licenses, providers, model_glob) as table
+create or replace temp macro rates_filtered(as_of, licenses, providers, model_glob) as table
 with catalog as (
     select
         license, provider, model_id, name,
