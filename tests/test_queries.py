@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -325,6 +326,7 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         (("compare", "--licenses", ""), "--licenses: '' names nothing"),
         (("rates", "--format", "xml"), "--format: 'xml' is not one of table, json, csv"),
         (("compare", "--licenses", "acme-prod"), "--licenses: 'acme-prod' is not two different names"),
+        (("compare", "--licenses", "acme-prod,acme-prod"), "--licenses: 'acme-prod,acme-prod' is not two different names"),
         (("compare", "--licenses", "acme-prod,acme-typo"), "--licenses: no catalog with license 'acme-typo'"),
         (("compare", "--providers", "default,bedrock"), "--providers: no catalog with provider 'bedrock'"),
         (("compare",), "give exactly one of --licenses A,B or --providers P,Q"),
@@ -622,3 +624,164 @@ def test_a_zone_written_as_a_path_is_an_unknown_zone() -> None:
     for name in ("/etc/localtime", "../UTC", "Europe//Paris"):
         with pytest.raises(UsageError, match=f"--tz: unknown time zone {name!r}"):
             parse_zone(name)
+
+
+def test_every_bidi_control_from_the_gateway_shows_as_its_escape(tmp_path: Path) -> None:
+    """The isolates (U+2066 to U+2069) and the direction marks reorder a line like the overrides:
+    every table shows them escaped, those Python lays out as the one DuckDB lays out."""
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    marked = "iso\u2066l\u2067r\u2068f\u2069p\u200el\u200fr"
+    escaped = "iso\\u2066l\\u2067r\\u2068f\\u2069p\\u200el\\u200fr"
+    first, second = tmp_path / "2026-03-01.json", tmp_path / "2026-03-02.json"
+    first.write_text(json.dumps([model(marked, 1.0, name=marked)]))
+    second.write_text(json.dumps([model(marked, 2.0, name=marked)]))
+    assert qcat(tmp_path, "import", str(first), str(second), "-l", "acme-prod").returncode == 0
+    for args in (("changes", "--since", "2026-01-01"), ("rates",), ("history", marked), ("sql", "select model_id, name from current_rates")):
+        table = qcat(tmp_path, *args)
+        assert table.returncode == 0 and escaped in table.stdout, (args, table.stdout)
+        assert not UNPRINTABLE.search(table.stdout.replace("\n", "")), (args, table.stdout)
+    assert [row["model_id"] for row in as_json(tmp_path, "rates")] == [marked], "JSON keeps the id as it is"
+
+
+def test_compare_table_shows_each_ratio_as_a_over_b(home: Path) -> None:
+    table = qcat(home, "compare", "--licenses", "acme-prod,acme-research")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == "License acme-prod against acme-research: ratio = acme-prod / acme-research"
+    header = lines[1].split()
+    rows = [dict(zip(header, line.split())) for line in lines[3:-1]]
+    assert [(row["model_id"], row["input_a"], row["input_b"], row["input_ratio"], row["output_ratio"]) for row in rows] == [
+        ("a", "0.0015", "0.0008", "1.875x", "0.500x"),
+        ("b", "0.003", "0.003", "1.000x", "1.000x"),
+    ], table.stdout
+    assert lines[-1] == "(2 rows; times in UTC)"
+
+
+def test_times_are_shown_in_utc_whatever_the_machines_zone(home: Path) -> None:
+    """qcat fetches its times as naive UTC: the machine's own zone (TZ) must never be read into them."""
+    for machine_zone in ("America/New_York", "Asia/Kolkata"):
+        env = {**os.environ, "TZ": machine_zone}
+        answer = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "rates", "--as-of", "2026-03-02T03:00Z", "-l", "acme-prod", "-p", "default", "--format", "json"],
+            cwd=home, env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert [row["valid_from"] for row in json.loads(answer.stdout)] == ["2026-03-02T03:00:00+00:00"], machine_zone
+        table = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "history", "b", "-l", "acme-prod", "-p", "default", "--tz", "Europe/Paris"],
+            cwd=home, env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert table.returncode == 0, table.stderr
+        assert table.stdout.splitlines()[3].split()[2:6] == ["2026-03-01", "04:00:00", "2026-03-02", "04:00:00"], (machine_zone, table.stdout)
+
+
+def test_csv_keeps_every_value_exactly_and_plainly(tmp_path: Path) -> None:
+    """Rates to their last digit, null as an empty field (not None), lines ending in \\n alone, and a
+    header even when nothing matched: what a script or a spreadsheet reads."""
+    write_config(tmp_path, "http://127.0.0.1:9/v1")
+    saved = tmp_path / "2026-03-01.json"
+    tiny = 1.2345678901234567e-07  # seventeen significant digits, as 0.1 + 0.2 needs
+    bare = {"id": "bare", "cost": {"input_cost_per_micro_credit": 0.1 + 0.2, "output_cost_per_micro_credit": 5e-324}}
+    saved.write_text(json.dumps([bare, model("full", 0.0016000000000001, tiny)]))
+    assert qcat(tmp_path, "import", str(saved), "-l", "acme-prod").returncode == 0
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "rates", "--format", "csv"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert b"\r" not in done.stdout
+    rows = list(csv.DictReader(io.StringIO(done.stdout.decode())))
+    assert [(row["model_id"], row["input_cost_per_micro_credit"], row["output_cost_per_micro_credit"]) for row in rows] == [
+        ("bare", "0.30000000000000004", "5e-324"),
+        ("full", "0.0016000000000001", repr(tiny)),
+    ]
+    assert float(rows[0]["input_cost_per_micro_credit"]) == 0.1 + 0.2 and float(rows[1]["output_cost_per_micro_credit"]) == tiny
+    assert (rows[0]["name"], rows[0]["context_window"], rows[0]["max_output_tokens"]) == ("", "", ""), "null is an empty field"
+    nothing = qcat(tmp_path, "changes", "--since", "2026-01-01", "--format", "csv")
+    assert nothing.returncode == 0 and nothing.stdout.startswith("observed_at,license,provider,model_id,event_type,change,") and nothing.stdout.count("\n") == 1
+
+
+def test_changes_table_gives_its_window_in_tz_and_the_change_in_words(home: Path) -> None:
+    table = qcat(home, "changes", "--since", "2026-03-01", "--until", "2026-03-05", "--tz", "Europe/Paris")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Changes from 2026-03-01 00:00 to 2026-03-05 00:00 Europe/Paris"
+    assert lines[1].split() == ["observed_at", "license", "provider", "model_id", "event_type", "change"], "what changed in words, not every column"
+    assert [re.split(r"\s{2,}", line) for line in lines[3:-1]] == [
+        ["2026-03-02 04:00:00", "acme-prod", "default", "a", "rate_changed", "input 0.001 -> 0.0015 (+50.00%)"],
+        ["2026-03-02 04:00:00", "acme-prod", "default", "b", "removed", "was input 0.003, output 0.004"],
+        ["2026-03-03 04:00:00", "acme-prod", "default", "a", "rate_changed", "output 0.002 -> 0.001 (-50.00%)"],
+        ["2026-03-03 04:00:00", "acme-prod", "default", "b", "readded", "input 0.003, output 0.004"],
+        ["2026-03-03 04:00:00", "acme-prod", "default", "c", "added", "input 0.0, output 0.0"],
+        ["2026-03-04 04:00:00", "acme-prod", "default", "a", "renamed", "A -> Alpha"],
+        ["2026-03-04 04:00:00", "acme-prod", "default", "c", "rate_changed", "input 0.0 -> 0.0001 (from 0)"],
+    ], table.stdout
+    assert lines[-1] == "(7 rows; times in Europe/Paris)"
+    rates_table = qcat(home, "rates", "--as-of", "2026-03-02T04:00", "--tz", "Europe/Paris", "-l", "acme-prod", "-p", "default")
+    assert rates_table.stdout.splitlines()[0] == "Rates as of 2026-03-02 04:00:00.000000 Europe/Paris (micro-credits per token)", rates_table.stdout
+
+
+def test_history_table_gives_each_rate_its_move_and_says_how_each_version_ended(home: Path) -> None:
+    table = qcat(home, "history", "a", "-l", "acme-prod", "-p", "default")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert re.split(r"\s{2,}", lines[1]) == ["license", "provider", "valid_from", "valid_to", "began with", "input", "output", "name", "context / max output", "ended"]
+    assert [re.split(r"\s{2,}", line)[4:] for line in lines[3:-1]] == [
+        ["baseline", "0.001", "0.002", "A", "128000 / 8192", "changed"],
+        ["rate_changed", "0.0015 (+50.00%)", "0.002", "A", "128000 / 8192", "changed"],
+        ["rate_changed", "0.0015", "0.001 (-50.00%)", "A", "128000 / 8192", "changed"],
+        ["renamed", "0.0015", "0.001", "Alpha", "128000 / 8192", "current"],
+    ], table.stdout
+
+
+def test_sql_shows_a_time_without_a_zone_as_it_is(home: Path) -> None:
+    """--tz moves times that have a zone; a naive timestamp (changes_between's observed_at) has none to move from."""
+    query = "select timestamp '2026-07-01 03:00' as naive, timestamptz '2026-07-01 03:00:00+00' as aware"
+    assert as_json(home, "sql", "--tz", "Europe/Paris", query) == [{"naive": "2026-07-01T03:00:00", "aware": "2026-07-01T05:00:00+02:00"}]
+    table = qcat(home, "sql", "--tz", "Europe/Paris", query)
+    assert table.stdout.splitlines()[2] == "2026-07-01 03:00:00  2026-07-01 05:00:00", table.stdout
+
+
+def test_compare_lists_models_without_any_ratio_last(tmp_path: Path) -> None:
+    """A rate of 0 gives no ratio and no spread to order by: such a model comes after every spread."""
+    write_config(tmp_path, "http://127.0.0.1:9/v1", {"acme-prod": ["default"], "acme-research": ["default"]})
+    prod, research = tmp_path / "prod" / "2026-03-01.json", tmp_path / "research" / "2026-03-01.json"
+    prod.parent.mkdir()
+    research.parent.mkdir()
+    prod.write_text(json.dumps([model("free", 0.0, 0.0), model("dear", 0.0015, 0.002), model("half-free", 0.0, 0.004)]))
+    research.write_text(json.dumps([model("free", 0.0, 0.0), model("dear", 0.001, 0.002), model("half-free", 0.001, 0.002)]))
+    assert qcat(tmp_path, "import", str(prod), "-l", "acme-prod").returncode == 0
+    assert qcat(tmp_path, "import", str(research), "-l", "acme-research").returncode == 0
+    rows = as_json(tmp_path, "compare", "--licenses", "acme-prod,acme-research")
+    assert [(row["model_id"], row["input_ratio"], row["output_ratio"]) for row in rows] == [
+        ("half-free", None, 2.0),
+        ("dear", pytest.approx(1.5), 1.0),
+        ("free", None, None),
+    ]
+
+
+def test_a_block_found_damaged_in_a_query_is_a_damaged_database(home: Path, tmp_path: Path) -> None:
+    """DuckDB reads most blocks only when a query needs them: one found damaged then is a damaged
+    database as much as a file that will not open (exit 1, run `qcat rebuild`), never an internal error."""
+    (tmp_path / "qcat.toml").write_text((home / "qcat.toml").read_text())
+    (tmp_path / "data").mkdir()
+    database = db_path(tmp_path / "data")
+    pristine = db_path(home / "data").read_bytes()
+    found_in_a_query = []
+    for offset in range(3 * 4096, len(pristine), 256 * 1024):  # past the file's headers, one block at a time
+        database.write_bytes(pristine[: offset + 8] + b"\xaa" * 4096 + pristine[offset + 8 + 4096 :])
+        for args in (("rates", "--format", "csv"), ("changes", "--since", "2026-01-01", "--format", "csv"), ("history", "a")):
+            result = qcat(tmp_path, *args)
+            assert result.returncode in (0, 1), (offset, args, result.stderr)
+            if result.returncode == 1:
+                assert " is damaged (" in result.stderr and result.stderr.endswith("derive it again from the archive with `qcat rebuild`\n"), result.stderr
+                assert len(result.stderr.splitlines()) == 1, result.stderr
+                if not result.stderr.startswith(f"qcat: error: {database} "):  # the file opened: the damage showed in the query
+                    found_in_a_query.append((offset, args))
+    assert found_in_a_query, "no damaged block was left for a query to find: damage a larger history"
+
+
+def test_sql_tables_show_lists_and_structs_as_text(home: Path) -> None:
+    """A list as its items, a struct as JSON with its text as it is (not \\u00e8, which would read as
+    an escaped control character), times inside both in --tz."""
+    query = "select [timestamptz '2026-03-01 03:00:00+00', timestamptz '2026-07-01 03:00:00+00'] as l, {'name': 'Modèle'} as s"
+    table = qcat(home, "sql", "--tz", "Europe/Paris", query)
+    assert table.returncode == 0, table.stderr
+    assert re.split(r"\s{2,}", table.stdout.splitlines()[2]) == ["2026-03-01 04:00:00+01:00, 2026-07-01 05:00:00+02:00", '{"name": "Modèle"}'], table.stdout

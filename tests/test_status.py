@@ -72,6 +72,17 @@ def test_stale_and_never_pulled_catalogs_exit_one(simulator: SimulatorServer, tm
     assert status(path, "--stale-after", "100000d").returncode == 0
 
 
+def test_a_catalog_never_pulled_shows_dashes_not_none(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """What it does not have yet (a last pull, a status, a model count) is a dash in every column."""
+    path = write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"]})
+    nightly_plain(load_config(path), datetime.now(timezone.utc))
+    path.write_text(path.read_text().replace('providers = ["default"]', 'providers = ["default", "openrouter"]'))
+    result = status(path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    [row] = [line for line in result.stdout.splitlines() if "openrouter" in line]
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == ["acme-prod", "openrouter", "-", "-", "-", "-", "never pulled"], result.stdout
+
+
 @pytest.mark.parametrize(
     ("fault", "problem"),
     [("unavailable", "failing (unavailable)"), ("mass_removal", "suspect pull pending")],
