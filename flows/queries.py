@@ -181,15 +181,14 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
     run(con, "adhoc_settings")
     try:
         cursor = con.execute(query)
+        # rows past DuckDB's first chunk are computed while they are fetched: an error there is the query's too
+        return Result([], []) if cursor.description is None else _result(cursor, "", utc=False)
     except duckdb.Error as exc:
         missing = MISSING_EXTENSION.search(str(exc))
         if missing:
             name = missing.group(1)
             raise UsageError(f"query failed: it needs DuckDB's {name} extension, which qcat sql does not install (INSTALL {name} in DuckDB first)") from None
         raise UsageError(f"query failed: {first_line(exc)}") from None
-    if cursor.description is None:
-        return Result([], [])
-    return _result(cursor, "", utc=False)
 
 
 def plan_lines(result: Result) -> Result:

@@ -785,3 +785,11 @@ def test_sql_tables_show_lists_and_structs_as_text(home: Path) -> None:
     table = qcat(home, "sql", "--tz", "Europe/Paris", query)
     assert table.returncode == 0, table.stderr
     assert re.split(r"\s{2,}", table.stdout.splitlines()[2]) == ["2026-03-01 04:00:00+01:00, 2026-07-01 05:00:00+02:00", '{"name": "Modèle"}'], table.stdout
+
+
+def test_a_query_failing_past_its_first_rows_is_a_bad_query(home: Path) -> None:
+    """DuckDB computes rows past its first chunk (2048) only as they are fetched: an error there is
+    the query's, exit 2 with one line, as for one in the first rows (not an internal error, 70)."""
+    for query in ("select error('boom') as x", "select case when i = 3000 then error('boom') else i end as x from range(5000) t(i)"):
+        result = qcat(home, "sql", query)
+        assert (result.returncode, result.stderr) == (2, "qcat: error: query failed: Invalid Input Error: boom\n"), (query, result.stderr)
