@@ -152,6 +152,18 @@ def reading(path: Path, wait_seconds: float, on_wait: Callable[[], None] | None 
         con.close()
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of the block's writes or none: committed when it ends, rolled back when it raises."""
+    con.begin()
+    try:
+        yield
+        con.commit()
+    except BaseException:
+        rollback(con)
+        raise
+
+
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Undo a failed transaction without hiding why it failed: after a fatal error (a full disk)
     DuckDB has ended the transaction itself, and rollback's own complaint would replace the cause."""

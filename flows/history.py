@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from flows.archive import PullRecord, archive_root, list_records, read_record, read_records, record_path
 from flows.config import HistoryConfig
-from flows.database import SCHEMA_VERSION, damage, db_path, first_line, is_damage, open_database, rollback
+from flows.database import SCHEMA_VERSION, damage, db_path, first_line, is_damage, open_database, rollback, transaction
 from flows.engine import duckdb, register
 from flows.errors import ArchiveError, QcatError, StorageError
 from flows.sqlfiles import run
@@ -211,31 +211,21 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def _create(con: duckdb.DuckDBPyConnection) -> None:
     """A new file's tables, views and layout row, all or nothing: a run killed in between would
     leave tables without a layout, a file no qcat would open again without a rebuild."""
-    con.begin()
-    try:
+    with transaction(con):
         for name in SCHEMA + VIEWS:
             run(con, name)
         run(con, "qcat_schema_insert", {"version": SCHEMA_VERSION})
-        con.commit()
-    except BaseException:
-        rollback(con)
-        raise
 
 
 def _upgrade(con: duckdb.DuckDBPyConnection, version: int) -> int:
     """Step a file through the layouts in UPGRADES, all or nothing: a file is never left between two
     layouts. Returns the layout it reached."""
-    con.begin()
-    try:
+    with transaction(con):
         while version in UPGRADES:
             for name in UPGRADES[version]:
                 run(con, name)
             version += 1
             run(con, "qcat_schema_upgrade", {"version": version})
-        con.commit()
-    except BaseException:
-        rollback(con)
-        raise
     return version
 
 

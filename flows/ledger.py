@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from flows import __version__
 from flows.archive import archive_root, write_new
-from flows.database import rollback
+from flows.database import transaction
 from flows.engine import duckdb, register
 from flows.errors import ArchiveError
 from flows.sqlfiles import run
@@ -123,15 +123,11 @@ def sync(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
         return 0
     ops = [op for name in new for op in _read(log_root(data_dir) / name)]
     register(con, "ledger_ops", _ops_table(ops))
-    con.begin()
     try:
-        run(con, "alert_deliveries_enqueue")
-        run(con, "alert_deliveries_outcomes")
-        run(con, "alert_log_insert", {"files": new})
-        con.commit()
-    except BaseException:
-        rollback(con)
-        raise
+        with transaction(con):
+            run(con, "alert_deliveries_enqueue")
+            run(con, "alert_deliveries_outcomes")
+            run(con, "alert_log_insert", {"files": new})
     finally:
         con.unregister("ledger_ops")
     return len(new)

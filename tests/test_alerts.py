@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -70,6 +70,11 @@ def two_nights(simulator: SimulatorServer, config: Config, first: dict[str, list
     nightly_plain(config, night(0))
     serve(simulator, second)
     nightly_plain(config, night(1))
+
+
+def sent(hook: Receiver) -> list[str]:
+    """What the hook received, alert by alert, as its summary lines."""
+    return [item["summary"] for body in hook.bodies for item in body["alerts"]]
 
 
 def test_webhook_payload_is_the_documented_v1_schema(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -506,7 +511,7 @@ def test_imported_pulls_never_alert_neither_at_import_nor_at_the_next_run(simula
         nightly_plain(config, night(2))
         alerts.deliver_due(config)
     assert set(event_ids(config)) == {"m-a/rate_changed", "m-imported/added", "m-live/added"}
-    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["✚ acme-prod/default m-live: added (input 0.001, output 0.002)"]
+    assert sent(hook) == ["✚ acme-prod/default m-live: added (input 0.001, output 0.002)"]
 
 
 def test_jsonl_channel_writes_one_exact_line_per_alert(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -680,8 +685,24 @@ def test_a_late_pull_that_replays_a_catalog_alerts_only_what_is_new(simulator: S
         load_and_summarise(config, [late, tonight])
         alerts.deliver_due(config)
     assert event_ids(config).keys() == {"m-a/rate_changed", "m-new/added"}
-    sent = [item["summary"] for body in hook.bodies for item in body["alerts"]]
-    assert sent == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)", "✚ acme-prod/default m-new: added (input 0.001, output 0.002)"]
+    assert sent(hook) == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)", "✚ acme-prod/default m-new: added (input 0.001, output 0.002)"]
+
+
+RISE = "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)"
+CUT = "▼ acme-prod/default m-a: input -50.0% (0.002 → 0.001)"
+DOUBLED = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
+
+
+def load_late(simulator: SimulatorServer, config: Config, pulls: list[tuple[datetime, list[dict]]]) -> None:
+    """acme-prod/default pulled at each (instant, catalog) by runs that archived late, loaded together
+    (the last one usually tonight's), then the alerts delivered."""
+    with make_http_client(config.api) as client:
+        records = []
+        for when, models in pulls:
+            serve(simulator, {"acme-prod": models})
+            records.append(pull_one(config, config.licenses[0], "default", when, client))
+    load_and_summarise(config, records)
+    alerts.deliver_due(config)
 
 
 def test_a_late_pull_showing_a_rise_undone_and_made_again_alerts_both_moves(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -690,24 +711,12 @@ def test_a_late_pull_showing_a_rise_undone_and_made_again_alerts_both_moves(simu
     are news, or the last alert would leave the old rate as the price."""
     with Receiver() as hook:
         config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
-        doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
-        serve(simulator, {"acme-prod": doubled})
+        serve(simulator, {"acme-prod": DOUBLED})
         nightly_plain(config, night(1))
         nightly_plain(config, night(3))
         alerts.deliver_due(config)
-        with make_http_client(config.api) as client:
-            serve(simulator, {"acme-prod": BASE})
-            late = pull_one(config, config.licenses[0], "default", night(2), client)
-            serve(simulator, {"acme-prod": doubled})
-            tonight = pull_one(config, config.licenses[0], "default", night(4), client)
-        load_and_summarise(config, [late, tonight])
-        alerts.deliver_due(config)
-    sent = [item["summary"] for body in hook.bodies for item in body["alerts"]]
-    assert sent == [
-        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
-        "▼ acme-prod/default m-a: input -50.0% (0.002 → 0.001)",
-        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
-    ]
+        load_late(simulator, config, [(night(2), BASE), (night(4), DOUBLED)])
+    assert sent(hook) == [RISE, CUT, RISE]
 
 
 def test_a_late_pull_before_an_alerted_rise_that_shows_it_earlier_and_undone_alerts_only_the_new_moves(
@@ -720,20 +729,11 @@ def test_a_late_pull_before_an_alerted_rise_that_shows_it_earlier_and_undone_ale
         config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
         nightly_plain(config, night(1))
         nightly_plain(config, night(2))
-        serve(simulator, {"acme-prod": [model("m-a", inp=0.002), model("m-b"), model("m-c")]})
+        serve(simulator, {"acme-prod": DOUBLED})
         nightly_plain(config, night(3))
         alerts.deliver_due(config)
-        with make_http_client(config.api) as client:
-            late = pull_one(config, config.licenses[0], "default", night(1) + timedelta(hours=12), client)
-            tonight = pull_one(config, config.licenses[0], "default", night(4), client)
-        load_and_summarise(config, [late, tonight])
-        alerts.deliver_due(config)
-    sent = [item["summary"] for body in hook.bodies for item in body["alerts"]]
-    assert sent == [
-        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
-        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
-        "▼ acme-prod/default m-a: input -50.0% (0.002 → 0.001)",
-    ]
+        load_late(simulator, config, [(night(1) + timedelta(hours=12), DOUBLED), (night(4), DOUBLED)])
+    assert sent(hook) == [RISE, RISE, CUT]
 
 
 def test_late_pulls_that_date_a_rise_earlier_and_show_it_undone_and_made_again_alert_the_new_moves_only(
@@ -744,23 +744,12 @@ def test_late_pulls_that_date_a_rise_earlier_and_show_it_undone_and_made_again_a
     the alerted one dated earlier; the cut and the other rise are news."""
     with Receiver() as hook:
         config = hooked_baseline(simulator, tmp_path, monkeypatch, hook)
-        doubled = [model("m-a", inp=0.002), model("m-b"), model("m-c")]
-        serve(simulator, {"acme-prod": doubled})
+        serve(simulator, {"acme-prod": DOUBLED})
         nightly_plain(config, night(2))
         alerts.deliver_due(config)
-        records = []
-        with make_http_client(config.api) as client:
-            for hours, models in ((0, doubled), (6, BASE), (12, doubled)):
-                serve(simulator, {"acme-prod": models})
-                records.append(pull_one(config, config.licenses[0], "default", night(1) + timedelta(hours=hours), client))
-            records.append(pull_one(config, config.licenses[0], "default", night(3), client))
-        load_and_summarise(config, records)
-        alerts.deliver_due(config)
-    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == [
-        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
-        "▼ acme-prod/default m-a: input -50.0% (0.002 → 0.001)",
-        "▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)",
-    ]
+        late = [(night(1) + timedelta(hours=hours), models) for hours, models in ((0, DOUBLED), (6, BASE), (12, DOUBLED))]
+        load_late(simulator, config, [*late, (night(3), DOUBLED)])
+    assert sent(hook) == [RISE, CUT, RISE]
 
 
 def test_a_late_live_pull_alerts_what_no_loaded_pull_had_seen(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -781,7 +770,7 @@ def test_a_late_live_pull_alerts_what_no_loaded_pull_had_seen(simulator: Simulat
         alerts.deliver_due(config)
         nightly_plain(config, night(3))
         alerts.deliver_due(config)
-    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)"]
+    assert sent(hook) == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)"]
 
 
 def test_removals_a_replay_confirms_alert(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -798,8 +787,7 @@ def test_removals_a_replay_confirms_alert(simulator: SimulatorServer, tmp_path: 
         serve(simulator, {"acme-prod": [model("m-a")]})
         nightly_plain(config, night(2))
         alerts.deliver_due(config)
-    sent = [item["summary"] for body in hook.bodies for item in body["alerts"]]
-    assert [line for line in sent if "removed" in line] == [
+    assert [line for line in sent(hook) if "removed" in line] == [
         "✖ acme-prod/default m-b: removed (was input 0.001, output 0.002)",
         "✖ acme-prod/default m-c: removed (was input 0.001, output 0.002)",
     ], sent
@@ -821,7 +809,7 @@ def test_a_crash_after_the_load_commits_loses_no_alert(simulator: SimulatorServe
             nightly_plain(config, night(1))
         assert event_ids(config).keys() == {"m-a/rate_changed"}, "the load committed"
         alerts.deliver_due(config)
-    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▼ acme-prod/default m-a: output -50.0% (0.002 → 0.001)"]
+    assert sent(hook) == ["▼ acme-prod/default m-a: output -50.0% (0.002 → 0.001)"]
 
 
 def test_an_import_that_loads_a_crashed_runs_live_pull_enqueues_its_alerts(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -835,7 +823,7 @@ def test_an_import_that_loads_a_crashed_runs_live_pull_enqueues_its_alerts(simul
         saved.write_text(json.dumps(doubled))
         import_responses(config, "acme-prod", "default", collect([saved], None, timezone.utc))
         alerts.deliver_due(config)
-    assert [item["summary"] for body in hook.bodies for item in body["alerts"]] == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)"]
+    assert sent(hook) == ["▲ acme-prod/default m-a: input +100.0% (0.001 → 0.002)"]
 
 
 def test_a_pair_enqueued_again_keeps_its_first_enqueue_when_both_replay_at_once(simulator: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
