@@ -135,6 +135,32 @@ def statuses(result: FetchResult) -> list[int | None]:
     return [attempt.http_status for attempt in result.attempts]
 
 
+def fetch_from(api: ApiConfig, handler: type[BaseHTTPRequestHandler], key: str = PROD.api_key,
+               sleep: Callable[[float], None] = time.sleep) -> tuple[FetchResult, str]:
+    """One pull from a gateway on 127.0.0.1 that `handler` plays (what the simulator does not): the
+    result, and the gateway's root URL."""
+    with loopback_http(handler) as base, make_http_client(api) as client:
+        return fetch_catalog(client, replace(api, base_url=base + "/v1"), key, "default", sleep=sleep), base
+
+
+def answering(status: int, body: bytes) -> type[JsonAnswer]:
+    """A gateway that gives every request the same answer."""
+    class Answer(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.answer(status, body)
+
+    return Answer
+
+
+def echo_401(api: ApiConfig, key: str, body: Callable[[str], bytes]) -> FetchResult:
+    """A pull from a gateway that refuses the key and quotes it back inside `body`."""
+    class EchoingGateway(JsonAnswer):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            self.answer(401, body(self.headers["Authorization"].removeprefix("Bearer ")))
+
+    return fetch_from(api, EchoingGateway, key)[0]
+
+
 def raw_response(http: httpx.Client, server: SimulatorServer, key: str = PROD.api_key) -> httpx.Response:
     """The same request fetch_catalog makes, without any interpretation."""
     return http.get(f"{server.base_url}/models", headers={"Authorization": f"Bearer {key}"})
@@ -382,8 +408,7 @@ def test_every_5xx_up_to_599_is_retried(api: ApiConfig, sleep: RecordingSleep) -
             answered.append(599 if not answered else 200)
             self.answer(answered[-1], json.dumps([ONE_MODEL]).encode())
 
-    with loopback_http(Gateway) as base, make_http_client(api) as client:
-        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    result, _ = fetch_from(api, Gateway, sleep=sleep)
     assert result.status == "ok" and statuses(result) == [599, 200] == answered
     assert result.attempts[0].error == "HTTP 599" and len(sleep.delays) == 1
 
@@ -403,13 +428,7 @@ def test_backoff_delays_are_jittered(server: SimulatorServer, http: httpx.Client
 def test_a_success_other_than_200_is_not_taken_for_the_catalog(api: ApiConfig, sleep: RecordingSleep, status: int) -> None:
     """206 is part of a list, 203 a proxy's rewrite of it: taken for the catalog, what is missing would look removed."""
     body = json.dumps([ONE_MODEL]).encode()
-
-    class Gateway(JsonAnswer):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self.answer(status, body)
-
-    with loopback_http(Gateway) as base, make_http_client(api) as client:
-        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    result, base = fetch_from(api, answering(status, body), sleep=sleep)
     assert (result.status, result.http_status, result.body, result.catalog) == ("invalid", status, body, None)
     assert result.error == f"HTTP {status} from {base}/v1/models: not a catalog (check api.base_url)"
     assert sleep.delays == []
@@ -440,8 +459,7 @@ def test_a_key_echoed_in_a_broken_header_line_is_masked_even_escaped(api: ApiCon
         def log_message(self, *args: object) -> None:
             pass
 
-    with loopback_http(Echo) as base, make_http_client(api) as client:
-        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), key, "default", sleep=sleep)
+    result, base = fetch_from(api, Echo, key, sleep)
     assert result.status == "unavailable"
     assert all(attempt.error == "RemoteProtocolError calling " + base + "/v1/models: illegal header line: bytearray(b'Bearer ***')"
                for attempt in result.attempts), result.attempts[0].error
@@ -464,8 +482,7 @@ def test_debug_logging_never_shows_a_header_echoing_the_key(api: ApiConfig, slee
             pass
 
     caplog.set_level(logging.DEBUG)
-    with loopback_http(Echo) as base, make_http_client(api) as client:
-        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), key, "default", sleep=sleep)
+    result, _ = fetch_from(api, Echo, key, sleep)
     assert result.status == "unavailable"
     assert "HTTP Request: GET" in caplog.text, "logging was on"
     assert key not in caplog.text and "echoed" not in caplog.text
@@ -562,22 +579,13 @@ UNREADABLE_BODY_CASES = [
 
 @pytest.mark.parametrize(("body", "error"), [c[1:] for c in UNREADABLE_BODY_CASES], ids=[c[0] for c in UNREADABLE_BODY_CASES])
 def test_a_body_that_cannot_be_the_whole_catalog_is_invalid_and_kept(api: ApiConfig, sleep: RecordingSleep, body: bytes, error: str) -> None:
-    class Answer(JsonAnswer):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self.answer(200, body)
-
-    with loopback_http(Answer) as base, make_http_client(api) as client:
-        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    result, _ = fetch_from(api, answering(200, body), sleep=sleep)
     assert (result.status, result.error, result.body) == ("invalid", error, body)
 
 
 def test_a_last_page_envelope_is_the_whole_catalog(api: ApiConfig, sleep: RecordingSleep) -> None:
-    class Answer(JsonAnswer):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self.answer(200, json.dumps({"object": "list", "data": [ONE_MODEL], "has_more": False, "next_cursor": None}).encode())
-
-    with loopback_http(Answer) as base, make_http_client(api) as client:
-        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    envelope = {"object": "list", "data": [ONE_MODEL], "has_more": False, "next_cursor": None}
+    result, _ = fetch_from(api, answering(200, json.dumps(envelope).encode()), sleep=sleep)
     assert result.status == "ok" and [m.model_id for m in result.catalog.models] == ["m"]
 
 
@@ -585,12 +593,7 @@ def test_a_last_page_envelope_is_the_whole_catalog(api: ApiConfig, sleep: Record
                          ids=["empty-next", "empty-token", "empty-cursor", "no-next-links"])
 def test_an_empty_next_marker_is_the_last_page(api: ApiConfig, sleep: RecordingSleep, markers: dict[str, Any]) -> None:
     """Gateways end a paged list with an empty cursor as often as with null: that page is the whole list."""
-    class Answer(JsonAnswer):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self.answer(200, json.dumps({"object": "list", "data": [ONE_MODEL], **markers}).encode())
-
-    with loopback_http(Answer) as base, make_http_client(api) as client:
-        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), PROD.api_key, "default", sleep=sleep)
+    result, _ = fetch_from(api, answering(200, json.dumps({"object": "list", "data": [ONE_MODEL], **markers}).encode()), sleep=sleep)
     assert result.status == "ok", result.error
     assert [m.model_id for m in result.catalog.models] == ["m"]
 
@@ -803,14 +806,7 @@ def test_a_key_quoted_back_escaped_is_found_too(api: ApiConfig, encoder: str, ch
     def body(echoed: str) -> bytes:
         return CHARSETS[charset]('{"error": "invalid api key", "received": "Bearer ' + echoed + '"}')
 
-    class EchoingGateway(JsonAnswer):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-            self.answer(401, body(ECHOING_ENCODERS[encoder](self.headers["Authorization"].removeprefix("Bearer "))))
-
-    with loopback_http(EchoingGateway) as base_url:
-        config = replace(api, base_url=f"{base_url}/v1")
-        with make_http_client(config) as client:
-            result = fetch_catalog(client, config, key, "default")
+    result = echo_401(api, key, lambda echoed: body(ECHOING_ENCODERS[encoder](echoed)))
     assert result.status == "auth_error" and result.warnings
     assert result.body == body("***")
 
@@ -824,18 +820,6 @@ MORE_ECHOING_ENCODERS: dict[str, Callable[[str], str]] = {
 }
 
 
-def _echo_401(api: ApiConfig, key: str, body: Callable[[str], bytes]) -> FetchResult:
-    """A pull from a gateway that refuses the key and quotes it back inside `body`."""
-    class EchoingGateway(JsonAnswer):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-            self.answer(401, body(self.headers["Authorization"].removeprefix("Bearer ")))
-
-    with loopback_http(EchoingGateway) as base_url:
-        config = replace(api, base_url=f"{base_url}/v1")
-        with make_http_client(config) as client:
-            return fetch_catalog(client, config, key, "default")
-
-
 @pytest.mark.parametrize("encoder", MORE_ECHOING_ENCODERS)
 def test_a_key_quoted_back_in_other_html_escapes_is_found_too(api: ApiConfig, encoder: str) -> None:
     key = "sk/it's<9f3Kq2>&x"
@@ -843,7 +827,7 @@ def test_a_key_quoted_back_in_other_html_escapes_is_found_too(api: ApiConfig, en
     def body(echoed: str) -> bytes:
         return ('{"error": "invalid api key", "received": "Bearer ' + MORE_ECHOING_ENCODERS[encoder](echoed) + '"}').encode()
 
-    result = _echo_401(api, key, body)
+    result = echo_401(api, key, body)
     assert result.status == "auth_error" and result.warnings
     assert result.body == b'{"error": "invalid api key", "received": "Bearer ***"}'
 
@@ -854,7 +838,7 @@ def test_a_key_of_exactly_the_shortest_length_looked_for_is_replaced(api: ApiCon
     def body(echoed: str) -> bytes:
         return json.dumps({"error": "invalid api key", "received": f"Bearer {echoed}"}).encode()
 
-    result = _echo_401(api, key, body)
+    result = echo_401(api, key, body)
     assert result.status == "auth_error" and result.warnings
     assert result.body == body("***")
 
@@ -867,7 +851,7 @@ def test_a_key_in_a_wide_body_that_is_not_text_is_found_as_it_is(api: ApiConfig)
         return (('{"received": "Bearer ' + echoed + '", "odd": "').encode("utf-32-be") + b"\x00\x11\x00\x00"
                 + '"}'.encode("utf-32-be"))
 
-    result = _echo_401(api, key, body)
+    result = echo_401(api, key, body)
     assert result.status == "auth_error" and result.warnings
     assert result.body == body("***")
 
@@ -880,7 +864,7 @@ def test_a_key_in_utf16_without_a_byte_order_mark_is_found(api: ApiConfig) -> No
         def body(echoed: str, codec: str = codec) -> bytes:
             return ("Ошибка: ключ " + echoed + " отклонён").encode(codec)
 
-        result = _echo_401(api, key, body)
+        result = echo_401(api, key, body)
         assert result.status == "auth_error" and result.warnings, codec
         assert result.body == body("***"), codec
 
@@ -893,8 +877,7 @@ def test_a_key_too_short_to_look_for_in_bodies_is_still_kept_out_of_errors(api: 
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             self.answer(200, json.dumps([model(self.headers["Authorization"].removeprefix("Bearer "), cost=None)]).encode())
 
-    with loopback_http(EchoingGateway) as base, make_http_client(api) as client:
-        result = fetch_catalog(client, replace(api, base_url=base + "/v1"), key, "default", sleep=sleep)
+    result, _ = fetch_from(api, EchoingGateway, key, sleep)
     assert result.status == "invalid" and result.warnings == ()
     assert result.error == "model '***': cost must be an object with input and output rates"
     assert result.attempts[0].error == result.error
