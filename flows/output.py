@@ -52,23 +52,30 @@ class Result:
 
 def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
     kinds = result.types or [None] * len(result.columns)
+    mixed = [_is_mixed(kind) for kind in kinds]
     columns = [_localise(column, zone, result.utc, kind) for column, kind in zip(zip(*result.rows), kinds)] or [[] for _ in result.columns]
     if fmt == "json":
         # one object per line, each encoded by json's C encoder (indent= would use the slow Python one)
-        plain = [_convert(column, _json_value) for column in columns]
+        plain = [_convert(column, _json_value, each) for column, each in zip(columns, mixed)]
         lines = [_json_line(result.columns, row) for row in zip(*plain)]
         stream.write("[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n"))
     elif fmt == "csv":
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(result.columns)
-        writer.writerows(zip(*(_convert(column, _csv_value) for column in columns)))
+        writer.writerows(zip(*(_convert(column, _csv_value, each) for column, each in zip(columns, mixed))))
     else:
-        stream.write(_table(result, columns, zone))
+        stream.write(_table(result, columns, zone, mixed))
 
 
-def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> str:
+def _is_mixed(kind: str | None) -> bool:
+    """A column whose values come in several Python types (`qcat sql` on a UNION or a VARIANT): text
+    beside numbers beside times. Each value is then formatted by its own type, not by the column's first."""
+    return kind is not None and (kind.startswith("UNION(") or kind == "VARIANT")
+
+
+def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo, mixed: Sequence[bool]) -> str:
     headers = [HEADERS.get(name, name) for name in result.columns]
-    texts = [_texts(name, column) for name, column in zip(result.columns, columns)]
+    texts = [_texts(name, column, each) for name, column, each in zip(result.columns, columns, mixed)]
     widths = [max(len(header), max(map(len, text), default=0)) for header, text in zip(headers, texts)]
     pads = [str.rjust if _is_numeric(column, kind) else str.ljust for column, kind in zip(columns, result.types or repeat(None))]
     # padded column by column, then joined row by row: map and join run in C
@@ -84,8 +91,8 @@ def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo) -> st
     return "\n".join(lines) + "\n"
 
 
-def _texts(name: str, column: Sequence[Any]) -> Sequence[str]:
-    shown = _convert(column, lambda sample: _formatter(name, sample))
+def _texts(name: str, column: Sequence[Any], mixed: bool) -> Sequence[str]:
+    shown = _convert(column, lambda sample: _formatter(name, sample), mixed)
     shown = shown if None not in shown else ["-" if text is None else text for text in shown]
     # one search over the whole column: ids and names come from the gateway, and are almost always clean
     return list(map(printable, shown)) if UNPRINTABLE.search("".join(shown)) else shown
@@ -132,6 +139,8 @@ def _is_numeric(column: Sequence[Any], kind: str | None) -> bool:
 
 
 def _localise(column: Sequence[Any], zone: tzinfo, utc: bool, kind: str | None = None) -> Sequence[Any]:
+    if _is_mixed(kind):
+        return [_nested_in_zone(value, zone) for value in column]
     sample = _sample(column)
     if isinstance(sample, list | dict):
         # walked only when its type holds times with a zone (or is unknown): lists can be long
@@ -152,8 +161,11 @@ def _nested_in_zone(value: Any, zone: tzinfo) -> Any:
     return value
 
 
-def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], Any] | None]) -> Sequence[Any]:
-    """Convert a whole column with the function its first non-null value calls for."""
+def _convert(column: Sequence[Any], value_of: Callable[[Any], Callable[[Any], Any] | None], mixed: bool = False) -> Sequence[Any]:
+    """Convert a whole column with the function its first non-null value calls for (a mixed
+    column: each value with the function it calls for)."""
+    if mixed:
+        return [value if value is None or (convert := value_of(value)) is None else convert(value) for value in column]
     sample = _sample(column)
     convert = value_of(sample)
     if convert is None:
@@ -183,10 +195,7 @@ def _json_value(sample: Any) -> Callable[[Any], Any] | None:
 
 
 def _json_line(columns: list[str], row: tuple[Any, ...]) -> str:
-    try:
-        return json.dumps(dict(zip(columns, row)), allow_nan=False)
-    except ValueError:  # a NaN in a column whose first value was no float (a UNION of types, say)
-        return json.dumps({column: _nested(value) for column, value in zip(columns, row)}, allow_nan=False)
+    return json.dumps(dict(zip(columns, row)), allow_nan=False)
 
 
 def _nested(value: Any) -> Any:

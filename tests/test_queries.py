@@ -265,6 +265,16 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     assert as_json(home, "sql", not_numbers) == [{"l": [None, 1.5], "s": {"up": None, "ids": ["00000000-0000-0000-0000-000000000001"]}}]
     mixed = "select * from (values (1::union(i int, d double)), ('nan'::double::union(i int, d double))) t(u)"
     assert as_json(home, "sql", mixed) == [{"u": 1}, {"u": None}], "a NaN after an integer in a column of several types"
+    values = ("'x'", "1", "timestamptz '2026-03-01 03:00:00+00'", "timestamp '2026-03-01 03:00'", "2.5::double", "null", "[1, 2]")
+    variant = "select v from (values " + ", ".join(f"({i}, {v}::variant)" for i, v in enumerate(values)) + ") t(i, v) order by i"
+    shown = qcat(home, "sql", "--tz", "Europe/Paris", variant)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[2:9] == ["x", "1", "2026-03-01 04:00:00", "2026-03-01 03:00:00", "2.5", "-", "1, 2"], "each value of a VARIANT shown by its own type"
+    listed = qcat(home, "sql", "--tz", "Europe/Paris", "--format", "csv", variant)
+    assert listed.stdout == 'v\nx\n1\n2026-03-01T04:00:00+01:00\n2026-03-01T03:00:00\n2.5\n""\n"[1, 2]"\n', listed.stderr
+    assert as_json(home, "sql", "--tz", "Europe/Paris", variant) == [
+        {"v": value} for value in ("x", 1, "2026-03-01T04:00:00+01:00", "2026-03-01T03:00:00", 2.5, None, [1, 2])
+    ]
     keyed = "select map([timestamptz '2026-03-01 03:00:00+00'], ['x']) as m"
     assert as_json(home, "sql", keyed) == [{"m": {"2026-03-01T03:00:00+00:00": "x"}}]
     zoned = as_json(home, "sql", "--tz", "Europe/Paris", f"select {nested[7:]}, map([timestamptz '2026-07-01 03:00:00+00'], [timestamp '2026-07-01 03:00']) as m")
