@@ -535,8 +535,7 @@ def _guard(action: Callable[[], T]) -> T:
         say(f"qcat: error: {exc}")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        say("qcat: interrupted")
-        raise typer.Exit(130) from None
+        _interrupted()
     except BrokenPipeError:
         # the reader left (`qcat changes | head`): stop quietly, with the status a shell gives SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -546,15 +545,22 @@ def _guard(action: Callable[[], T]) -> T:
         say(f"qcat: error: {exc}")
         raise typer.Exit(QcatError.exit_code) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence before a traceback
+        from flows.database import DB_NAME, damage, is_damage, is_interrupted
+
+        if is_interrupted(exc):
+            _interrupted()
         if os.environ.get("QCAT_DEBUG"):
             raise
-        from flows.database import DB_NAME, damage, is_damage
-
         if is_damage(exc):
             say(f"qcat: error: {damage(Path(DB_NAME), exc)}")
             raise typer.Exit(QcatError.exit_code) from None
         say(f"qcat: internal error: {type(exc).__name__}: {exc} (set QCAT_DEBUG=1 for a traceback)")
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _interrupted() -> NoReturn:
+    say("qcat: interrupted")
+    raise typer.Exit(130) from None
 
 
 def _print_summary(summaries: list[CatalogSummary]) -> None:

@@ -128,6 +128,12 @@ def is_damage(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and ("corrupt database file" in message or cut or "not a valid duckdb database" in message)
 
 
+def is_interrupted(exc: BaseException) -> bool:
+    """Ctrl-C while DuckDB runs a query stops the query, and DuckDB's Python layer reports it in
+    place of the KeyboardInterrupt it consumed: a RuntimeError of its own (or its InterruptException)."""
+    return isinstance(exc, duckdb.InterruptException) or (isinstance(exc, RuntimeError) and str(exc) == "Query interrupted")
+
+
 def damage(path: Path, exc: BaseException) -> ArchiveError:
     return ArchiveError(f"{path} is damaged ({first_line(exc)}){REBUILD_HINT}")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
-from flows.database import first_line
+from flows.database import first_line, is_interrupted
 from flows.engine import duckdb
 from flows.errors import UsageError
 from flows.output import Result
@@ -184,6 +184,8 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
         # rows past DuckDB's first chunk are computed while they are fetched: an error there is the query's too
         return Result([], []) if cursor.description is None else _result(cursor, "", utc=False)
     except duckdb.Error as exc:
+        if is_interrupted(exc):
+            raise
         missing = MISSING_EXTENSION.search(str(exc))
         if missing:
             name = missing.group(1)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import pyarrow as pa
 from flows import ledger
 from flows.archive import PullRecord, read_records, require_archive
 from flows.config import Config, HistoryConfig, check_writable
-from flows.database import db_path, pulls_without_record
+from flows.database import db_path, open_database, pulls_without_record
 from flows.engine import duckdb, register
 from flows.errors import ArchiveError
 from flows.history import LoadReport, Verdict, connect, explained, insert_pulls, models_files, trips
@@ -48,10 +50,10 @@ def rebuild_database(config: Config, drop_missing: bool = False) -> LoadReport:
     require_archive(config.data_dir, "rebuild from")
     check_writable(config.data_dir)
     with explained(config.data_dir), writer_lock(config.data_dir, config.lock_timeout_seconds):
-        return rebuild(config.data_dir, config.history, drop_missing)
+        return rebuild(config.data_dir, config.history, drop_missing, config.lock_timeout_seconds)
 
 
-def rebuild(data_dir: Path, guard: HistoryConfig, drop_missing: bool = False) -> LoadReport:
+def rebuild(data_dir: Path, guard: HistoryConfig, drop_missing: bool = False, wait_seconds: float = 0.0) -> LoadReport:
     """Build a fresh database beside the live one from the archive alone, then swap it in.
 
     The alert ledger is restored from its log; a rebuild never sends anything. Pulls the live
@@ -59,12 +61,12 @@ def rebuild(data_dir: Path, guard: HistoryConfig, drop_missing: bool = False) ->
     the rebuild refuses, unless `drop_missing` says that is the point (an import undone).
 
     Readers keep the old file until the swap; a failed rebuild leaves the live file untouched.
-    The caller holds the writer lock.
+    The caller holds the writer lock; the swap waits up to `wait_seconds` for any other process
+    that has the live file open for writing.
     """
     target = db_path(data_dir)
     scratch = target.with_name(target.name + ".rebuild")
-    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    _discard(scratch)
     records = read_records(data_dir)
     lost = [] if drop_missing else pulls_without_record(data_dir, [record.pull_id for record in records])
     if lost:
@@ -75,21 +77,53 @@ def rebuild(data_dir: Path, guard: HistoryConfig, drop_missing: bool = False) ->
             f"from the archive (first: {first}), and a rebuild would drop {'them' if len(lost) > 1 else 'it'} from the history: restore "
             "the archive from a backup (`qcat repair --dry-run` lists what is missing), or run `qcat rebuild --drop-missing`"
         )
-    con = connect(scratch)
     try:
-        run(con, "rebuild_threads")
-        con.begin()
-        replay(con, data_dir, records, guard)
-        con.commit()
-        ledger.sync(con, data_dir)
-        events = sum(count for _, _, count in run(con, "event_counts").fetchall())
-        run(con, "checkpoint")
-    finally:
-        con.close()
-    # a WAL left by a killed load belongs to the old file and would make the new one unopenable
-    target.with_name(target.name + ".wal").unlink(missing_ok=True)
-    os.replace(scratch, target)
+        con = connect(scratch)
+        try:
+            run(con, "rebuild_threads")
+            con.begin()
+            replay(con, data_dir, records, guard)
+            con.commit()
+            ledger.sync(con, data_dir)
+            events = sum(count for _, _, count in run(con, "event_counts").fetchall())
+            run(con, "checkpoint")
+        finally:
+            con.close()
+    except BaseException:
+        # an interrupted or failed rebuild leaves no half-built file beside the live one
+        _discard(scratch)
+        raise
+    try:
+        with _held(target, wait_seconds):
+            # a WAL left by a killed load belongs to the old file and would make the new one unopenable
+            target.with_name(target.name + ".wal").unlink(missing_ok=True)
+            os.replace(scratch, target)
+    except BaseException:
+        _discard(scratch)
+        raise
     return LoadReport(len(records), events)
+
+
+@contextmanager
+def _held(target: Path, wait_seconds: float) -> Iterator[None]:
+    """The live file, open read-only for the swap: a process writing to it (a DuckDB session, say)
+    would go on writing to a file nobody sees once it is replaced, so the swap waits for it as a load
+    would, and holding it keeps new writers out meanwhile. Readers keep reading the old file. A file
+    that cannot be opened (missing, damaged) has no writer to wait for: it is what a rebuild replaces."""
+    try:
+        con = open_database(target, read_only=True, wait_seconds=wait_seconds) if target.exists() else None
+    except ArchiveError:
+        con = None
+    try:
+        yield
+    finally:
+        if con is not None:
+            con.close()
+
+
+def _discard(scratch: Path) -> None:
+    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def replay(con: duckdb.DuckDBPyConnection, data_dir: Path, records: list[PullRecord], guard: HistoryConfig) -> None:

@@ -391,6 +391,49 @@ def test_a_busy_data_directory_exits_three_without_a_traceback(simulator: Simula
     finally:
         con.close()
     assert len(list((data_dir / "archive" / "pulls").rglob("*.json"))) == 3, "the busy run's pull is archived, to load later"
+    live = db_path(data_dir).stat().st_ino
+    writer = duckdb.connect(str(db_path(data_dir)))
+    try:
+        swapped = qcat("rebuild", "--config", str(path), cwd=tmp_path)
+    finally:
+        writer.close()
+    assert swapped.returncode == 3 and "open in another process" in swapped.stderr, swapped.stderr
+    assert db_path(data_dir).stat().st_ino == live, "a session writing to the file keeps it: the rebuild waits for it, then gives up"
+    assert not list(data_dir.glob("*.rebuild*")), "nothing half-built is left beside the live file"
+    assert qcat("rebuild", "--config", str(path), cwd=tmp_path).returncode == 0
+    assert db_path(data_dir).stat().st_ino != live
+
+
+INTERRUPTED_QUERY = """
+import os, signal, sys, threading, time
+import _duckdb as duckdb
+import typer
+from flows.cli import _guard
+
+con = duckdb.connect(config={"threads": 1})
+con.execute("set enable_progress_bar = true")
+con.execute("set enable_progress_bar_print = false")
+
+def ctrl_c_once_it_runs() -> None:
+    while con.query_progress() < 0:
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=ctrl_c_once_it_runs, daemon=True).start()
+try:
+    _guard(lambda: con.execute("select count(*) from range(1000000000000) t(i) where i % 7 = 3").fetchall())
+except typer.Exit as exc:
+    sys.exit(exc.exit_code)
+"""
+
+
+def test_ctrl_c_during_a_query_is_an_interruption() -> None:
+    """DuckDB stops the query and reports its own RuntimeError in place of the KeyboardInterrupt: at
+    the edge it is still Ctrl-C (exit 130), not an internal error. The signal is sent once DuckDB
+    reports progress, so it lands inside the query, which runs on one thread: there DuckDB looks for
+    Ctrl-C between its chunks of work (on two it may not notice it before the query ends)."""
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_QUERY], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (130, "qcat: interrupted\n")
 
 
 def test_every_command_starts_from_its_own_name() -> None:

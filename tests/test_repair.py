@@ -151,6 +151,7 @@ def test_qcat_repair_mends_what_stopped_the_rebuild(archived: Config) -> None:
     stopped = qcat(folder, "rebuild")
     assert stopped.returncode == 1
     assert stopped.stderr.endswith("; `qcat repair` regenerates it from the pull's raw response\n"), stopped.stderr
+    assert sorted(path.name for path in archived.data_dir.glob("catalog.duckdb*")) == ["catalog.duckdb"], "the stopped rebuild left nothing half-built"
 
     dry = qcat(folder, "repair", "--dry-run")
     assert dry.returncode == 1, dry.stderr
