@@ -46,7 +46,7 @@ def parse_catalog(body: bytes) -> Catalog:
     except RecursionError:
         raise InvalidCatalog("response JSON is nested too deeply to be a catalog") from None
     except json.JSONDecodeError as exc:
-        raise InvalidCatalog(f"response body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}){_looks_like(body)}") from None
+        raise InvalidCatalog(f"response body is not JSON ({exc.msg}: line {exc.lineno} column {exc.colno}){_looks_like(body)}") from None
     except ValueError:  # Python reads no integer of over 4300 digits (sys.get_int_max_str_digits)
         raise InvalidCatalog("response JSON holds an integer too long to read (over 4300 digits)") from None
     if isinstance(document, dict) and "data" in document:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import random
 import socket
 import socketserver
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +39,19 @@ FAULT_KINDS: frozenset[str] = frozenset({
     "duplicate_conflict", "extra_fields", "override", "drop_connection", "echo_key",
 })
 _REQUIRED_PARAMS: dict[str, str] = {"latency": "seconds", "override": "models"}
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# the parameters each fault kind takes, and what a valid value is; a value the simulator could not
+# serve is refused when the fault is added, not when a request meets it (a dropped connection then)
+_PARAMS: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
+    "latency": {"seconds": ("a number of seconds, 0 or more", lambda v: _is_number(v) and 0 <= v <= 3600)},
+    "mass_removal": {"keep_share": ("a number from 0 to 1", lambda v: _is_number(v) and 0 <= v <= 1)},
+    "echo_key": {"status": ("an HTTP status code", lambda v: isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599)},
+    "rate_limited": {"retry_after": ("a Retry-After header value", lambda v: isinstance(v, str | int) and not isinstance(v, bool))},
+    "override": {"models": ("the JSON body to serve", lambda v: True)},
+}
 _ERROR_FAULTS: dict[str, tuple[int, str]] = {
     "unavailable": (503, "model catalog provider unavailable"),
     "server_error": (500, "internal server error"),
@@ -417,6 +431,13 @@ class SimulatorServer:
             raise ValueError(f"unknown provider {provider!r}")
         if kind in _REQUIRED_PARAMS and _REQUIRED_PARAMS[kind] not in params:
             raise ValueError(f"fault {kind!r} requires param {_REQUIRED_PARAMS[kind]!r}")
+        accepted = _PARAMS.get(kind, {})
+        for name, value in params.items():
+            if name not in accepted:
+                raise ValueError(f"fault {kind!r} takes {', '.join(map(repr, accepted)) or 'no params'}, not {name!r}")
+            wanted, valid = accepted[name]
+            if not valid(value):
+                raise ValueError(f"fault {kind!r}: param {name!r} must be {wanted}, got {value!r}")
         with self._lock:
             self._faults.append(_Fault(kind, count, license, provider, params))
 

@@ -361,7 +361,7 @@ def test_failing_catalogs_alert_once_per_streak_and_suspect_shrinks(simulator: S
     assert sent == [
         ["⚠ acme-broken/default catalog: auth error (environment variable QCAT_TEST_MISSING is not set or empty)"],
         [],
-        ["⚠ acme-prod/default catalog: invalid for 2 pulls in a row since 2026-03-02 03:00 UTC (response body is not JSON (Expecting ',' delimiter at line 1 column 215))"],
+        ["⚠ acme-prod/default catalog: invalid for 2 pulls in a row since 2026-03-02 03:00 UTC (response body is not JSON (Expecting ',' delimiter: line 1 column 215))"],
         [],
         ["⚠ acme-prod/default catalog: suspect pull held back: it lacks 3 current models (0 listed)"],
         [

@@ -573,7 +573,7 @@ UNREADABLE_BODY_CASES = [
      "response is one page of a longer list (next_page_token set): a partial catalog would fake removals"),
     ("deeply-nested", b"[" * 100_000 + b"]" * 100_000, "response JSON is nested too deeply to be a catalog"),
     ("html-without-doctype", b"<html><body><h1>502 Bad Gateway</h1></body></html>\n",
-     "response body is not JSON (Expecting value at line 1 column 1); it looks like an HTML page"),
+     "response body is not JSON (Expecting value: line 1 column 1); it looks like an HTML page"),
 ]
 
 

@@ -315,7 +315,17 @@ def test_control_endpoints(client: httpx.Client, server: SimulatorServer) -> Non
         assert get_models(client).status_code == 503
         assert get_models(client, RESEARCH.api_key).headers["retry-after"] == "3"
         assert control.delete("/_sim/faults").status_code == 200
-        assert get_models(client).json() == server.simulator.catalog(PROD.name, "default", 4)
+        for kind, params, complaint in (
+            ("mass_removal", {"keep_share": "lots"}, "param 'keep_share' must be a number from 0 to 1, got 'lots'"),
+            ("mass_removal", {"keep_share": 1.5}, "param 'keep_share' must be a number from 0 to 1"),
+            ("latency", {"seconds": -1}, "param 'seconds' must be a number of seconds"),
+            ("echo_key", {"status": "401"}, "param 'status' must be an HTTP status code"),
+            ("unavailable", {"retry_after": 3}, "fault 'unavailable' takes no params, not 'retry_after'"),
+            ("mass_removal", {"keep": 0.5}, "fault 'mass_removal' takes 'keep_share', not 'keep'"),
+        ):
+            refused = control.post("/_sim/faults", json={"kind": kind, "params": params})
+            assert refused.status_code == 400 and complaint in refused.json()["error"], refused.text
+        assert get_models(client).json() == server.simulator.catalog(PROD.name, "default", 4), "a refused fault is not added"
         log = control.get("/_sim/requests").json()
     # a slow request left over from an earlier test (latency fault) may still land first in the log
     log = log[-4:]
