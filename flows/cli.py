@@ -407,12 +407,15 @@ def _usage_error(message: str) -> NoReturn:
 
 def _split(values: list[str] | None, option: str) -> tuple[str, ...]:
     """Names given once each or separated by commas. A value that names nothing (`-l "$LICENSE"`
-    with the variable unset) is refused: read as no filter, it would answer for every catalog."""
+    with the variable unset) is refused: read as no filter, it would answer for every catalog; so is
+    an empty name among others (`-l "acme-prod,$OTHER"`), which would quietly answer for fewer."""
     names: list[str] = []
     for value in values or ():
-        parts = [part.strip() for part in value.split(",") if part.strip()]
-        if not parts:
+        parts = [part.strip() for part in value.split(",")]
+        if not any(parts):
             raise UsageError(f"{option}: {value!r} names nothing")
+        if not all(parts):
+            raise UsageError(f"{option}: {value!r} has an empty name between its commas")
         names += parts
     return tuple(names)
 

@@ -331,6 +331,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
         (("changes", "--license", ""), "--license: '' names nothing"),
         (("rates", "-l", "acme-prod", "-l", " , "), "--license: ' , ' names nothing"),
         (("rates", "--provider", ","), "--provider: ',' names nothing"),
+        (("rates", "-l", "acme-prod,"), "--license: 'acme-prod,' has an empty name between its commas"),
+        (("changes", "--type", "rate_changed, ,added"), "--type: 'rate_changed, ,added' has an empty name between its commas"),
         (("changes", "--type", " "), "--type: ' ' names nothing"),
         (("rates", "--model", ""), "--model: '' names nothing"),
         (("compare", "--licenses", ""), "--licenses: '' names nothing"),
