@@ -267,7 +267,7 @@ def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
         name = _string(item, where + "name", None)
         if not NAME_PATTERN.fullmatch(name):
             raise ConfigError(
-                f"{where}name: {name!r} is not allowed: use 1-64 lowercase letters, digits, "
+                f"{where}name: {_toml(name)} is not allowed: use 1-64 lowercase letters, digits, "
                 "'-' or '_', starting with a letter or digit"
             )
         if name in seen:
@@ -292,7 +292,7 @@ def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
         for provider in providers:
             if provider not in KNOWN_PROVIDERS:
                 raise ConfigError(
-                    f"{where}providers: {provider!r} is not one of {', '.join(KNOWN_PROVIDERS)}"
+                    f"{where}providers: {_toml(provider)} is not one of {', '.join(KNOWN_PROVIDERS)}"
                 )
         if len(set(providers)) != len(providers):
             raise ConfigError(f"{where}providers: lists a provider twice")
@@ -303,7 +303,7 @@ def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
 def parse_span(text: object, key: str) -> timedelta:
     """A span in the configuration: the command line's syntax, reported as a configuration error."""
     if not isinstance(text, str):
-        raise ConfigError(f"{key}: {text!r} is not a span like 7d, 36h, 2w, 90m or 45s")
+        raise ConfigError(f"{key}: {_toml(text)} is not a span like 7d, 36h, 2w, 90m or 45s")
     try:
         return timespec.parse_span(text, key)
     except UsageError as exc:
@@ -314,7 +314,7 @@ def _expire_after(raw: dict[str, Any], key: str) -> timedelta:
     text = raw.get(key.rsplit(".", 1)[-1], "7d")
     span = parse_span(text, key)
     if not MIN_EXPIRE_AFTER <= span <= MAX_EXPIRE_AFTER:
-        raise ConfigError(f"{key}: must be between 1h and 365d, got {text!r}")
+        raise ConfigError(f"{key}: must be between 1h and 365d, got {_toml(text)}")
     return span
 
 
@@ -349,7 +349,7 @@ def _rule(raw: dict[str, Any], where: str, defaults: AlertRule, channel_names: s
         _only_keys(raw, where, RULE_KEYS | {"channels"})
     direction = raw.get("direction", defaults.direction)
     if direction not in DIRECTIONS:
-        raise ConfigError(f"{where}direction: must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        raise ConfigError(f"{where}direction: must be one of {', '.join(DIRECTIONS)}, got {_toml(direction)}")
     channels = _strings(raw, where + "channels", ()) if channel_names is not None else ()
     if channel_names is not None and "channels" in raw and not channels:
         raise ConfigError(f"{where}channels: must name at least one channel (leave the key out to feed them all; a rule that feeds none is a mistake)")
@@ -381,12 +381,12 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
         _only_keys(item, where, {"name", "type", "url_env", "url_secret", "block", "path", "mode", "max_items"})
         name = _string(item, where + "name", None)
         if not NAME_PATTERN.fullmatch(name):
-            raise ConfigError(f"{where}name: {name!r} is not allowed: use 1-64 lowercase letters, digits, '-' or '_'")
+            raise ConfigError(f"{where}name: {_toml(name)} is not allowed: use 1-64 lowercase letters, digits, '-' or '_'")
         if name in {channel.name for channel in channels}:
             raise ConfigError(f"{where}name: {name!r} is configured twice")
         kind = _string(item, where + "type", None)
         if kind not in CHANNEL_TYPES:
-            raise ConfigError(f"{where}type: must be one of {', '.join(CHANNEL_TYPES)}, got {kind!r}")
+            raise ConfigError(f"{where}type: must be one of {', '.join(CHANNEL_TYPES)}, got {_toml(kind)}")
         needs = {"webhook": ("url_env", "url_secret"), "slack": ("url_env", "url_secret"), "prefect": ("block",), "jsonl": ("path",)}[kind]
         given = [key for key in ("url_env", "url_secret", "block", "path") if key in item]
         if len([key for key in given if key in needs]) != 1 or set(given) - set(needs):
@@ -406,7 +406,7 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
             path = path if path.is_absolute() else base_dir / path
         mode = item.get("mode", "digest")
         if mode not in ("digest", "per_event"):
-            raise ConfigError(f"{where}mode: must be digest or per_event, got {mode!r}")
+            raise ConfigError(f"{where}mode: must be digest or per_event, got {_toml(mode)}")
         channels.append(
             ChannelConfig(
                 name=name,
@@ -444,7 +444,7 @@ def _choices(table: dict[str, Any], key: str, default: tuple[str, ...], allowed:
     values = _strings(table, key, default)
     for value in values:
         if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+            raise ConfigError(f"{key}: {_toml(value)} is not one of {', '.join(allowed)}")
     return values
 
 
@@ -482,7 +482,7 @@ def _number(
 ) -> float:
     value = table.get(key.rsplit(".", 1)[-1], default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+        raise ConfigError(f"{key}: must be a finite number, got {_toml(value)}")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -490,17 +490,22 @@ def _number(
     return float(value)
 
 
+def _toml(value: Any) -> str:
+    """A value quoted back as the file spells it where Python's repr differs: true, not True."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
 def _boolean(table: dict[str, Any], key: str, default: bool) -> bool:
     value = table.get(key.rsplit(".", 1)[-1], default)
     if not isinstance(value, bool):
-        raise ConfigError(f"{key}: must be true or false, got {value!r}")
+        raise ConfigError(f"{key}: must be true or false, got {_toml(value)}")
     return value
 
 
 def _integer(table: dict[str, Any], key: str, default: int, minimum: int, maximum: int) -> int:
     value = table.get(key.rsplit(".", 1)[-1], default)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key}: must be an integer, got {value!r}")
+        raise ConfigError(f"{key}: must be an integer, got {_toml(value)}")
     if not minimum <= value <= maximum:
         raise ConfigError(f"{key}: must be between {minimum} and {maximum}, got {value}")
     return value
@@ -518,7 +523,7 @@ def _url(table: dict[str, Any], key: str, default: str) -> str:
     except ValueError:  # that, or an unclosed [ipv6 bracket
         valid = False
     if not valid or re.search(r"\s", value):
-        raise ConfigError(f"{key}: must be an http(s) URL with a host and no spaces, got {value!r}")
+        raise ConfigError(f"{key}: must be an http(s) URL with a host and no spaces, got {_toml(value)}")
     return value
 
 
@@ -552,7 +557,7 @@ def _cron(table: dict[str, Any], key: str, default: str) -> str:
     value = _string(table, key, default)
     fields = value.split()
     if len(fields) != 5:
-        raise ConfigError(f"{key}: must be a 5-field cron expression, got {value!r}")
+        raise ConfigError(f"{key}: must be a 5-field cron expression, got {_toml(value)}")
     for field_value, (name, low, high, names) in zip(fields, CRON_FIELDS):
         for item in field_value.lower().split(","):
             if not _cron_item(item, low, high, names):
@@ -576,5 +581,5 @@ def _timezone(table: dict[str, Any], key: str, default: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ConfigError(f"{key}: unknown time zone {value!r}") from None
+        raise ConfigError(f"{key}: unknown time zone {_toml(value)}") from None
     return value
