@@ -97,6 +97,11 @@ def test_a_failing_or_held_back_catalog_exits_one(simulator: SimulatorServer, tm
     result = status(path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert problem in result.stdout and "1 of 1 catalogs stale or failing" in result.stderr
+    [row] = [line for line in result.stdout.splitlines() if "acme-prod" in line]
+    models = row.split("│")[5].strip()
+    served = len(simulator.simulator.catalog("acme-prod", "default", simulator.day))
+    # the failed pull listed no models (not the last good pull's count); the suspect pull lists its own
+    assert models == ("-" if fault == "unavailable" else str(int(served * 0.2))), row
 
 
 def test_a_catalog_dated_in_the_future_exits_one(simulator: SimulatorServer, tmp_path: Path) -> None:
