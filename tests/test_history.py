@@ -947,3 +947,196 @@ def test_rebuild_reports_the_pulls_and_events_it_rebuilt(simulator: SimulatorSer
     finally:
         con.close()
     assert (report.pulls, report.events) == (2, events) and events == 3
+
+
+# ---- from a seventh audit (hand mutation of the history semantics: the guard, the diff, the rebuild)
+
+
+def test_growth_to_exactly_the_allowed_share_applies_and_one_more_model_is_held(simulator: SimulatorServer, config: Config) -> None:
+    """max_added_share = 1.0 allows a catalog to double: 4 -> 8 is growth, 4 -> 9 a swapped catalog."""
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, BASE + [model(f"new-{i}") for i in range(4)])
+    [doubled] = nightly_plain(config, night(1))
+    assert (doubled.status, doubled.events) == ("ok", 4)
+    serve(simulator, BASE + [model(f"new-{i}") for i in range(13)])  # 17 models: one past twice the peak of 8
+    [held] = nightly_plain(config, night(2))
+    assert held.status == "suspect"
+
+
+def test_a_catalog_swapped_again_after_a_dismissal_is_held_again(simulator: SimulatorServer, config: Config) -> None:
+    """The grow guard measures against the most models an *applied* pull listed: a dismissed swap
+    must not raise that peak, or the gateway's next swap would become history."""
+    swapped = BASE + [model(f"other-{i}") for i in range(5)]
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, swapped)
+    nightly_plain(config, night(1))
+    serve(simulator, BASE)
+    nightly_plain(config, night(2))
+    serve(simulator, swapped)
+    [again] = nightly_plain(config, night(3))
+    assert (again.status, again.events) == ("suspect", 0)
+    assert query(config, "select resolution from pulls where status = 'suspect' order by observed_at") == [("dismissed",), ("pending",)]
+    assert events(config) == []
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_model_gone_from_one_license_is_added_to_another(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """`readded` means back in this catalog: the same provider under another license is another catalog."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["default"]}))
+    others = [model(f"o-{n}") for n in range(4)]
+    prod, research = ("acme-prod", "default"), ("acme-research", "default")
+    play_nights(simulator, config, {
+        0: {prod: BASE, research: others},
+        1: {prod: BASE[:3]},
+        2: {research: [*others, model("m-d")]},
+    })
+    assert query(config, "select license, model_id, event_type from catalog_events order by observed_at") == [
+        ("acme-prod", "m-d", "removed"),
+        ("acme-research", "m-d", "added"),
+    ]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_suspects_of_two_catalogs_in_one_round_are_each_confirmed_by_their_own(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Two licenses see the same provider's models under the same ids. On night 1 acme-prod's pull
+    lacks 7 of its 10 and acme-research's lists 15 strangers besides the 10: both held. Night 2 says
+    the same: both confirmed, though acme-research's pull lists every model acme-prod lacks."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["default"]}))
+    ten = [model(f"m-{n}") for n in range(10)]
+    prod, research = ("acme-prod", "default"), ("acme-research", "default")
+    play_nights(simulator, config, {
+        0: {prod: ten, research: ten},
+        1: {prod: ten[:3], research: [*ten, *(model(f"x-{n}") for n in range(15))]},
+        2: {},
+    })
+    assert query(config, "select license, resolution from pulls where status = 'suspect' order by 1") == [("acme-prod", "confirmed"), ("acme-research", "confirmed")]
+    assert query(config, "select license, event_type, observed_at, count(*) from catalog_events group by all order by all") == [
+        ("acme-prod", "removed", night(1), 7),
+        ("acme-research", "added", night(1), 15),
+    ]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_shrink_is_confirmed_by_a_pull_that_also_lists_a_model_of_a_sibling_catalog(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """acme-prod/default's shrink is confirmed by a pull lacking the same models; that it also lists
+    a model current in acme-prod/anthropic (new to default) is no disagreement with the suspect."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]}))
+    ten = [model(f"m-{n}") for n in range(10)]
+    others = [model(f"o-{n}") for n in range(4)]
+    default, anthropic = ("acme-prod", "default"), ("acme-prod", "anthropic")
+    play_nights(simulator, config, {0: {default: ten, anthropic: others}, 1: {default: ten[:3]}, 2: {default: [*ten[:3], others[0]]}})
+    assert query(config, "select status, resolution from pulls where provider = 'default' order by observed_at") == [
+        ("ok", None), ("suspect", "confirmed"), ("ok", None),
+    ]
+    assert query(config, "select event_type, observed_at, count(*) from catalog_events group by all order by 2, 1") == [
+        ("removed", night(1), 7), ("added", night(2), 1),
+    ]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_sibling_catalogs_models_listed_besides_this_ones_are_dismissed(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """A gateway that mixes acme-prod/anthropic's models into acme-prod/default's answer: that they are
+    current in the sibling catalog does not make them this catalog's, so the next honest pull
+    (lacking them again) dismisses the suspect."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]}))
+    others = [model(f"o-{n}") for n in range(5)]
+    default, anthropic = ("acme-prod", "default"), ("acme-prod", "anthropic")
+    play_nights(simulator, config, {0: {default: BASE, anthropic: others}, 1: {default: [*BASE, *others]}, 2: {default: BASE}})
+    assert query(config, "select status, resolution from pulls where provider = 'default' order by observed_at") == [
+        ("ok", None), ("suspect", "dismissed"), ("ok", None),
+    ]
+    assert events(config) == []
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_pull_that_confirms_a_shrink_and_shrinks_further_is_held_itself(simulator: SimulatorServer, config: Config) -> None:
+    """10 -> 4 is held; the next pull lists 1 of those 4 and none of the 6: it confirms the shrink,
+    then is judged against the 4 now current (3 of 4 gone), not the 10 before, in the load and the
+    rebuild alike."""
+    ten = [model(f"m-{n}") for n in range(10)]
+    for n, models in enumerate([ten, ten[:4], ten[:1]]):
+        serve(simulator, models)
+        nightly_plain(config, night(n))
+    assert query(config, "select status, resolution, removed_count from pulls order by observed_at") == [
+        ("ok", None, 0), ("suspect", "confirmed", 6), ("suspect", "pending", 3),
+    ]
+    assert query(config, "select count(*) from model_versions where is_current") == [(4,)]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_a_suspect_stays_pending_through_a_failed_pull_while_another_catalogs_is_settled(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Both catalogs shrink on night 1. On night 2 acme-prod is whole again (dismissed) and
+    acme-research fails: a failed pull settles nothing, and settling acme-prod's suspect must not
+    touch acme-research's. Night 3 confirms it, the removals dated at the suspect pull."""
+    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["default"]}))
+    ten = [model(f"m-{n}") for n in range(10)]
+    play_nights(simulator, config, {0: {("acme-prod", "default"): ten, ("acme-research", "default"): ten}})
+    for n, research_fails in ((1, False), (2, True), (3, False)):
+        simulator.clear_faults()
+        if research_fails:
+            simulator.add_fault("unavailable", count=None, license="acme-research")  # the first matching fault wins
+        simulator.add_fault("override", count=None, license="acme-prod", provider="default", models=ten[:3] if n == 1 else ten)
+        simulator.add_fault("override", count=None, license="acme-research", provider="default", models=ten[:3])
+        nightly_plain(config, night(n))
+        if n == 2:
+            assert query(config, "select license, status, resolution from pulls where observed_at >= $1 order by 2, 1", [night(1)]) == [
+                ("acme-prod", "ok", None),
+                ("acme-prod", "suspect", "dismissed"),
+                ("acme-research", "suspect", "pending"),
+                ("acme-research", "unavailable", None),
+            ]
+    assert query(config, "select resolution from pulls where license = 'acme-research' and status = 'suspect'") == [("confirmed",)]
+    removed = query(config, "select license, observed_at, count(*) from catalog_events where event_type = 'removed' group by all")
+    assert removed == [("acme-research", night(1), 7)]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_rebuild_splits_names_that_alternate(simulator: SimulatorServer, config: Config) -> None:
+    """A name that goes X -> Y -> X -> Y: both names come back after a gap, and the rebuild must keep
+    their runs apart by name, as the nightly load does."""
+    for n, name in enumerate(["X", "Y", "X", "Y"]):
+        serve(simulator, [model("m-a", name=name), *BASE[1:]])
+        nightly_plain(config, night(n))
+    assert query(config, "select old_name, new_name from catalog_events order by observed_at") == [("X", "Y"), ("Y", "X"), ("X", "Y")]
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
+def test_event_ids_are_the_md5_of_pull_catalog_model_and_type(simulator: SimulatorServer, config: Config) -> None:
+    """Alert keys (event:<id>) in archive/alerts outlive the database: a rebuild by a later qcat must
+    give every event the id it had, so the formula is fixed, not just consistent between paths."""
+    import hashlib
+
+    serve(simulator, BASE)
+    nightly_plain(config, night(0))
+    serve(simulator, [model("m-a", inp=0.002, ctx=64000), *BASE[1:]])
+    nightly_plain(config, night(1))
+    rows = query(config, "select event_id, pull_id, license, provider, model_id, event_type from catalog_events order by event_type")
+    assert [row[5] for row in rows] == ["limits_changed", "rate_changed"]
+    for event_id, *parts in rows:
+        assert event_id == hashlib.md5("|".join(parts).encode()).hexdigest()
+
+
+def test_percent_changes_keep_ten_significant_digits(simulator: SimulatorServer, config: Config) -> None:
+    serve(simulator, [model("m-a", inp=0.0015)])
+    nightly_plain(config, night(0))
+    serve(simulator, [model("m-a", inp=0.001612345679)])
+    nightly_plain(config, night(1))
+    assert query(config, "select input_pct_change from catalog_events") == [(7.489711933,)]
