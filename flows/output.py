@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from itertools import repeat
 from typing import Any, TextIO
 
@@ -124,10 +124,10 @@ def _formatter(name: str, sample: Any) -> Callable[[Any], str] | None:
             return lambda value: f"{value:.3f}x"
         return repr
     if isinstance(sample, list):
-        return lambda value: ", ".join(map(str, value))
+        return lambda value: ", ".join(map(_text, value))
     if isinstance(sample, dict):
         return lambda value: json.dumps(_nested(value), ensure_ascii=False)
-    return str
+    return _TEXTS.get(type(sample), str)
 
 
 def _is_numeric(column: Sequence[Any], kind: str | None) -> bool:
@@ -191,7 +191,7 @@ def _json_value(sample: Any) -> Callable[[Any], Any] | None:
         return _nested
     if sample is None or isinstance(sample, int | str | bool):
         return None
-    return str
+    return _TEXTS.get(type(sample), str)
 
 
 def _json_line(columns: list[str], row: tuple[Any, ...]) -> str:
@@ -209,7 +209,7 @@ def _nested(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, int | str | bool):
         return value
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+    return value.isoformat() if isinstance(value, datetime) else _text(value)
 
 
 def _csv_value(sample: Any) -> Callable[[Any], Any] | None:
@@ -219,4 +219,29 @@ def _csv_value(sample: Any) -> Callable[[Any], Any] | None:
         return repr
     if isinstance(sample, list | dict):
         return lambda value: json.dumps(_nested(value), allow_nan=False)
-    return None
+    return _TEXTS.get(type(sample))
+
+
+def _interval(value: timedelta) -> str:
+    """An INTERVAL as DuckDB writes one (3 days, 01:30:00, -1 day -01:00:00), not as Python does
+    (3 days, 0:00:00). Python receives months as 30 days, so a month shows as 30 days."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    sign = "-" if micros < 0 else ""
+    days, rest = divmod(abs(micros), 86_400 * 1_000_000)
+    seconds, fraction = divmod(rest, 1_000_000)
+    clock = f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" + (f".{fraction:06d}".rstrip("0") if fraction else "")
+    parts = [f"{sign}{days} day{'s' if days != 1 else ''}"] if days else []
+    return " ".join(parts + [clock] if rest or not days else parts)
+
+
+def _blob(value: bytes) -> str:
+    """A BLOB as DuckDB writes one: printable ASCII as it is, other bytes and the backslash as \\xAA."""
+    return "".join(chr(byte) if 32 <= byte <= 126 and byte != 92 else f"\\x{byte:02X}" for byte in value)
+
+
+# values of types Python would write its own way (b'...', 3 days, 0:00:00), written as DuckDB does
+_TEXTS: dict[type, Callable[[Any], str]] = {timedelta: _interval, bytes: _blob}
+
+
+def _text(value: Any) -> str:
+    return _TEXTS.get(type(value), str)(value)

@@ -265,6 +265,10 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     assert as_json(home, "sql", not_numbers) == [{"l": [None, 1.5], "s": {"up": None, "ids": ["00000000-0000-0000-0000-000000000001"]}}]
     mixed = "select * from (values (1::union(i int, d double)), ('nan'::double::union(i int, d double))) t(u)"
     assert as_json(home, "sql", mixed) == [{"u": 1}, {"u": None}], "a NaN after an integer in a column of several types"
+    python_spells = "select interval 3 days as i, interval '-25 hours' as n, from_hex('AA615C') as b, [interval 90 minutes] as l"
+    assert as_json(home, "sql", python_spells) == [{"i": "3 days", "n": "-1 day -01:00:00", "b": "\\xAAa\\x5C", "l": ["01:30:00"]}]
+    assert qcat(home, "sql", "--format", "csv", python_spells).stdout == 'i,n,b,l\n3 days,-1 day -01:00:00,\\xAAa\\x5C,"[""01:30:00""]"\n'
+    assert qcat(home, "sql", python_spells).stdout.splitlines()[2].split() == ["3", "days", "-1", "day", "-01:00:00", "\\xAAa\\x5C", "01:30:00"]
     values = ("'x'", "1", "timestamptz '2026-03-01 03:00:00+00'", "timestamp '2026-03-01 03:00'", "2.5::double", "null", "[1, 2]")
     variant = "select v from (values " + ", ".join(f"({i}, {v}::variant)" for i, v in enumerate(values)) + ") t(i, v) order by i"
     shown = qcat(home, "sql", "--tz", "Europe/Paris", variant)
