@@ -520,7 +520,7 @@ def alerts_preview_command(config: ConfigOption = None) -> None:
     alerts, messages = _guard(lambda: preview(settings))
     out().print(f"The last run has {len(alerts)} alert{'s' if len(alerts) != 1 else ''} passing the rules.", highlight=False)
     if not settings.alerts.channels:
-        out().print("No [[alerts.channels]] configured:", highlight=False)
+        out().print(f"No [[alerts.channels]] configured: {'these would go nowhere' if alerts else 'nothing would be sent'}.", highlight=False)
         for alert in alerts:
             out().print(f"  {printable(alert.item['summary'])}", highlight=False)
     for message in messages:

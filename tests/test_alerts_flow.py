@@ -172,6 +172,19 @@ def test_alerts_list_and_preview_do_not_import_prefect(simulator: SimulatorServe
         assert "prefect" not in result.heavy_imports, args
 
 
+def test_preview_without_channels_says_where_the_alerts_would_go(simulator: SimulatorServer, tmp_path: Path) -> None:
+    path = write_config(tmp_path, simulator.base_url)
+    config = load_config(path)
+    nightly_plain(config, night(0))
+    quiet = qcat("alerts", "preview", "--config", str(path), cwd=tmp_path)
+    assert quiet.stdout == "The last run has 0 alerts passing the rules.\nNo [[alerts.channels]] configured: nothing would be sent.\n", quiet.stdout
+    simulator.add_fault("override", count=None, models=[model("m-new")])
+    nightly_plain(config, night(1))
+    lines = qcat("alerts", "preview", "--config", str(path), cwd=tmp_path).stdout.splitlines()
+    assert lines[1] == "No [[alerts.channels]] configured: these would go nowhere.", lines
+    assert len(lines) > 2 and all(line.startswith("  ") for line in lines[2:]), lines
+
+
 def test_a_missing_prefect_block_fails_its_channel_without_retrying(tmp_path: Path) -> None:
     from flows.alerts import sample_message, send_test
     from flows.channels import ChannelError, deliver
