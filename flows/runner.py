@@ -10,6 +10,7 @@ import os
 from datetime import datetime
 
 from flows.pipeline import CatalogSummary
+from flows.prefect_api import require_reachable
 
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -28,6 +29,7 @@ def prefect_defaults() -> None:
 
 def run_nightly(config_path: str | None, observed_at: datetime | None = None) -> list[CatalogSummary]:
     prefect_defaults()
+    require_reachable()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.nightly import nightly

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from flows.config import Config
 from flows.errors import QcatError, port_unavailable
+from flows.prefect_api import require_reachable
 from flows.runner import prefect_defaults
 from flows.secrets import printable_url
 from flows.status import SERVE_MARKER, local_prefect_home
@@ -104,6 +105,7 @@ class LocalPrefectServer:
 def serve(config: Config, port: int, once_now: bool, interval_seconds: float | None, console: Console) -> None:
     prefect_defaults()
     server: LocalPrefectServer | None = None
+    require_reachable()
     if not os.environ.get("PREFECT_API_URL"):
         home = local_prefect_home(config)
         server = LocalPrefectServer(home, port)

@@ -6,7 +6,6 @@ over plain HTTP, so that it answers in a fraction of a second without importing 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import httpx
 
 from flows.config import Config
 from flows.database import db_path, reading
+from flows.prefect_api import prefect_api
 from flows.secrets import printable_url
 from flows.sqlfiles import run
 from flows.timespec import FUTURE_SLACK
@@ -97,7 +97,7 @@ def next_scheduled_run(config: Config) -> str:
         return "unknown (PREFECT_API_URL is not set and no `qcat serve` is running for this data directory)"
     shown = printable_url(api) if served is None else f"{printable_url(api)} (`qcat serve`, process {served[1]})"
     try:
-        with _prefect_api(api) as client:
+        with prefect_api(api) as client:
             deployments = _listed(client, "/deployments/filter", {"deployments": {"name": {"any_": [DEPLOYMENT_NAME]}}})
             if not deployments:
                 return f"none (no {DEPLOYMENT_NAME} deployment on {shown})"
@@ -116,17 +116,6 @@ def next_scheduled_run(config: Config) -> str:
     except (httpx.HTTPError, ValueError) as exc:
         return f"unknown (Prefect API at {shown} unreachable or not answering as Prefect does: {type(exc).__name__})"
     return str(runs[0].get("expected_start_time")) if runs else "none scheduled"
-
-
-def _prefect_api(api: str) -> httpx.Client:
-    """Authenticated as Prefect's own client is: a self-hosted server's `PREFECT_API_AUTH_STRING` as
-    basic auth (the whole string, encoded), otherwise a Cloud `PREFECT_API_KEY` as a bearer token."""
-    headers = {}
-    if auth_string := os.environ.get("PREFECT_API_AUTH_STRING"):
-        headers["Authorization"] = "Basic " + base64.b64encode(auth_string.encode()).decode()
-    elif key := os.environ.get("PREFECT_API_KEY"):
-        headers["Authorization"] = f"Bearer {key}"
-    return httpx.Client(base_url=api.rstrip("/") + "/", headers=headers, timeout=5)
 
 
 def _listed(client: httpx.Client, path: str, body: dict) -> list[dict]:

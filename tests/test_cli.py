@@ -404,6 +404,22 @@ def test_a_busy_data_directory_exits_three_without_a_traceback(simulator: Simula
     assert db_path(data_dir).stat().st_ino != live
 
 
+def test_a_prefect_api_url_where_no_prefect_answers_is_one_line_before_any_pull(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Prefect itself would retry for over a minute, then fail with a connection error (exit 70)."""
+    from tests.alert_support import down_url
+
+    path = write_config(tmp_path, simulator.base_url)
+    nothing = down_url().replace("/hooks/down-secret-token", "/api")
+    not_prefect = simulator.base_url.removesuffix("/v1") + "/api"
+    for api, problem in ((nothing, "no Prefect API answers there (ConnectError)"), (not_prefect, "its /health answered HTTP 404, which a Prefect API does not")):
+        for command in ("run", "serve"):
+            refused = qcat(command, "--config", str(path), cwd=tmp_path, env={"PREFECT_API_URL": api})
+            assert refused.returncode == 2, refused.stderr
+            assert refused.stderr == f"qcat: error: PREFECT_API_URL {api}: {problem}; start that Prefect server, or unset PREFECT_API_URL to run with a temporary one\n"
+            assert "Serving" not in refused.stdout
+    assert simulator.requests == [], "nothing was pulled"
+
+
 INTERRUPTED_QUERY = """
 import os, signal, sys, threading, time
 import _duckdb as duckdb
