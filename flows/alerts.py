@@ -204,20 +204,6 @@ def sample_message(channel: ChannelConfig) -> Message:
     return Message(channel, "test", (sample_item(),))
 
 
-def deliveries(config: Config, state: str | None = None) -> list[tuple]:
-    """The ledger, newest first, read-only; empty before the first run that had alerts."""
-    path = db_path(config.data_dir)
-    if not path.exists():
-        return []
-    con = open_database(path, read_only=True, wait_seconds=config.lock_timeout_seconds)
-    try:
-        return run(con, "alert_deliveries_list", {"state": state}).fetchall()
-    except duckdb.CatalogException:
-        return []
-    finally:
-        con.close()
-
-
 def send_test(config: Config, channel: ChannelConfig) -> None:
     """Send the sample message through the channel, with the configured retries; nothing is recorded."""
     outcome = deliver(sample_message(channel), config.alerts)

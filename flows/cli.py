@@ -450,7 +450,6 @@ def report_command(
 
 alerts_app = typer.Typer(no_args_is_help=False, help="Alert deliveries: list them, test a channel, preview the last run's alerts.")
 app.add_typer(alerts_app, name="alerts")
-ALERT_STATES = ("pending", "sent", "failed", "expired")
 
 
 @alerts_app.callback(invoke_without_command=True)
@@ -458,36 +457,22 @@ def alerts_command(
     ctx: typer.Context,
     config: ConfigOption = None,
     state: Annotated[str | None, typer.Option(help="Only deliveries in this state: pending, sent, failed or expired.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only deliveries enqueued from this instant on (7d, 2026-03-01).")] = None,
+    fmt: FormatOption = "table",
+    tz: TzOption = "UTC",
 ) -> None:
     """List alert deliveries, newest first (does not import Prefect)."""
     if ctx.invoked_subcommand is not None:
-        if config is not None or state is not None:
-            _usage_error(f"give --config after `alerts {ctx.invoked_subcommand}`; --state belongs to `qcat alerts` alone")
+        if (config, state, since, fmt, tz) != (None, None, None, "table", "UTC"):
+            _usage_error(f"give --config after `alerts {ctx.invoked_subcommand}`; --state, --since, --format and --tz belong to `qcat alerts` alone")
         return
-    from flows.alerts import deliveries
-    from flows.config import load_config
+    from flows.queries import alert_deliveries
 
-    if state is not None and state not in ALERT_STATES:
-        _usage_error(f"--state: {state!r} is not one of {', '.join(ALERT_STATES)}")
-    from rich.table import Table
-    from rich.text import Text
+    def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
+        start = parse_instant(since, "--since", zone, now) if since else None
+        return alert_deliveries(con, state, start, zone, compact=fmt == "table")
 
-    settings = _guard(lambda: load_config(config))
-    rows = _guard(lambda: deliveries(settings, state))
-    table = Table(title="qcat alerts")
-    for column in ("state", "channel", "alert", "attempts", "enqueued (UTC)", "last attempt (UTC)", "last error"):
-        table.add_column(column, justify="right" if column == "attempts" else "left")
-    for row_state, channel, critical, summary, attempts, enqueued_at, last_attempt_at, last_error in rows:
-        table.add_row(
-            row_state,
-            channel,
-            Text.assemble(("CRITICAL ", "red"), printable(summary)) if critical else printable(summary),
-            str(attempts),
-            f"{enqueued_at:%Y-%m-%d %H:%M}",
-            f"{last_attempt_at:%Y-%m-%d %H:%M}" if last_attempt_at else "-",
-            printable(last_error or ""),
-        )
-    out().print(table)
+    _ask(config, fmt, tz, question)
 
 
 @alerts_app.command("test")

@@ -36,6 +36,9 @@ HEADERS = {
     "output_pct_change": "output %",
     "context_window": "context",
     "max_output_tokens": "max output",
+    "enqueued_at": "enqueued",
+    "last_attempt_at": "last attempt",
+    "last_error": "last error",
 }
 
 

@@ -21,6 +21,7 @@ from flows.sqlfiles import run
 from flows.timespec import in_zone
 
 EVENT_TYPES = ("added", "removed", "readded", "rate_changed", "limits_changed", "renamed")
+ALERT_STATES = ("pending", "sent", "failed", "expired")
 DIRECTIONS = ("increase", "decrease")
 # what makes --model text a glob (config.GLOB_CHARACTERS is another matter: paths DuckDB expands)
 GLOB_MARKS = frozenset("*?[")
@@ -124,6 +125,22 @@ def changes(
     params = {"since": since, "until": until, "types": list(types), "min_pct": min_pct, "direction": direction, **filters.params()}
     window = f"{in_zone(since, zone):%Y-%m-%d %H:%M} to {in_zone(until, zone):%Y-%m-%d %H:%M} {zone}"
     return _result(run(con, "query_changes_table" if compact else "query_changes", params), f"Changes from {window}")
+
+
+def alert_deliveries(con: duckdb.DuckDBPyConnection, state: str | None, since: datetime | None, zone: tzinfo, compact: bool = False) -> Result:
+    """`compact`: the table view, a critical alert's summary marked as such in place of its own
+    column, and the columns that identify the alert left to JSON and CSV."""
+    if state is not None and state not in ALERT_STATES:
+        raise UsageError(f"--state: {state!r} is not one of {', '.join(ALERT_STATES)}")
+    title = "Alert deliveries" + (f" enqueued since {in_zone(since, zone):%Y-%m-%d %H:%M} {zone}" if since else "")
+    result = _result(run(con, "alert_deliveries_list", {"state": state, "since": since}), title)
+    if not compact:
+        return result
+    rows = [
+        (state, channel, f"CRITICAL {summary}" if critical else summary, attempts, enqueued_at, last_attempt_at, last_error)
+        for state, channel, critical, summary, attempts, enqueued_at, last_attempt_at, last_error, *_ in result.rows
+    ]
+    return Result(["state", "channel", "alert", "attempts", "enqueued_at", "last_attempt_at", "last_error"], rows, title, result.utc)
 
 
 def compact_history(result: Result) -> Result:

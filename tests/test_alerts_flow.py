@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -132,11 +133,19 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
         outputs.append(listed.stdout + listed.stderr)
         assert listed.returncode == 0, listed.stderr
         rows = [line for line in listed.stdout.splitlines() if "acme-prod" in line]
-        assert sorted((line.split()[1], line.split()[3]) for line in rows) == [("failed", "hook")] * 3 + [("sent", "file")] * 3
-        assert all("ConnectError" in line for line in rows if " hook " in line)
+        assert sorted((line.split()[0], line.split()[1]) for line in rows) == [("failed", "hook")] * 3 + [("sent", "file")] * 3
+        assert all(line.endswith("ConnectError") for line in rows if " hook " in line)
         assert "m-e\\x1b[2J\\x0a" in listed.stdout and "\x1b" not in listed.stdout
         only_sent = qcat("alerts", "--state", "sent", "--config", str(path), cwd=tmp_path)
         assert only_sent.stdout.count("acme-prod") == 3 and "failed" not in only_sent.stdout
+        as_json = json.loads(qcat("alerts", "--format", "json", "--config", str(path), cwd=tmp_path).stdout)
+        assert sorted((row["state"], row["channel"], row["alert_type"], row["model_id"][:3]) for row in as_json) == [
+            ("failed", "hook", "added", "m-d"), ("failed", "hook", "added", "m-e"), ("failed", "hook", "rate_changed", "m-a"),
+            ("sent", "file", "added", "m-d"), ("sent", "file", "added", "m-e"), ("sent", "file", "rate_changed", "m-a"),
+        ], as_json
+        assert [row["summary"] for row in as_json if "m-e" in row["summary"]][0].count("\x1b") == 1, "JSON keeps the text as it is"
+        later = qcat("alerts", "--since", "2099-01-01", "--config", str(path), cwd=tmp_path)
+        assert later.stdout.splitlines()[0] == "Alert deliveries enqueued since 2099-01-01 00:00 UTC" and "(0 rows;" in later.stdout
         bogus = qcat("alerts", "--state", "lost", "--config", str(path), cwd=tmp_path)
         assert (bogus.returncode, bogus.stderr) == (2, "qcat: error: --state: 'lost' is not one of pending, sent, failed, expired\n")
 
