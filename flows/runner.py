@@ -7,7 +7,9 @@ telemetry, a generous start-up limit for the temporary API server, and no heartb
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import datetime
+from typing import Any
 
 from flows.pipeline import CatalogSummary
 from flows.prefect_api import require_reachable
@@ -30,6 +32,8 @@ def prefect_defaults() -> None:
 def run_nightly(config_path: str | None, observed_at: datetime | None = None) -> list[CatalogSummary]:
     prefect_defaults()
     require_reachable()
+    if not os.environ.get("PREFECT_API_URL"):
+        temporary_server_apart()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.nightly import nightly
@@ -40,3 +44,26 @@ def run_nightly(config_path: str | None, observed_at: datetime | None = None) ->
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+class _OwnProcessGroup:
+    """The subprocess module as Prefect's server module sees it: its children start in a process
+    group of their own. Everything but Popen is the module's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:  # noqa: N802 - subprocess's name
+        return subprocess.Popen(*args, process_group=0, **kwargs)
+
+
+def temporary_server_apart() -> None:
+    """Prefect's temporary API server is a child process, and by default in qcat's process group: a
+    terminal's Ctrl-C stops it along with qcat, and Prefect then spends minutes retrying to record
+    the interrupted run on it before qcat can exit, with an internal error (150 s and exit 70 here).
+    In a group of its own it outlives the Ctrl-C, records the crash, and is stopped when qcat exits,
+    as Prefect always stops it."""
+    import prefect.server.api.server as server
+
+    server.subprocess = _OwnProcessGroup()  # type: ignore[assignment]

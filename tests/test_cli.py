@@ -420,6 +420,32 @@ def test_a_prefect_api_url_where_no_prefect_answers_is_one_line_before_any_pull(
     assert simulator.requests == [], "nothing was pulled"
 
 
+def test_ctrl_c_in_a_terminal_stops_qcat_run_with_130(simulator: SimulatorServer, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole foreground process group. Prefect's temporary API server
+    (no PREFECT_API_URL here) must not be in it: killed with qcat, it left Prefect retrying to record
+    the interrupted run for minutes, then an internal error (exit 70)."""
+    import signal
+    import time
+
+    path = write_config(tmp_path, simulator.base_url)
+    simulator.add_fault("latency", count=None, seconds=3)
+    environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--config", str(path)],
+        cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        while simulator.in_flight == 0 and run.poll() is None:
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGINT)  # as the terminal sends it: to qcat and its process group
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, err
+    assert "\nqcat: interrupted\n" in err and "internal error" not in err, err
+
+
 INTERRUPTED_QUERY = """
 import os, signal, sys, threading, time
 import _duckdb as duckdb
