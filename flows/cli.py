@@ -104,8 +104,9 @@ def run_command(config: ConfigOption = None) -> None:
     from flows.config import load_config, make_data_dir
 
     settings = _guard(lambda: make_data_dir(load_config(config)))
-    from flows.runner import run_nightly
+    from flows.runner import interrupt_on_termination, run_nightly
 
+    interrupt_on_termination()
     summaries = _guard(lambda: run_nightly(str(settings.source)))
     _print_summary(summaries)
     raise typer.Exit(_exit_code(summaries))
@@ -118,7 +119,9 @@ def demo_command(
 ) -> None:
     """Run simulated nights (30 by default) against the built-in simulator and show what changed."""
     from flows.demo import run_demo
+    from flows.runner import interrupt_on_termination
 
+    interrupt_on_termination()
     _guard(lambda: run_demo(data_dir, days, out()))
 
 

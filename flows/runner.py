@@ -7,6 +7,7 @@ telemetry, a generous start-up limit for the temporary API server, and no heartb
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from datetime import datetime
 from typing import Any
@@ -67,3 +68,15 @@ def temporary_server_apart() -> None:
     import prefect.server.api.server as server
 
     server.subprocess = _OwnProcessGroup()  # type: ignore[assignment]
+
+
+def interrupt_on_termination() -> None:
+    """SIGTERM (a service manager, `kill`) and SIGHUP (a closed terminal) end a command the way Ctrl-C
+    does, so that Prefect records the crash and stops its temporary server at exit: by default
+    Python would die on the spot and leave that server running."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

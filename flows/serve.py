@@ -25,7 +25,7 @@ from rich.console import Console
 from flows.config import Config
 from flows.errors import QcatError, port_unavailable
 from flows.prefect_api import require_reachable
-from flows.runner import prefect_defaults
+from flows.runner import interrupt_on_termination, prefect_defaults
 from flows.secrets import printable_url
 from flows.status import SERVE_MARKER, local_prefect_home
 
@@ -112,7 +112,7 @@ def serve(config: Config, port: int, once_now: bool, interval_seconds: float | N
         console.print(f"Starting a local Prefect server on {server.url} (state in {home})...", soft_wrap=True)
         server.start()
         os.environ["PREFECT_API_URL"] = server.api_url
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_termination()
     try:
         _serve_deployment(config, once_now, interval_seconds, console)
     except KeyboardInterrupt:
@@ -120,11 +120,6 @@ def serve(config: Config, port: int, once_now: bool, interval_seconds: float | N
     finally:
         if server is not None:
             server.stop()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM ends serving the way Ctrl-C does, so the local server is always stopped."""
-    raise KeyboardInterrupt
 
 
 def _serve_deployment(config: Config, once_now: bool, interval_seconds: float | None, console: Console) -> None:

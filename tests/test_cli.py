@@ -420,10 +420,12 @@ def test_a_prefect_api_url_where_no_prefect_answers_is_one_line_before_any_pull(
     assert simulator.requests == [], "nothing was pulled"
 
 
-def test_ctrl_c_in_a_terminal_stops_qcat_run_with_130(simulator: SimulatorServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_qcat_run_exits_130(simulator: SimulatorServer, tmp_path: Path, how: str) -> None:
     """A terminal's Ctrl-C reaches the whole foreground process group. Prefect's temporary API server
     (no PREFECT_API_URL here) must not be in it: killed with qcat, it left Prefect retrying to record
-    the interrupted run for minutes, then an internal error (exit 70)."""
+    the interrupted run for minutes, then an internal error (exit 70). SIGTERM to qcat alone ends it
+    the same way (Python would die on the spot, leaving that server running)."""
     import signal
     import time
 
@@ -437,7 +439,10 @@ def test_ctrl_c_in_a_terminal_stops_qcat_run_with_130(simulator: SimulatorServer
     try:
         while simulator.in_flight == 0 and run.poll() is None:
             time.sleep(0.05)
-        os.killpg(run.pid, signal.SIGINT)  # as the terminal sends it: to qcat and its process group
+        if how == "ctrl-c":
+            os.killpg(run.pid, signal.SIGINT)  # as the terminal sends it: to qcat and its process group
+        else:
+            run.send_signal(signal.SIGTERM)
         _, err = run.communicate(timeout=120)
     finally:
         if run.poll() is None:
