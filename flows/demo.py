@@ -37,7 +37,12 @@ def run_demo(data_dir: Path, nights: int, console: Console) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.runner import run_nightly
 
-    first_night = datetime.combine(datetime.now(timezone.utc).date() - timedelta(days=nights), time(3), timezone.utc)
+    # the last night is the latest 03:00 UTC so far, as if the schedule had run: `qcat status` then
+    # finds every catalog fresh, and spans back from now find the nights
+    now = datetime.now(timezone.utc)
+    last_night = datetime.combine(now.date(), time(3), timezone.utc)
+    last_night -= timedelta(days=1) if last_night > now else timedelta(0)
+    first_night = last_night - timedelta(days=nights - 1)
     with SimulatorServer(CatalogSimulator(DEMO_LICENSES, seed=42)) as simulator:
         config_path = _write_config(data_dir, simulator.base_url)
         console.print(f"Simulator on {simulator.base_url}; {len(DEMO_LICENSES) * len(PROVIDERS)} catalogs; data in {data_dir}", soft_wrap=True)

@@ -344,6 +344,8 @@ def test_demo_runs_simulated_nights(tmp_path: Path) -> None:
         con.close()
     lines = (demo / "alerts.jsonl").read_text().splitlines()
     assert deliveries == [("sent", len(lines))] and lines, "the demo's alerts went to its JSONL channel"
+    fresh = qcat("status", "--config", str(demo / "qcat.toml"), cwd=tmp_path)
+    assert fresh.returncode == 0, "its last night is the latest 03:00 UTC so far: every catalog fresh\n" + fresh.stdout + fresh.stderr
     (demo / "leftover.txt").write_text("from the first demo")
     # as the README's first command runs it: the venv's script, the venv not on PATH
     script = Path(sys.executable).parent / "qcat"
