@@ -51,6 +51,7 @@ class Result:
     # the columns before these, laid out already by DuckDB: header, rule and rows, each ending where these begin
     lines: list[str] | None = None
     types: list[str] | None = None  # DuckDB's type of each column, when a query gave them
+    short_headers: bool = True  # table headers from HEADERS; `qcat sql` keeps the names its query gave
 
 
 def render(result: Result, fmt: str, zone: tzinfo, stream: TextIO) -> None:
@@ -77,7 +78,7 @@ def _is_mixed(kind: str | None) -> bool:
 
 
 def _table(result: Result, columns: Sequence[Sequence[Any]], zone: tzinfo, mixed: Sequence[bool]) -> str:
-    headers = [HEADERS.get(name, name) for name in result.columns]
+    headers = [HEADERS.get(name, name) for name in result.columns] if result.short_headers else result.columns
     texts = [_texts(name, column, each) for name, column, each in zip(result.columns, columns, mixed)]
     widths = [max(len(header), max(map(len, text), default=0)) for header, text in zip(headers, texts)]
     pads = [str.rjust if _is_numeric(column, kind) else str.ljust for column, kind in zip(columns, result.types or repeat(None))]

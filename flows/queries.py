@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
@@ -199,7 +199,7 @@ def adhoc(con: duckdb.DuckDBPyConnection, query: str) -> Result:
     try:
         cursor = con.execute(query)
         # rows past DuckDB's first chunk are computed while they are fetched: an error there is the query's too
-        return Result([], []) if cursor.description is None else _result(cursor, "", utc=False)
+        return Result([], []) if cursor.description is None else replace(_result(cursor, "", utc=False), short_headers=False)
     except duckdb.Error as exc:
         if is_interrupted(exc):
             raise

@@ -265,6 +265,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     assert as_json(home, "sql", not_numbers) == [{"l": [None, 1.5], "s": {"up": None, "ids": ["00000000-0000-0000-0000-000000000001"]}}]
     mixed = "select * from (values (1::union(i int, d double)), ('nan'::double::union(i int, d double))) t(u)"
     assert as_json(home, "sql", mixed) == [{"u": 1}, {"u": None}], "a NaN after an integer in a column of several types"
+    named = qcat(home, "sql", "select 0.001 as input_cost_per_micro_credit, 2 as context_window").stdout.splitlines()
+    assert named[0].split() == ["input_cost_per_micro_credit", "context_window"], "qcat sql keeps the names its query gave, to copy into the next"
     python_spells = "select interval 3 days as i, interval '-25 hours' as n, from_hex('AA615C') as b, [interval 90 minutes] as l"
     assert as_json(home, "sql", python_spells) == [{"i": "3 days", "n": "-1 day -01:00:00", "b": "\\xAAa\\x5C", "l": ["01:30:00"]}]
     assert qcat(home, "sql", "--format", "csv", python_spells).stdout == 'i,n,b,l\n3 days,-1 day -01:00:00,\\xAAa\\x5C,"[""01:30:00""]"\n'
