@@ -243,8 +243,9 @@ def _blob(value: bytes) -> str:
     return "".join(chr(byte) if 32 <= byte <= 126 and byte != 92 else f"\\x{byte:02X}" for byte in value)
 
 
-# values of types Python would write its own way (b'...', 3 days, 0:00:00), written as DuckDB does
-_TEXTS: dict[type, Callable[[Any], str]] = {timedelta: _interval, bytes: _blob}
+# values of types Python would write its own way (True, b'...', 3 days, 0:00:00), written as DuckDB
+# and JSON do
+_TEXTS: dict[type, Callable[[Any], str]] = {bool: lambda value: "true" if value else "false", timedelta: _interval, bytes: _blob}
 
 
 def _text(value: Any) -> str:
