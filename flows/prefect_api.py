@@ -25,19 +25,21 @@ def prefect_api(api: str) -> httpx.Client:
 def require_reachable() -> None:
     """A PREFECT_API_URL where no Prefect API answers surfaces deep inside Prefect, after its client's
     retries (a minute and more), as an error about a connection: said here in one line, before any
-    flow starts."""
+    flow starts. Only what is surely wrong is refused (no server, no such path, no URL at all): the
+    probe sends no credentials and trusts any certificate, so that whatever else answers (a login,
+    Prefect Cloud, a proxy's redirect, a self-signed server) is left for Prefect's client to judge."""
     api = os.environ.get("PREFECT_API_URL")
     if not api:
         return
     try:
-        with prefect_api(api) as client:
+        with httpx.Client(base_url=api.rstrip("/") + "/", timeout=5, verify=False, follow_redirects=True) as client:
             response = client.get("health")
-    except httpx.HTTPError as exc:
+    except (httpx.TransportError, httpx.InvalidURL, ValueError) as exc:
         problem = f"no Prefect API answers there ({type(exc).__name__})"
     else:
-        if response.status_code == 200:
+        if response.status_code != 404:
             return
-        problem = f"its /health answered HTTP {response.status_code}, which a Prefect API does not"
+        problem = "its /health is not found (HTTP 404): no Prefect API at that address (a Prefect server's ends in /api)"
     raise ConfigError(
         f"PREFECT_API_URL {printable_url(api)}: {problem}; start that Prefect server, or unset PREFECT_API_URL "
         "to run with a temporary one"

@@ -70,12 +70,14 @@ def temporary_server_apart() -> None:
     server.subprocess = _OwnProcessGroup()  # type: ignore[assignment]
 
 
-def interrupt_on_termination() -> None:
+def interrupt_on_termination(signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP)) -> None:
     """SIGTERM (a service manager, `kill`) and SIGHUP (a closed terminal) end a command the way Ctrl-C
     does, so that Prefect records the crash and stops its temporary server at exit: by default
-    Python would die on the spot and leave that server running."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+    Python would die on the spot and leave that server running. Only where the signal still has its
+    default action: `nohup` ignores SIGHUP on purpose, and that must hold."""
+    for signum in signals:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _interrupt)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -63,6 +63,10 @@ def _secret_block(name: str, source: str) -> str:
 
 def printable_url(url: str) -> str:
     """A URL as fit to print: scheme, host, port and path. Its user info and query string can hold
-    credentials (http://admin:pass@host/api, ?token=...), which no output may show."""
-    parts = urlsplit(url)
+    credentials (http://admin:pass@host/api, ?token=...), which no output may show. One that does not
+    parse (an unclosed IPv6 bracket) is not shown at all: where its credentials end is unknown."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that does not parse)"
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))

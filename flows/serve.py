@@ -112,7 +112,8 @@ def serve(config: Config, port: int, once_now: bool, interval_seconds: float | N
         console.print(f"Starting a local Prefect server on {server.url} (state in {home})...", soft_wrap=True)
         server.start()
         os.environ["PREFECT_API_URL"] = server.api_url
-    interrupt_on_termination()
+    # SIGTERM only: a service manager's SIGHUP (often "reload") keeps its default, and `nohup` its ignore
+    interrupt_on_termination((signal.SIGTERM,))
     try:
         _serve_deployment(config, once_now, interval_seconds, console)
     except KeyboardInterrupt:

@@ -413,11 +413,16 @@ def test_a_prefect_api_url_where_no_prefect_answers_is_one_line_before_any_pull(
     path = write_config(tmp_path, simulator.base_url)
     nothing = down_url().replace("/hooks/down-secret-token", "/api")
     not_prefect = simulator.base_url.removesuffix("/v1") + "/api"
-    for api, problem in ((nothing, "no Prefect API answers there (ConnectError)"), (not_prefect, "its /health answered HTTP 404, which a Prefect API does not")):
+    for api, problem in (
+        (nothing, "no Prefect API answers there (ConnectError)"),
+        (not_prefect, "its /health is not found (HTTP 404): no Prefect API at that address (a Prefect server's ends in /api)"),
+        ("http://[::1", "no Prefect API answers there (InvalidURL)"),
+    ):
+        shown = api if api != "http://[::1" else "(a URL that does not parse)"
         for command in ("run", "serve"):
             refused = qcat(command, "--config", str(path), cwd=tmp_path, env={"PREFECT_API_URL": api})
             assert refused.returncode == 2, refused.stderr
-            assert refused.stderr == f"qcat: error: PREFECT_API_URL {api}: {problem}; start that Prefect server, or unset PREFECT_API_URL to run with a temporary one\n"
+            assert refused.stderr == f"qcat: error: PREFECT_API_URL {shown}: {problem}; start that Prefect server, or unset PREFECT_API_URL to run with a temporary one\n"
             assert "Serving" not in refused.stdout
     assert simulator.requests == [], "nothing was pulled"
 
@@ -451,6 +456,18 @@ def test_an_interrupted_qcat_run_exits_130(simulator: SimulatorServer, tmp_path:
             run.kill()
     assert run.returncode == 130, err
     assert "\nqcat: interrupted\n" in err and "internal error" not in err, err
+
+
+def test_a_signal_ignored_on_purpose_stays_ignored() -> None:
+    """`nohup qcat run` ignores SIGHUP, so that closing the terminal does not stop it: qcat's own
+    handlers replace only a signal's default action."""
+    code = (
+        "import signal\nfrom flows.runner import interrupt_on_termination\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\ninterrupt_on_termination()\n"
+        "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "True"], done.stderr
 
 
 INTERRUPTED_QUERY = """
