@@ -128,7 +128,7 @@ def _formatter(name: str, sample: Any) -> Callable[[Any], str] | None:
             return lambda value: f"{value:.3f}x"
         return repr
     if isinstance(sample, list):
-        return lambda value: ", ".join(map(_text, value))
+        return lambda value: ", ".join("NULL" if item is None else _text(item) for item in value)
     if isinstance(sample, dict):
         return lambda value: json.dumps(_nested(value), ensure_ascii=False)
     return _TEXTS.get(type(sample), str)
@@ -208,7 +208,7 @@ def _nested(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_nested(item) for item in value]
     if isinstance(value, dict):
-        return {key.isoformat() if isinstance(key, datetime) else str(key): _nested(item) for key, item in value.items()}
+        return {key.isoformat() if isinstance(key, datetime) else _text(key): _nested(item) for key, item in value.items()}
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, int | str | bool):
@@ -227,8 +227,9 @@ def _csv_value(sample: Any) -> Callable[[Any], Any] | None:
 
 
 def _interval(value: timedelta) -> str:
-    """An INTERVAL as DuckDB writes one (3 days, 01:30:00, -1 day -01:00:00), not as Python does
-    (3 days, 0:00:00). Python receives months as 30 days, so a month shows as 30 days."""
+    """An INTERVAL in DuckDB's notation (3 days, 01:30:00, -1 day -01:00:00), not Python's (3 days,
+    0:00:00). Python receives one length of time, so it is written in days of 24 hours and a clock:
+    a month shows as 30 days, and 25 hours as 1 day 01:00:00 where DuckDB keeps 25:00:00."""
     micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
     sign = "-" if micros < 0 else ""
     days, rest = divmod(abs(micros), 86_400 * 1_000_000)

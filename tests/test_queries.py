@@ -266,7 +266,8 @@ def test_sql_is_read_only_and_reads_stdin(home: Path) -> None:
     mixed = "select * from (values (1::union(i int, d double)), ('nan'::double::union(i int, d double))) t(u)"
     assert as_json(home, "sql", mixed) == [{"u": 1}, {"u": None}], "a NaN after an integer in a column of several types"
     assert qcat(home, "sql", "--format", "csv", "select true as t, [false] as l").stdout == 't,l\ntrue,[false]\n'
-    assert qcat(home, "sql", "select true as t, [false] as l").stdout.splitlines()[2].split() == ["true", "false"]
+    assert qcat(home, "sql", "select true as t, [false, null] as l").stdout.splitlines()[2].split() == ["true", "false,", "NULL"]
+    assert as_json(home, "sql", "select map([true], [1]) as m, map([interval 90 minutes], [2]) as d") == [{"m": {"true": 1}, "d": {"01:30:00": 2}}]
     named = qcat(home, "sql", "select 0.001 as input_cost_per_micro_credit, 2 as context_window").stdout.splitlines()
     assert named[0].split() == ["input_cost_per_micro_credit", "context_window"], "qcat sql keeps the names its query gave, to copy into the next"
     python_spells = "select interval 3 days as i, interval '-25 hours' as n, from_hex('AA615C') as b, [interval 90 minutes] as l"
