@@ -466,10 +466,15 @@ def alerts_command(
 ) -> None:
     """List alert deliveries, newest first (does not import Prefect)."""
     if ctx.invoked_subcommand is not None:
-        if (config, state, since, fmt, tz) != (None, None, None, "table", "UTC"):
+        # typer's click may be its own vendored copy: its ParameterSource is compared by name
+        if any(getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE" for name in ("config", "state", "since", "fmt", "tz")):
             _usage_error(f"give --config after `alerts {ctx.invoked_subcommand}`; --state, --since, --format and --tz belong to `qcat alerts` alone")
         return
-    from flows.queries import alert_deliveries
+    from flows.queries import ALERT_STATES, alert_deliveries
+
+    if state is not None and state not in ALERT_STATES:
+        # before the database is opened: a typo is a typo even where there is no database yet
+        _usage_error(f"--state: {state!r} is not one of {', '.join(ALERT_STATES)}")
 
     def question(con: duckdb.DuckDBPyConnection, zone: tzinfo, now: datetime) -> Result:
         start = parse_instant(since, "--since", zone, now) if since else None

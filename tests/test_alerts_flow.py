@@ -148,7 +148,7 @@ def test_alerts_commands(simulator: SimulatorServer, tmp_path: Path, monkeypatch
         assert later.stdout.splitlines()[0] == "Alert deliveries enqueued since 2099-01-01 00:00 UTC" and "(0 rows;" in later.stdout
         bogus = qcat("alerts", "--state", "lost", "--config", str(path), cwd=tmp_path)
         assert (bogus.returncode, bogus.stderr) == (2, "qcat: error: --state: 'lost' is not one of pending, sent, failed, expired\n")
-        misplaced = qcat("alerts", "--format", "json", "preview", "--config", str(path), cwd=tmp_path)
+        misplaced = qcat("alerts", "--format", "table", "preview", "--config", str(path), cwd=tmp_path)
         assert (misplaced.returncode, misplaced.stdout) == (2, ""), "an option of the listing given to a subcommand is refused, not ignored"
         assert "--state, --since, --format and --tz belong to `qcat alerts` alone" in misplaced.stderr
 

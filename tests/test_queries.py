@@ -384,6 +384,8 @@ def test_no_database_yet_is_a_clear_error(tmp_path: Path) -> None:
     result = qcat(tmp_path, "rates")
     assert result.returncode == 2
     assert "no database at" in result.stderr and "qcat run" in result.stderr
+    typo = qcat(tmp_path, "alerts", "--state", "lost")
+    assert (typo.returncode, typo.stderr) == (2, "qcat: error: --state: 'lost' is not one of pending, sent, failed, expired\n"), "a typo is named first"
 
 
 def test_a_database_of_another_layout_asks_for_a_rebuild(tmp_path: Path) -> None:
