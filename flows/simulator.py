@@ -39,8 +39,17 @@ FAULT_KINDS: frozenset[str] = frozenset({
     "duplicate_conflict", "extra_fields", "override", "drop_connection", "echo_key",
 })
 _REQUIRED_PARAMS: dict[str, str] = {"latency": "seconds", "override": "models"}
+
+
 def _is_number(value: Any) -> bool:
+    """JSON's numbers as Python reads them: bool is an int there, and NaN would pass a range check."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_header_value(value: Any) -> bool:
+    """What an HTTP header can carry as it is (http.server writes Latin-1): printable, no line break
+    that would start another header."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isprintable() and max(map(ord, value), default=0) < 256)
 
 
 # the parameters each fault kind takes, and what a valid value is; a value the simulator could not
@@ -49,7 +58,7 @@ _PARAMS: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
     "latency": {"seconds": ("a number of seconds, 0 or more", lambda v: _is_number(v) and 0 <= v <= 3600)},
     "mass_removal": {"keep_share": ("a number from 0 to 1", lambda v: _is_number(v) and 0 <= v <= 1)},
     "echo_key": {"status": ("an HTTP status code", lambda v: isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599)},
-    "rate_limited": {"retry_after": ("a Retry-After header value", lambda v: isinstance(v, str | int) and not isinstance(v, bool))},
+    "rate_limited": {"retry_after": ("a Retry-After header value (printable Latin-1)", _is_header_value)},
     "override": {"models": ("the JSON body to serve", lambda v: True)},
 }
 _ERROR_FAULTS: dict[str, tuple[int, str]] = {

@@ -446,6 +446,7 @@ def test_an_interrupted_qcat_run_exits_130(simulator: SimulatorServer, tmp_path:
     try:
         while simulator.in_flight == 0 and run.poll() is None:
             time.sleep(0.05)
+        assert run.poll() is None, "qcat run ended before its pull was in flight: " + run.communicate()[1]
         if how == "ctrl-c":
             os.killpg(run.pid, signal.SIGINT)  # as the terminal sends it: to qcat and its process group
         else:

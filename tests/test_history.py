@@ -953,7 +953,7 @@ def test_rebuild_reports_the_pulls_and_events_it_rebuilt(simulator: SimulatorSer
 
 
 def test_growth_to_exactly_the_allowed_share_applies_and_one_more_model_is_held(simulator: SimulatorServer, config: Config) -> None:
-    """max_added_share = 1.0 allows a catalog to double: 4 -> 8 is growth, 4 -> 9 a swapped catalog."""
+    """max_added_share = 1.0 allows a catalog to double its peak: 4 -> 8 is growth, 8 -> 17 a swapped catalog."""
     serve(simulator, BASE)
     nightly_plain(config, night(0))
     serve(simulator, BASE + [model(f"new-{i}") for i in range(4)])

@@ -321,6 +321,8 @@ def test_control_endpoints(client: httpx.Client, server: SimulatorServer) -> Non
             ("latency", {"seconds": -1}, "param 'seconds' must be a number of seconds"),
             ("echo_key", {"status": "401"}, "param 'status' must be an HTTP status code"),
             ("unavailable", {"retry_after": 3}, "fault 'unavailable' takes no params, not 'retry_after'"),
+            ("rate_limited", {"retry_after": "\u2603"}, "param 'retry_after' must be a Retry-After header value"),
+            ("rate_limited", {"retry_after": "1\r\nX-Injected: yes"}, "param 'retry_after' must be a Retry-After header value"),
             ("mass_removal", {"keep": 0.5}, "fault 'mass_removal' takes 'keep_share', not 'keep'"),
         ):
             refused = control.post("/_sim/faults", json={"kind": kind, "params": params})
