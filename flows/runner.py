@@ -49,14 +49,17 @@ def run_nightly(config_path: str | None, observed_at: datetime | None = None) ->
 
 class _OwnProcessGroup:
     """The subprocess module as Prefect's server module sees it: its children start in a process
-    group of their own. Everything but Popen is the module's."""
+    group of their own, and uvicorn (the server) under flows/prefect_server.py, which stops it when
+    qcat is gone. Everything but Popen is the module's."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(subprocess, name)
 
     @staticmethod
-    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:  # noqa: N802 - subprocess's name
-        return subprocess.Popen(*args, process_group=0, **kwargs)
+    def Popen(args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:  # noqa: N802 - subprocess's name
+        if args[1:3] == ["-m", "uvicorn"]:
+            args = [args[0], "-m", "flows.prefect_server", str(os.getpid()), *args[3:]]
+        return subprocess.Popen(args, process_group=0, **kwargs)
 
 
 def temporary_server_apart() -> None:

@@ -427,12 +427,13 @@ def test_a_prefect_api_url_where_no_prefect_answers_is_one_line_before_any_pull(
     assert simulator.requests == [], "nothing was pulled"
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sigkill"])
 def test_an_interrupted_qcat_run_exits_130(simulator: SimulatorServer, tmp_path: Path, how: str) -> None:
     """A terminal's Ctrl-C reaches the whole foreground process group. Prefect's temporary API server
     (no PREFECT_API_URL here) must not be in it: killed with qcat, it left Prefect retrying to record
     the interrupted run for minutes, then an internal error (exit 70). SIGTERM to qcat alone ends it
-    the same way (Python would die on the spot, leaving that server running)."""
+    the same way (Python would die on the spot, leaving that server running). Killed outright, qcat
+    cannot stop that server: it stops itself once qcat is gone, and with it the output it holds."""
     import signal
     import time
 
@@ -449,12 +450,18 @@ def test_an_interrupted_qcat_run_exits_130(simulator: SimulatorServer, tmp_path:
         assert run.poll() is None, "qcat run ended before its pull was in flight: " + run.communicate()[1]
         if how == "ctrl-c":
             os.killpg(run.pid, signal.SIGINT)  # as the terminal sends it: to qcat and its process group
-        else:
+        elif how == "sigterm":
             run.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(run.pid, signal.SIGKILL)
+        # the output ends when every process holding it has: Prefect's server too
         _, err = run.communicate(timeout=120)
     finally:
         if run.poll() is None:
             run.kill()
+    if how == "sigkill":
+        assert run.returncode == -signal.SIGKILL, "the temporary server, out of qcat's group, stopped itself once qcat was gone"
+        return
     assert run.returncode == 130, err
     assert "\nqcat: interrupted\n" in err and "internal error" not in err, err
 
