@@ -267,7 +267,7 @@ def _licenses(value: Any) -> tuple[LicenseConfig, ...]:
         name = _string(item, where + "name", None)
         if not NAME_PATTERN.fullmatch(name):
             raise ConfigError(
-                f"{where}name: {_toml(name)} is not allowed: use 1-64 lowercase letters, digits, "
+                f"{where}name: {name!r} is not allowed: use 1-64 lowercase letters, digits, "
                 "'-' or '_', starting with a letter or digit"
             )
         if name in seen:
@@ -314,7 +314,7 @@ def _expire_after(raw: dict[str, Any], key: str) -> timedelta:
     text = raw.get(key.rsplit(".", 1)[-1], "7d")
     span = parse_span(text, key)
     if not MIN_EXPIRE_AFTER <= span <= MAX_EXPIRE_AFTER:
-        raise ConfigError(f"{key}: must be between 1h and 365d, got {_toml(text)}")
+        raise ConfigError(f"{key}: must be between 1h and 365d, got {text!r}")
     return span
 
 
@@ -381,12 +381,12 @@ def _channels(value: Any, base_dir: Path) -> tuple[ChannelConfig, ...]:
         _only_keys(item, where, {"name", "type", "url_env", "url_secret", "block", "path", "mode", "max_items"})
         name = _string(item, where + "name", None)
         if not NAME_PATTERN.fullmatch(name):
-            raise ConfigError(f"{where}name: {_toml(name)} is not allowed: use 1-64 lowercase letters, digits, '-' or '_'")
+            raise ConfigError(f"{where}name: {name!r} is not allowed: use 1-64 lowercase letters, digits, '-' or '_'")
         if name in {channel.name for channel in channels}:
             raise ConfigError(f"{where}name: {name!r} is configured twice")
         kind = _string(item, where + "type", None)
         if kind not in CHANNEL_TYPES:
-            raise ConfigError(f"{where}type: must be one of {', '.join(CHANNEL_TYPES)}, got {_toml(kind)}")
+            raise ConfigError(f"{where}type: must be one of {', '.join(CHANNEL_TYPES)}, got {kind!r}")
         needs = {"webhook": ("url_env", "url_secret"), "slack": ("url_env", "url_secret"), "prefect": ("block",), "jsonl": ("path",)}[kind]
         given = [key for key in ("url_env", "url_secret", "block", "path") if key in item]
         if len([key for key in given if key in needs]) != 1 or set(given) - set(needs):
@@ -444,7 +444,7 @@ def _choices(table: dict[str, Any], key: str, default: tuple[str, ...], allowed:
     values = _strings(table, key, default)
     for value in values:
         if value not in allowed:
-            raise ConfigError(f"{key}: {_toml(value)} is not one of {', '.join(allowed)}")
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
     return values
 
 
@@ -523,7 +523,7 @@ def _url(table: dict[str, Any], key: str, default: str) -> str:
     except ValueError:  # that, or an unclosed [ipv6 bracket
         valid = False
     if not valid or re.search(r"\s", value):
-        raise ConfigError(f"{key}: must be an http(s) URL with a host and no spaces, got {_toml(value)}")
+        raise ConfigError(f"{key}: must be an http(s) URL with a host and no spaces, got {value!r}")
     return value
 
 
@@ -557,7 +557,7 @@ def _cron(table: dict[str, Any], key: str, default: str) -> str:
     value = _string(table, key, default)
     fields = value.split()
     if len(fields) != 5:
-        raise ConfigError(f"{key}: must be a 5-field cron expression, got {_toml(value)}")
+        raise ConfigError(f"{key}: must be a 5-field cron expression, got {value!r}")
     for field_value, (name, low, high, names) in zip(fields, CRON_FIELDS):
         for item in field_value.lower().split(","):
             if not _cron_item(item, low, high, names):
@@ -581,5 +581,5 @@ def _timezone(table: dict[str, Any], key: str, default: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ConfigError(f"{key}: unknown time zone {_toml(value)}") from None
+        raise ConfigError(f"{key}: unknown time zone {value!r}") from None
     return value

@@ -46,6 +46,13 @@ def snapshot(config: Config) -> dict[str, list[tuple]]:
     return {table: query(config, f"select * from {table} order by {order}") for table, order in TABLES.items()}
 
 
+def assert_rebuild_reproduces(config: Config) -> None:
+    """`qcat rebuild` derives from the archive alone the very rows the live loads left."""
+    live = snapshot(config)
+    rebuild_database(config)
+    assert snapshot(config) == live
+
+
 def events(config: Config) -> list[tuple]:
     return query(config, "select model_id, event_type from catalog_events order by observed_at, model_id, event_type")
 
@@ -258,9 +265,7 @@ def test_a_catalog_swapped_for_another_is_held_back_and_dismissed(simulator: Sim
     assert (honest.status, honest.events) == ("ok", 0)
     assert query(config, "select resolution from pulls where status = 'suspect'") == [("dismissed",)]
     assert events(config) == []
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_a_catalog_that_more_than_doubles_is_confirmed_by_the_next_pull(simulator: SimulatorServer, config: Config) -> None:
@@ -280,9 +285,7 @@ def test_a_catalog_that_more_than_doubles_is_confirmed_by_the_next_pull(simulato
         ("added", suspect_id, 6),
         ("removed", suspect_id, 1),
     ]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_small_removal_below_the_guard_applies_at_once(simulator: SimulatorServer, config: Config) -> None:
@@ -320,9 +323,7 @@ def test_a_pull_is_judged_by_the_shares_it_was_archived_under(
     assert all(getattr(config.history, key) < share for key, share in archived_under.items()), "the configuration would hold it back"
     [summary] = load_and_summarise(config, [record])
     assert (summary.status, summary.events) == ("ok", events)
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_a_pull_dated_by_a_clock_that_ran_ahead_stops_further_loads(simulator: SimulatorServer, config: Config) -> None:
@@ -436,9 +437,7 @@ def test_rebuild_splits_values_that_come_back(simulator: SimulatorServer, config
         ("m-c", 0.001, night(0), night(5)),
         ("m-c", 0.001, night(6), None),
     ]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_folders_named_like_columns_above_the_data_dir_change_nothing(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -454,9 +453,7 @@ def test_folders_named_like_columns_above_the_data_dir_change_nothing(simulator:
         ("m-a", "M-A"), ("m-b", "Renamed B"), ("m-c", "M-C"), ("m-e", "M-E"),
     ]
     assert events(config) == [("m-a", "rate_changed"), ("m-b", "renamed"), ("m-d", "removed"), ("m-e", "added")]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_a_negative_zero_rate_is_zero_in_the_load_and_the_rebuild(simulator: SimulatorServer, config: Config) -> None:
@@ -504,9 +501,7 @@ def test_suspect_is_dismissed_when_any_lacked_model_is_back(simulator: Simulator
         ("ok", None),
     ]
     assert events(config) == []
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def archived_by_a_crashed_run(simulator: SimulatorServer, config: Config, observed_at: datetime) -> PullRecord:
@@ -562,9 +557,7 @@ def test_a_pull_dated_before_midnight_archived_after_a_later_load_still_loads(si
     assert orphan.pull_id in {row[0] for row in query(config, "select pull_id from pulls")}
     rates = query(config, "select observed_at, new_input_cost_per_micro_credit from catalog_events order by observed_at")
     assert rates == [(orphan.observed_at, 0.002), (after_midnight, 0.003)]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 @pytest.mark.parametrize("upgraded", [False, True], ids=["this layout", "upgraded from layout 8"])
@@ -794,27 +787,25 @@ def test_a_value_that_appears_from_null_is_a_change(simulator: SimulatorServer, 
     assert query(config, f"select model_id, event_type, {old_column}, {new_column} from catalog_events") == [("m-a", event_type, old, new)]
     column = new_column.removeprefix("new_")
     assert query(config, f"select {column} from model_versions where model_id = 'm-a' and is_current") == [(new,)]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
-def test_a_model_gone_from_one_catalog_is_added_to_another(simulator: SimulatorServer, tmp_path: Path) -> None:
-    """`readded` means back in this catalog: having been in another catalog does not count."""
-    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default", "anthropic"]}))
+@pytest.mark.parametrize("sibling", [("acme-prod", "anthropic"), ("acme-research", "default")], ids=["another provider", "another license"])
+def test_a_model_gone_from_one_catalog_is_added_to_another(simulator: SimulatorServer, tmp_path: Path, sibling: tuple[str, str]) -> None:
+    """`readded` means back in this catalog: having been in another catalog, of another provider or of
+    another license, does not count."""
+    gone = ("acme-prod", "default")
+    licenses: dict[str, list[str]] = {}
+    for license, provider in (gone, sibling):
+        licenses.setdefault(license, []).append(provider)
+    config = load_config(write_config(tmp_path, simulator.base_url, licenses))
     others = [model(f"o-{n}") for n in range(4)]
-    play_nights(simulator, config, {
-        0: {("acme-prod", "default"): BASE, ("acme-prod", "anthropic"): others},
-        1: {("acme-prod", "default"): BASE[:3]},
-        2: {("acme-prod", "anthropic"): [*others, model("m-d")]},
-    })
-    assert query(config, "select provider, model_id, event_type from catalog_events order by observed_at") == [
-        ("default", "m-d", "removed"),
-        ("anthropic", "m-d", "added"),
+    play_nights(simulator, config, {0: {gone: BASE, sibling: others}, 1: {gone: BASE[:3]}, 2: {sibling: [*others, model("m-d")]}})
+    assert query(config, "select license, provider, model_id, event_type from catalog_events order by observed_at") == [
+        (*gone, "m-d", "removed"),
+        (*sibling, "m-d", "added"),
     ]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_a_pull_of_the_latest_instant_archived_late_replays_its_catalog(simulator: SimulatorServer, config: Config) -> None:
@@ -834,9 +825,7 @@ def test_a_pull_of_the_latest_instant_archived_late_replays_its_catalog(simulato
     load_and_summarise(config, [archive_pull(config.data_dir, "acme-prod", "default", night(1), later, config.history, pull_id="same-instant-b")])
     load_and_summarise(config, [archive_pull(config.data_dir, "acme-prod", "default", night(1), earlier, config.history, pull_id="same-instant-a")])
     assert query(config, "select input_cost_per_micro_credit from model_versions where model_id = 'm-a' and is_current") == [(0.003,)]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_suspects_of_two_catalogs_in_one_round_are_each_settled_against_their_own(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -853,9 +842,7 @@ def test_suspects_of_two_catalogs_in_one_round_are_each_settled_against_their_ow
     })
     assert query(config, "select license, resolution from pulls where status = 'suspect' order by 1") == [("acme-prod", "dismissed"), ("acme-research", "dismissed")]
     assert events(config) == []
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_archive_files_are_never_overwritten(tmp_path: Path) -> None:
@@ -979,28 +966,7 @@ def test_a_catalog_swapped_again_after_a_dismissal_is_held_again(simulator: Simu
     assert (again.status, again.events) == ("suspect", 0)
     assert query(config, "select resolution from pulls where status = 'suspect' order by observed_at") == [("dismissed",), ("pending",)]
     assert events(config) == []
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
-
-
-def test_a_model_gone_from_one_license_is_added_to_another(simulator: SimulatorServer, tmp_path: Path) -> None:
-    """`readded` means back in this catalog: the same provider under another license is another catalog."""
-    config = load_config(write_config(tmp_path, simulator.base_url, {"acme-prod": ["default"], "acme-research": ["default"]}))
-    others = [model(f"o-{n}") for n in range(4)]
-    prod, research = ("acme-prod", "default"), ("acme-research", "default")
-    play_nights(simulator, config, {
-        0: {prod: BASE, research: others},
-        1: {prod: BASE[:3]},
-        2: {research: [*others, model("m-d")]},
-    })
-    assert query(config, "select license, model_id, event_type from catalog_events order by observed_at") == [
-        ("acme-prod", "m-d", "removed"),
-        ("acme-research", "m-d", "added"),
-    ]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_suspects_of_two_catalogs_in_one_round_are_each_confirmed_by_their_own(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -1020,9 +986,7 @@ def test_suspects_of_two_catalogs_in_one_round_are_each_confirmed_by_their_own(s
         ("acme-prod", "removed", night(1), 7),
         ("acme-research", "added", night(1), 15),
     ]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_a_shrink_is_confirmed_by_a_pull_that_also_lists_a_model_of_a_sibling_catalog(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -1039,9 +1003,7 @@ def test_a_shrink_is_confirmed_by_a_pull_that_also_lists_a_model_of_a_sibling_ca
     assert query(config, "select event_type, observed_at, count(*) from catalog_events group by all order by 2, 1") == [
         ("removed", night(1), 7), ("added", night(2), 1),
     ]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_a_sibling_catalogs_models_listed_besides_this_ones_are_dismissed(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -1056,9 +1018,7 @@ def test_a_sibling_catalogs_models_listed_besides_this_ones_are_dismissed(simula
         ("ok", None), ("suspect", "dismissed"), ("ok", None),
     ]
     assert events(config) == []
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_a_pull_that_confirms_a_shrink_and_shrinks_further_is_held_itself(simulator: SimulatorServer, config: Config) -> None:
@@ -1073,9 +1033,7 @@ def test_a_pull_that_confirms_a_shrink_and_shrinks_further_is_held_itself(simula
         ("ok", None, 0), ("suspect", "confirmed", 6), ("suspect", "pending", 3),
     ]
     assert query(config, "select count(*) from model_versions where is_current") == [(4,)]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_a_suspect_stays_pending_through_a_failed_pull_while_another_catalogs_is_settled(simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -1102,9 +1060,7 @@ def test_a_suspect_stays_pending_through_a_failed_pull_while_another_catalogs_is
     assert query(config, "select resolution from pulls where license = 'acme-research' and status = 'suspect'") == [("confirmed",)]
     removed = query(config, "select license, observed_at, count(*) from catalog_events where event_type = 'removed' group by all")
     assert removed == [("acme-research", night(1), 7)]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_rebuild_splits_names_that_alternate(simulator: SimulatorServer, config: Config) -> None:
@@ -1114,9 +1070,7 @@ def test_rebuild_splits_names_that_alternate(simulator: SimulatorServer, config:
         serve(simulator, [model("m-a", name=name), *BASE[1:]])
         nightly_plain(config, night(n))
     assert query(config, "select old_name, new_name from catalog_events order by observed_at") == [("X", "Y"), ("Y", "X"), ("X", "Y")]
-    live = snapshot(config)
-    rebuild_database(config)
-    assert snapshot(config) == live
+    assert_rebuild_reproduces(config)
 
 
 def test_event_ids_are_the_md5_of_pull_catalog_model_and_type(simulator: SimulatorServer, config: Config) -> None:
